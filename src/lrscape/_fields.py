@@ -1,0 +1,181 @@
+"""Frozen pytree dataclasses with validated fields, and name registries.
+
+Landscapes and schedules share one pattern: a frozen, keyword-only dataclass registered as a
+JAX pytree, whose numeric scalar fields are traced leaves (sweepable), whose shape-fixing fields
+are static metadata (:func:`static_field`), and whose seeded arrays are derived leaves
+(:func:`derived_field`). Validation runs in ``__post_init__`` on concrete values only: JAX
+rebuilds these objects with tracers and placeholders as leaves, which are skipped.
+
+This module is a leaf: it imports nothing else of lrscape's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+import jax
+import numpy as np
+
+T = TypeVar("T")
+
+
+def static_field(default: Any, **kwargs: Any) -> Any:
+    """A field that fixes shapes or control flow: pytree metadata, never traced."""
+    return dataclasses.field(default=default, metadata={"static": True}, **kwargs)
+
+
+def derived_field() -> Any:
+    """An array leaf computed in ``__post_init__`` from static fields; leave it unset."""
+    return dataclasses.field(default=None, repr=False, metadata={"derived": True})
+
+
+def is_concrete(value: Any) -> bool:
+    """True for Python and NumPy numbers and arrays, and for JAX arrays that are not traced."""
+    if isinstance(value, bool | int | float | np.ndarray | np.generic | list | tuple):
+        return True
+    return isinstance(value, jax.Array) and not isinstance(value, jax.core.Tracer)
+
+
+def pytree_dataclass(cls: type[T]) -> type[T]:
+    """Make ``cls`` a frozen keyword-only dataclass registered as a JAX pytree."""
+    cls = dataclasses.dataclass(frozen=True, eq=False, kw_only=True)(cls)
+    return jax.tree_util.register_dataclass(cls)
+
+
+class FieldsMixin:
+    """Introspection shared by landscapes and schedules."""
+
+    _array_fields: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        self._validate()
+
+    def _validate(self) -> None:
+        """Check concrete field values; called at construction."""
+
+    @classmethod
+    def sweepable_fields(cls) -> tuple[str, ...]:
+        """Names of the numeric scalar fields: the ones that can be grid axes."""
+        return tuple(
+            f.name
+            for f in dataclasses.fields(cls)
+            if not f.metadata.get("static")
+            and not f.metadata.get("derived")
+            and f.name not in cls._array_fields
+        )
+
+    def config(self) -> dict[str, Any]:
+        """The user-set fields as plain Python values (JSON-serialisable)."""
+        out = {}
+        for f in dataclasses.fields(self):
+            if f.metadata.get("derived"):
+                continue
+            value = getattr(self, f.name)
+            if isinstance(value, np.ndarray | jax.Array):
+                value = np.asarray(value).tolist()
+            elif isinstance(value, np.generic):
+                value = value.item()
+            out[f.name] = value
+        return out
+
+    def replace(self: T, **fields: Any) -> T:
+        """A copy with some fields changed, validated like a new object."""
+        return dataclasses.replace(self, **fields)
+
+
+class Registry(Generic[T]):
+    """Names (kebab-case) to classes, with helpful errors for unknown names and fields."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._entries: dict[str, type[T]] = {}
+
+    def register(self, name: str) -> Callable[[type[T]], type[T]]:
+        def wrap(cls: type[T]) -> type[T]:
+            if name in self._entries:
+                raise ValueError(f"a {self.kind} named {name!r} is already registered")
+            cls = pytree_dataclass(cls)
+            cls.name = name
+            self._entries[name] = cls
+            return cls
+
+        return wrap
+
+    def get(self, name: str, **fields: Any) -> T:
+        if not isinstance(name, str) or name not in self._entries:
+            raise ValueError(
+                f"unknown {self.kind} {name!r}; available: {', '.join(self.available())}"
+            )
+        cls = self._entries[name]
+        known = {f.name for f in dataclasses.fields(cls) if not f.metadata.get("derived")}
+        unknown = sorted(set(fields) - known)
+        if unknown:
+            raise ValueError(
+                f"{self.kind} {name!r} has no field(s) {', '.join(map(repr, unknown))}; "
+                f"its fields are: {', '.join(sorted(known))}"
+            )
+        return cls(**fields)
+
+    def available(self) -> tuple[str, ...]:
+        return tuple(sorted(self._entries))
+
+
+# -- validation helpers --------------------------------------------------------------------
+
+
+def fail(obj: Any, field: str, value: Any, requirement: str) -> None:
+    raise ValueError(f"{type(obj).__name__}: field `{field}` must be {requirement}, got {value!r}")
+
+
+def check_scalar(
+    obj: Any, field: str, *, positive: bool = False, nonnegative: bool = False
+) -> None:
+    """A finite real scalar, optionally > 0 or >= 0; tracers and placeholders are skipped."""
+    value = getattr(obj, field)
+    if not is_concrete(value):
+        return
+    arr = np.asarray(value)
+    if arr.ndim != 0 or not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+        fail(obj, field, value, "a real scalar")
+    if isinstance(value, bool):
+        fail(obj, field, value, "a real scalar")
+    if not np.isfinite(arr):
+        fail(obj, field, value, "finite")
+    if positive and not arr > 0:
+        fail(obj, field, value, "> 0")
+    if nonnegative and not arr >= 0:
+        fail(obj, field, value, ">= 0")
+
+
+def check_int(obj: Any, field: str, minimum: int) -> None:
+    value = getattr(obj, field)
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        fail(obj, field, value, f"an integer >= {minimum}")
+    if value < minimum:
+        fail(obj, field, value, f">= {minimum}")
+
+
+def check_optional_int(obj: Any, field: str) -> None:
+    value = getattr(obj, field)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | np.integer)):
+        fail(obj, field, value, "an integer or None")
+
+
+def check_vector(obj: Any, field: str, *, nonnegative: bool = False) -> np.ndarray | None:
+    """A non-empty finite 1-D sequence, returned as float32; None when not concrete."""
+    value = getattr(obj, field)
+    if not is_concrete(value):
+        return None
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        fail(obj, field, value, "a 1-D sequence of numbers")
+    if arr.ndim != 1 or arr.size == 0:
+        fail(obj, field, value, "a non-empty 1-D sequence")
+    if not np.all(np.isfinite(arr)):
+        fail(obj, field, value, "finite")
+    if nonnegative and np.any(arr < 0):
+        fail(obj, field, value, ">= 0 everywhere")
+    return arr.astype(np.float32)

@@ -1,0 +1,32 @@
+"""Synthetic loss landscapes, each a JAX pytree dataclass, gathered in a registry.
+
+>>> import lrscape
+>>> valley = lrscape.landscapes.get("narrow-valley", wall_curvature=50.0)
+>>> float(valley.loss(valley.init(None)))
+25.9...
+
+Every landscape has ``loss(params)``, ``init(key)``, ``minimum`` and a docstring with its
+formula. Numeric scalar fields are traced, so any of them can be a sweep axis; ``dim``,
+``width`` and other shape-fixing fields are static.
+"""
+
+from ._base import Landscape, available, get
+from .double_well import DoubleWell
+from .quadratic import Quadratic
+from .rosenbrock import Rosenbrock
+from .rugged import Rastrigin, RuggedQuadratic
+from .uv import UVModel
+from .valley import NarrowValley
+
+__all__ = [
+    "DoubleWell",
+    "Landscape",
+    "NarrowValley",
+    "Quadratic",
+    "Rastrigin",
+    "Rosenbrock",
+    "RuggedQuadratic",
+    "UVModel",
+    "available",
+    "get",
+]

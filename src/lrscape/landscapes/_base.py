@@ -1,0 +1,64 @@
+"""What every landscape shares: the base class, the registry, and a fast small sum."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import jax
+import jax.numpy as jnp
+
+from .._fields import FieldsMixin, Registry
+
+Params = Any  # an array or a pytree of arrays
+
+REGISTRY: Registry[Landscape] = Registry("landscape")
+register = REGISTRY.register
+
+
+class Landscape(FieldsMixin):
+    """Base class of every landscape: a loss function with a default starting point.
+
+    Subclasses are declared with ``@register("kebab-name")``, which makes them frozen
+    keyword-only dataclasses registered as JAX pytrees, and define ``loss``, ``init``,
+    ``minimum`` and ``_validate``.
+    """
+
+    name: ClassVar[str]
+
+    def loss(self, params: Params) -> jax.Array:
+        """The loss at ``params``: a scalar, pure, and jit/vmap/grad friendly."""
+        raise NotImplementedError
+
+    def init(self, key: jax.Array) -> Params:
+        """The default starting point (``key`` is ignored where the family has a fixed one)."""
+        raise NotImplementedError
+
+    @property
+    def minimum(self) -> float | None:
+        """The global minimum value where known, else ``None``."""
+        return None
+
+
+def get(name: str, **fields: Any) -> Landscape:
+    """Build the landscape registered as ``name`` (kebab-case) with the given fields."""
+    return REGISTRY.get(name, **fields)
+
+
+def available() -> tuple[str, ...]:
+    """Registered landscape names, sorted."""
+    return REGISTRY.available()
+
+
+def sum_small(x: jax.Array) -> jax.Array:
+    """Sum over the last axis, written as explicit additions when that axis is tiny.
+
+    XLA on CPU reduces a tiny axis (two or three parameters, once per trajectory and step)
+    an order of magnitude slower than it adds the terms, and the loss sits in the innermost
+    loop of every sweep.
+    """
+    if x.ndim >= 1 and x.shape[-1] <= 4:
+        total = x[..., 0]
+        for i in range(1, x.shape[-1]):
+            total = total + x[..., i]
+        return total
+    return jnp.sum(x, axis=-1)

@@ -1,0 +1,72 @@
+"""Rosenbrock's banana valley, in two and in n dimensions."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from .._fields import check_int, check_scalar, fail, static_field
+from ._base import Landscape, register, sum_small
+
+_VARIANTS = ("chained", "extended")
+
+
+@register("rosenbrock")
+class Rosenbrock(Landscape):
+    r"""Rosenbrock's function: a curved, flat-bottomed valley.
+
+    The ``chained`` form (the usual n-D generalisation; the classic function for ``dim=2``):
+
+    .. math::
+
+        f(x) = \sum_{i=1}^{n-1} \left[ b\,(x_{i+1} - x_i^2)^2 + (a - x_i)^2 \right],
+
+    and the ``extended`` form (Moré, Garbow & Hillstrom 1981), a sum of ``n/2`` independent
+    2-D copies, ``dim`` even:
+
+    .. math::
+
+        f(x) = \sum_{i=1}^{n/2} \left[ b\,(x_{2i} - x_{2i-1}^2)^2 + (a - x_{2i-1})^2 \right].
+
+    Both reduce to the classic function for ``dim=2``, with minimum 0 at :math:`(a, a^2)`.
+    The start is the classic :math:`(-1.2, 1, -1.2, 1, \dots)`.
+
+    Fields:
+        dim: number of coordinates, >= 2.
+        variant: ``"chained"`` or ``"extended"``.
+        a: position of the minimum along the valley (1 classically).
+        b: steepness of the valley's walls (100 classically), > 0.
+    """
+
+    dim: int = static_field(2)
+    variant: str = static_field("chained")
+    a: float = 1.0
+    b: float = 100.0
+
+    def _validate(self) -> None:
+        check_int(self, "dim", 2)
+        if self.variant not in _VARIANTS:
+            fail(self, "variant", self.variant, f"one of {_VARIANTS}")
+        if self.variant == "extended" and self.dim % 2:
+            fail(self, "dim", self.dim, "even for the extended variant")
+        check_scalar(self, "a")
+        check_scalar(self, "b", positive=True)
+
+    def loss(self, params: jax.Array) -> jax.Array:
+        if self.variant == "chained":
+            head, tail = params[..., :-1], params[..., 1:]
+        else:
+            head, tail = params[..., 0::2], params[..., 1::2]
+        terms = self.b * (tail - head * head) ** 2 + (self.a - head) ** 2
+        return sum_small(terms)
+
+    def init(self, key: jax.Array) -> jax.Array:
+        del key  # deterministic: the classic start
+        return jnp.where(jnp.arange(self.dim) % 2 == 0, -1.2, 1.0).astype(jnp.float32)
+
+    @property
+    def minimum(self) -> float | None:
+        if self.dim == 2 or self.variant == "extended":
+            return 0.0
+        a = self.a
+        return 0.0 if isinstance(a, int | float) and a in (0.0, 1.0) else None

@@ -1,0 +1,79 @@
+"""The narrow valley: steep walls around a slowly declining floor."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from .._fields import check_int, check_scalar, static_field
+from ._base import Landscape, register, sum_small
+
+
+@register("narrow-valley")
+class NarrowValley(Landscape):
+    r"""Steep walls around a floor that declines slowly along one direction.
+
+    With :math:`x = (x_0, x_1, \dots, x_{n-1})`, :math:`x_0` running along the floor and the
+    other coordinates across it,
+
+    .. math::
+
+        f(x) = s\left(\sqrt{x_0^2 + \delta^2} - \delta\right)
+               + \tfrac12\,\kappa(x_0) \sum_{i=1}^{n-1} x_i^2,
+        \qquad \kappa(x_0) = \kappa_0\, e^{g\,(a - x_0)} .
+
+    The floor falls with slope :math:`s` (``floor_slope``) towards its minimum at
+    :math:`x_0 = 0`, where it rounds off over a width :math:`\delta` (``floor_width``). The walls
+    have curvature :math:`\kappa_0` (``wall_curvature``) at the start :math:`x_0 = a`
+    (``start``); with ``wall_growth`` :math:`g > 0` they narrow on the way down (curvature
+    :math:`\kappa_0 e^{g a}` at the minimum), with :math:`g < 0` they widen. A learning rate
+    stable on the walls at the start (:math:`\eta\kappa_0 < 2` for gradient descent) can
+    therefore become unstable further down. The minimum is :math:`f = 0` at :math:`x = 0`.
+
+    The trajectory starts at :math:`x_0 = a` on the floor, displaced by ``wall_offset`` up each
+    wall. This is the picture behind "the loss bounces between the valley's walls while slowly
+    descending": a large rate jumps from wall to wall while still moving along the floor.
+
+    Fields:
+        dim: number of coordinates, >= 2 (one along the floor, ``dim - 1`` across).
+        wall_curvature: :math:`\kappa_0 > 0`, curvature across the valley at the start.
+        floor_slope: :math:`s \ge 0`, how fast the floor declines.
+        floor_width: :math:`\delta > 0`, where the floor rounds off into its minimum.
+        wall_growth: :math:`g`, exponential rate at which the walls steepen along the floor.
+        start: :math:`a`, the starting position along the floor.
+        wall_offset: the starting displacement across the valley.
+    """
+
+    dim: int = static_field(2)
+    wall_curvature: float = 100.0
+    floor_slope: float = 0.1
+    floor_width: float = 1.0
+    wall_growth: float = 0.0
+    start: float = 10.0
+    wall_offset: float = 1.0
+
+    def _validate(self) -> None:
+        check_int(self, "dim", 2)
+        check_scalar(self, "wall_curvature", positive=True)
+        check_scalar(self, "floor_slope", nonnegative=True)
+        check_scalar(self, "floor_width", positive=True)
+        for name in ("wall_growth", "start", "wall_offset"):
+            check_scalar(self, name)
+
+    def wall_curvature_at(self, x0: jax.Array) -> jax.Array:
+        """:math:`\\kappa(x_0)`, the curvature across the valley at floor position ``x0``."""
+        return self.wall_curvature * jnp.exp(self.wall_growth * (self.start - x0))
+
+    def loss(self, params: jax.Array) -> jax.Array:
+        x0, walls = params[..., 0], params[..., 1:]
+        floor = self.floor_slope * (jnp.sqrt(x0 * x0 + self.floor_width**2) - self.floor_width)
+        return floor + 0.5 * self.wall_curvature_at(x0) * sum_small(walls * walls)
+
+    def init(self, key: jax.Array) -> jax.Array:
+        del key  # deterministic
+        walls = jnp.full((self.dim - 1,), self.wall_offset, dtype=jnp.float32)
+        return jnp.concatenate([jnp.full((1,), self.start, dtype=jnp.float32), walls])
+
+    @property
+    def minimum(self) -> float:
+        return 0.0

@@ -1,0 +1,166 @@
+"""optax optimizers made sweepable: every numeric hyperparameter becomes a traced leaf.
+
+An :class:`Optimizer` names an optax factory, the numeric hyperparameters it takes (with their
+defaults) and its static options. :meth:`Optimizer.build` wraps the factory in
+:func:`optax.inject_hyperparams`, so the hyperparameters live in the optimizer state as arrays
+and one compiled program serves a whole grid of them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import optax
+
+Factory = Callable[..., optax.GradientTransformation]
+
+
+@dataclasses.dataclass(frozen=True)
+class Optimizer:
+    """An optax factory with its numeric hyperparameters split from its static options.
+
+    Attributes:
+        name: a label (the registry name, or the factory's ``__name__``).
+        factory: the optax factory, e.g. :func:`optax.sgd`.
+        hyperparams: numeric hyperparameters and their values (``None``: must be given, as
+            ``learning_rate`` is, by a grid axis or :func:`get`).
+        options: static keyword arguments (booleans, structure), baked into the program.
+    """
+
+    name: str
+    factory: Factory
+    hyperparams: Mapping[str, float | None]
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def with_values(self, **values: Any) -> Optimizer:
+        """A copy with hyperparameters or options set; unknown names are refused."""
+        hyper, options = dict(self.hyperparams), dict(self.options)
+        for key, value in values.items():
+            if key in hyper:
+                _check_number(self.name, key, value)
+                hyper[key] = float(value)
+            elif key in options or key in _factory_parameters(self.factory):
+                options[key] = value
+            else:
+                raise ValueError(
+                    f"optimizer {self.name!r} has no hyperparameter or option {key!r}; "
+                    f"hyperparameters: {', '.join(hyper) or 'none'}"
+                )
+        return dataclasses.replace(self, hyperparams=hyper, options=options)
+
+    def missing(self, provided: set[str]) -> list[str]:
+        """Hyperparameters with no value that ``provided`` (e.g. the grid's keys) lacks."""
+        return [k for k, v in self.hyperparams.items() if v is None and k not in provided]
+
+    def build(self, **hyperparams: Any) -> optax.GradientTransformation:
+        """The transformation with these (possibly traced) hyperparameter values."""
+        values = {k: v for k, v in self.hyperparams.items() if v is not None}
+        values.update(hyperparams)
+        static = tuple(self.options)
+        injected = optax.inject_hyperparams(self.factory, static_args=static)
+        return injected(**values, **self.options)
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name, "hyperparams": dict(self.hyperparams),
+                "options": {k: _plain(v) for k, v in self.options.items()}}
+
+
+def _plain(value: Any) -> Any:
+    return value if isinstance(value, bool | int | float | str | None) else repr(value)
+
+
+def _check_number(name: str, key: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+        raise ValueError(f"optimizer {name!r}: hyperparameter {key!r} must be a number, "
+                         f"got {value!r}")
+    if not np.isfinite(value):
+        raise ValueError(f"optimizer {name!r}: hyperparameter {key!r} must be finite, "
+                         f"got {value!r}")
+
+
+def _factory_parameters(factory: Factory) -> dict[str, inspect.Parameter]:
+    return dict(inspect.signature(factory).parameters)
+
+
+def from_factory(factory: Factory, name: str | None = None) -> Optimizer:
+    """Make any optax factory sweepable.
+
+    Parameters without a default, or with a numeric default, are hyperparameters; the rest
+    (booleans, ``None``, dtypes) are options left at their defaults unless set.
+    """
+    hyper: dict[str, float | None] = {}
+    for pname, param in _factory_parameters(factory).items():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        default = param.default
+        if default is inspect.Parameter.empty:
+            hyper[pname] = None
+        elif isinstance(default, int | float) and not isinstance(default, bool):
+            hyper[pname] = float(default)
+    return Optimizer(name or getattr(factory, "__name__", "optimizer"), factory, hyper)
+
+
+# -- the registry ---------------------------------------------------------------------------
+
+
+def _heavy_ball(learning_rate: float, momentum: float = 0.9) -> optax.GradientTransformation:
+    """Heavy-ball momentum: v <- g + beta v; x <- x - eta v."""
+    return optax.sgd(learning_rate, momentum=momentum)
+
+
+def _nesterov(learning_rate: float, momentum: float = 0.9) -> optax.GradientTransformation:
+    """Nesterov momentum in optax's form: v <- g + beta v; x <- x - eta (g + beta v)."""
+    return optax.sgd(learning_rate, momentum=momentum, nesterov=True)
+
+
+def _sgd(learning_rate: float) -> optax.GradientTransformation:
+    """Plain (stochastic) gradient descent: x <- x - eta g."""
+    return optax.sgd(learning_rate)
+
+
+_ENTRIES: dict[str, tuple[Factory, dict[str, float | None]]] = {
+    "sgd": (_sgd, {"learning_rate": None}),
+    "momentum": (_heavy_ball, {"learning_rate": None, "momentum": 0.9}),
+    "nesterov": (_nesterov, {"learning_rate": None, "momentum": 0.9}),
+    "adam": (optax.adam, {"learning_rate": None, "b1": 0.9, "b2": 0.999, "eps": 1e-8}),
+    "adamw": (optax.adamw, {"learning_rate": None, "b1": 0.9, "b2": 0.999, "eps": 1e-8,
+                            "weight_decay": 1e-4}),
+    "rmsprop": (optax.rmsprop, {"learning_rate": None, "decay": 0.9, "eps": 1e-8}),
+    "adagrad": (optax.adagrad, {"learning_rate": None, "initial_accumulator_value": 0.1,
+                                "eps": 1e-7}),
+    "lion": (optax.lion, {"learning_rate": None, "b1": 0.9, "b2": 0.99,
+                          "weight_decay": 1e-3}),
+}
+
+
+def available() -> tuple[str, ...]:
+    """Registered optimizer names, sorted."""
+    return tuple(sorted(_ENTRIES))
+
+
+def get(name: str | Factory | Optimizer, **values: Any) -> Optimizer:
+    """The optimizer registered as ``name`` (or wrapping an optax factory), with values set.
+
+    >>> opt = get("momentum", momentum=0.5)
+    >>> opt.hyperparams["momentum"]
+    0.5
+    """
+    if isinstance(name, Optimizer):
+        base = name
+    elif callable(name):
+        base = from_factory(name)
+    elif isinstance(name, str) and name in _ENTRIES:
+        factory, hyper = _ENTRIES[name]
+        base = Optimizer(name, factory, dict(hyper))
+    else:
+        raise ValueError(f"unknown optimizer {name!r}; available: {', '.join(available())}")
+    return base.with_values(**values) if values else base
+
+
+def resolve(optimizer: str | Factory | Optimizer, options: Mapping[str, Any] | None) -> Optimizer:
+    """What :func:`lrscape.sweep` accepts as ``optimizer``, made an :class:`Optimizer`."""
+    return get(optimizer, **dict(options or {}))
