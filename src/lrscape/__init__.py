@@ -1,5 +1,35 @@
-"""lrscape: what a learning rate does to training, simulated on synthetic loss landscapes."""
+"""lrscape: what a learning rate does to training, simulated on synthetic loss landscapes.
 
-from . import landscapes
+>>> import lrscape
+>>> ds = lrscape.sweep(
+...     lrscape.landscapes.get("quadratic", eigenvalues=[1.0]),
+...     optimizer="sgd",
+...     grid={"learning_rate": lrscape.linspace(0.1, 2.5, 25)},
+...     steps=200, progress=False,
+... )
+>>> ds.regime.sel(learning_rate=2.5).item() == lrscape.Regime.DIVERGED
+True
+"""
 
-__version__ = "0.1.0"
+from . import landscapes, optimizers, regimes, schedules, theory
+from .grid import linspace, logspace
+from .regimes import Regime, Thresholds, reclassify
+from .store import open
+from .sweep import VERSION as __version__
+from .sweep import sweep
+
+__all__ = [
+    "Regime",
+    "Thresholds",
+    "__version__",
+    "landscapes",
+    "linspace",
+    "logspace",
+    "open",
+    "optimizers",
+    "reclassify",
+    "regimes",
+    "schedules",
+    "sweep",
+    "theory",
+]

@@ -1,0 +1,175 @@
+"""What a trajectory did: the :class:`Regime` labels and the classifier that assigns them.
+
+The classifier reads a handful of per-trajectory scalars that the sweep reduces inside its scan
+(see :mod:`lrscape.record`); nothing per step is stored. It is a pure ``jax.numpy`` function, so
+it runs inside the compiled sweep and equally on the NumPy arrays of a finished Dataset
+(:func:`reclassify`), which lets thresholds be changed without re-running anything but period
+detection.
+
+The rules, in order:
+
+1. ``DIVERGED`` — the loss became non-finite or passed ``divergence_ratio`` times the initial
+   loss (the trajectory is frozen there; ``divergence_step`` says when).
+2. *settled* — ``converged`` (the last step is shorter than ``converged_tol`` times the first) or
+   the tail is constant (period 1): the label is the way it approached, rule 5.
+3. ``PERIODIC`` — the tail of the run repeats with a period ``2 <= p <= max_period``, comparing
+   the loss and a fixed random projection of the iterate (so the symmetric 2-cycle
+   ``x, -x, x, ...`` with constant loss is found).
+4. ``CHAOTIC`` — not settled, no period, mostly reversing direction (rule 5's measure at least
+   ``oscillation_threshold``), and *steady*: the largest loss of the last quarter of the run is
+   within ``steady_rtol`` of that of the third quarter (bounded, neither descending nor growing).
+5. ``OSCILLATORY`` if at least ``oscillation_threshold`` of the path length was travelled on
+   steps that reverse the previous step's direction (``Δx_t · Δx_{t-1} < 0``, bouncing across
+   the valley), else ``MONOTONE``. Weighting by length judges a run by the part where it moves
+   measurably: a zig-zag that reaches machine zero in ten steps is OSCILLATORY by those steps,
+   not MONOTONE by its frozen end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+
+
+class Regime(enum.IntEnum):
+    """The five regimes of a trajectory; stored as ``int8`` with CF ``flag_values``."""
+
+    MONOTONE = 0
+    """Smooth descent: successive steps keep their direction."""
+    OSCILLATORY = 1
+    """Bouncing across the valley (successive steps reverse) while descending or settling."""
+    PERIODIC = 2
+    """Settled on a cycle of period >= 2 (``period`` holds it), not on a fixed point."""
+    CHAOTIC = 3
+    """Bounded, not settled, no period up to the detector's maximum."""
+    DIVERGED = 4
+    """The loss became non-finite or passed the divergence threshold."""
+
+    @classmethod
+    def flag_attrs(cls) -> dict[str, Any]:
+        """CF-convention attributes for a variable holding regimes."""
+        return {
+            "flag_values": np.array([r.value for r in cls], dtype=np.int8),
+            "flag_meanings": " ".join(r.name.lower() for r in cls),
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class Thresholds:
+    """Every threshold of the classifier, with its default.
+
+    Attributes:
+        divergence_ratio: diverged once the loss exceeds this multiple of
+            ``max(|initial loss|, divergence_floor)`` (or is non-finite).
+        divergence_floor: keeps the divergence limit positive when the start is a minimum.
+        converged_tol: converged when the last step is at most this fraction of the first.
+        oscillation_threshold: the fraction of path length on reversing steps from which a
+            trajectory counts as OSCILLATORY (and may count as CHAOTIC).
+        max_period: the longest cycle the detector looks for; the ring buffer holds
+            ``2 * max_period`` steps.
+        period_rtol: two states of the tail are "the same" when loss and projection agree to
+            this fraction of their largest magnitude over the tail.
+        steady_rtol: the late loss envelope counts as steady (neither descending nor growing)
+            when the last quarter's maximum is within this fraction of the third quarter's.
+    """
+
+    divergence_ratio: float = 1e6
+    divergence_floor: float = 1e-12
+    converged_tol: float = 1e-5
+    oscillation_threshold: float = 0.5
+    max_period: int = 16
+    period_rtol: float = 1e-4
+    steady_rtol: float = 1e-2
+
+    def __post_init__(self) -> None:
+        for name in ("divergence_ratio", "divergence_floor", "converged_tol", "period_rtol",
+                     "steady_rtol"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not (
+                np.isfinite(value) and value > 0
+            ):
+                raise ValueError(f"Thresholds: `{name}` must be a finite number > 0, "
+                                 f"got {value!r}")
+        if not 0 < self.oscillation_threshold <= 1:
+            raise ValueError("Thresholds: `oscillation_threshold` must be in (0, 1], got "
+                             f"{self.oscillation_threshold!r}")
+        if isinstance(self.max_period, bool) or not isinstance(self.max_period, int) or (
+            self.max_period < 2
+        ):
+            raise ValueError(f"Thresholds: `max_period` must be an integer >= 2, got "
+                             f"{self.max_period!r}")
+
+    @property
+    def buffer_size(self) -> int:
+        return 2 * self.max_period
+
+
+def detect_period(ring: jnp.ndarray, rtol: float, max_period: int) -> jnp.ndarray:
+    """The smallest ``p`` in ``1..max_period`` for which the tail repeats with period ``p``.
+
+    ``ring`` has shape ``(B, C)``: the last ``B`` steps in time order, ``C`` scalar channels
+    each. Period ``p`` holds when ``ring[j] == ring[j + p]`` within ``rtol`` times each
+    channel's largest magnitude, for every ``j``. Returns 0 when no ``p`` holds.
+    """
+    scale = jnp.max(jnp.abs(ring), axis=0) + 1e-30
+    tol = rtol * scale
+    size = ring.shape[0]
+    period = jnp.zeros((), jnp.int32)
+    for p in range(max_period, 0, -1):  # the smallest period wins
+        repeats = jnp.all(jnp.abs(ring[p:] - ring[: size - p]) <= tol)
+        period = jnp.where(repeats, p, period)
+    return period
+
+
+def classify(
+    *,
+    diverged: Any,
+    converged: Any,
+    period: Any,
+    oscillation: Any,
+    late_change: Any,
+    thresholds: Thresholds,
+) -> Any:
+    """The :class:`Regime` of each trajectory from its reduced statistics (see module doc)."""
+    xp = jnp
+    settled = converged | (period == 1)
+    bouncing = oscillation >= thresholds.oscillation_threshold
+    steady = xp.abs(late_change) <= thresholds.steady_rtol
+    approach = xp.where(bouncing, Regime.OSCILLATORY, Regime.MONOTONE)
+    unsettled = xp.where(
+        period >= 2,
+        Regime.PERIODIC,
+        xp.where(bouncing & steady, Regime.CHAOTIC, approach),
+    )
+    regime = xp.where(diverged, Regime.DIVERGED, xp.where(settled, approach, unsettled))
+    return regime.astype(xp.int8)
+
+
+def reclassify(ds: Any, **thresholds: Any) -> Any:
+    """Relabel a sweep's Dataset with other thresholds, without re-running it.
+
+    Period detection (``max_period``, ``period_rtol``) happens during the run and is kept; the
+    other thresholds apply afresh. Returns a copy of ``ds`` with a new ``regime`` and
+    ``converged``.
+    """
+    fixed = {"max_period", "period_rtol", "divergence_ratio", "divergence_floor"}
+    if changed := sorted(fixed & set(thresholds)):
+        raise ValueError(f"reclassify: {', '.join(changed)} act during the run; "
+                         "re-run the sweep to change them")
+    th = Thresholds(**thresholds)
+    converged = np.asarray(ds["step_ratio"]) <= th.converged_tol
+    diverged = np.asarray(ds["regime"]) == Regime.DIVERGED
+    converged &= ~diverged
+    regime = classify(
+        diverged=diverged, converged=converged, period=np.asarray(ds["period"]),
+        oscillation=np.asarray(ds["oscillation"]), late_change=np.asarray(ds["late_change"]),
+        thresholds=th,
+    )
+    out = ds.copy()
+    out["regime"] = (ds["regime"].dims, np.asarray(regime), ds["regime"].attrs)
+    out["converged"] = (ds["converged"].dims, converged, ds["converged"].attrs)
+    return out

@@ -1,0 +1,351 @@
+"""The sweep engine: grid -> flat batch -> chunks -> jit(vmap(scan)) -> ``xarray.Dataset``.
+
+Everything is checked in Python before anything is compiled. The grid is flattened to one batch
+axis and cut into equal chunks (the last one padded), each a multiple of the device count and
+sharded across the devices along that axis, so one compiled program serves every chunk and every
+grid of the same shape. Chunks are dispatched asynchronously: the next runs while the host
+copies the previous one's results.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from tqdm.auto import tqdm
+
+from . import grid as grid_mod
+from . import landscapes, optimizers
+from .landscapes import Landscape
+from .optimizers import Optimizer
+from .record import Record, Summary
+from .regimes import Regime, Thresholds
+from .schedules import Schedule
+from .simulate import Spec, compiled_chunk
+
+VERSION = "0.1.0"
+
+_SUMMARY_ATTRS: dict[str, dict[str, Any]] = {
+    "regime": {"long_name": "regime of the trajectory", **Regime.flag_attrs()},
+    "period": {"long_name": "period of the final cycle (1: fixed, 0: none found)"},
+    "converged": {"long_name": "reached a fixed point within tolerance by the end"},
+    "initial_loss": {"long_name": "loss at the start"},
+    "final_loss": {"long_name": "loss after the last update (NaN if diverged)"},
+    "peak_loss_ratio": {"long_name": "largest loss over the run / initial loss"},
+    "divergence_step": {"long_name": "update at which the loss passed the divergence limit "
+                                     "(-1: never)"},
+    "oscillation": {"long_name": "fraction of path length on steps reversing direction"},
+    "step_ratio": {"long_name": "length of the last step / length of the first"},
+    "late_change": {"long_name": "relative change of the largest loss, last quarter vs third"},
+}
+_RECORD_ATTRS = {
+    "loss_last": {"long_name": "loss at the last step of each record window"},
+    "loss_mean": {"long_name": "mean loss over each record window"},
+}
+
+
+def sweep(
+    landscape: Landscape | str,
+    optimizer: str | Optimizer | Callable[..., Any] = "sgd",
+    grid: Mapping[str, Iterable[float]] | None = None,
+    *,
+    steps: int = 1000,
+    record_every: int = 10,
+    seed: int = 0,
+    x0: Any = None,
+    schedule: Schedule | str | None = None,
+    thresholds: Thresholds | Mapping[str, Any] | None = None,
+    dtype: Any = None,
+    chunk_size: int | None = None,
+    devices: Sequence[jax.Device] | None = None,
+    progress: bool | None = None,
+    store: str | None = None,
+) -> xr.Dataset:
+    """Run one optimizer from every point of a hyperparameter grid and label each trajectory.
+
+    Args:
+        landscape: a :class:`~lrscape.landscapes.Landscape`, or a registry name.
+        optimizer: a registry name (``"sgd"``, ``"momentum"``, ``"adam"``, ...), an
+            :class:`~lrscape.optimizers.Optimizer` (``lrscape.optimizers.get("momentum",
+            momentum=0.5)`` fixes values), or any optax factory.
+        grid: axis name -> 1-D values. Names are optimizer hyperparameters, numeric fields of
+            the landscape or the schedule, or ``seed``.
+        steps: number of updates per trajectory, >= 1.
+        record_every: the window, in steps, of each record (``loss_last``, ``loss_mean``);
+            must divide ``steps``.
+        seed: the PRNG seed of ``landscape.init`` when ``seed`` is not a grid axis.
+        x0: explicit starting parameters for every trajectory (default: ``landscape.init``).
+        schedule: a :class:`~lrscape.schedules.Schedule` or registry name; the rate at update
+            ``t`` is ``learning_rate * schedule(t)``.
+        thresholds: the classifier's :class:`~lrscape.regimes.Thresholds` (or a dict of them).
+        dtype: ``jnp.float32`` (default) or ``jnp.float64`` (enables x64 for this call).
+        chunk_size: trajectories per compiled call (default: as many as fit in about 512 MiB).
+        devices: devices to shard each chunk over (default: all local devices).
+        progress: show a progress bar (default: only when stderr is a terminal).
+        store: a path: also write the Dataset there as a zarr store.
+
+    Returns:
+        An ``xarray.Dataset`` with one dimension per grid axis (coordinates = axis values) and
+        ``step`` for the records: ``regime``, ``period``, ``converged``, ``initial_loss``,
+        ``final_loss``, ``peak_loss_ratio``, ``divergence_step``, ``oscillation``,
+        ``step_ratio``, ``late_change``, ``loss_last``, ``loss_mean``.
+    """
+    landscape = landscapes.get(landscape) if isinstance(landscape, str) else landscape
+    if not isinstance(landscape, Landscape):
+        raise ValueError(f"`landscape` must be a Landscape or a registry name, got {landscape!r}")
+    if isinstance(schedule, str):
+        from . import schedules as schedules_mod
+
+        schedule = schedules_mod.get(schedule)
+    if schedule is not None and not isinstance(schedule, Schedule):
+        raise ValueError(f"`schedule` must be a Schedule or a registry name, got {schedule!r}")
+    optimizer = optimizers.resolve(optimizer, None)
+    thresholds = _thresholds(thresholds)
+    _check_positive_int("steps", steps)
+    _check_positive_int("record_every", record_every)
+    if steps % record_every:
+        raise ValueError(
+            f"`record_every` = {record_every} does not divide `steps` = {steps}: the last "
+            f"window would be partial; choose e.g. steps={steps - steps % record_every} or "
+            f"steps={steps + record_every - steps % record_every}"
+        )
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < 2**32:
+        raise ValueError(f"`seed` must be an integer in [0, 2**32), got {seed!r}")
+    dtype = _dtype(dtype)
+    if schedule is not None:
+        schedule.check_horizon(steps)
+    axes = grid_mod.resolve(grid, landscape, optimizer, schedule)
+    swept_names = {a.field for a in axes if a.target == "optimizer"}
+    if missing := optimizer.missing(swept_names):
+        raise ValueError(
+            f"optimizer {optimizer.name!r} needs {', '.join(missing)}: make it a grid axis "
+            f"(grid={{{missing[0]!r}: ...}}) or fix it with "
+            f"lrscape.optimizers.get({optimizer.name!r}, {missing[0]}=...)"
+        )
+    devices = list(devices) if devices is not None else jax.local_devices()
+    if not devices:
+        raise ValueError("`devices` is empty")
+    if chunk_size is not None:
+        _check_positive_int("chunk_size", chunk_size)
+
+    with jax.enable_x64(dtype == np.float64):
+        summary, records = _run(
+            landscape, optimizer, schedule, axes, steps, record_every, seed, x0, thresholds,
+            dtype, chunk_size, devices, progress,
+        )
+    ds = _dataset(axes, summary, records, steps, record_every)
+    ds.attrs.update(_attributes(landscape, optimizer, schedule, axes, steps, record_every, seed,
+                                thresholds, dtype, x0))
+    if store is not None:
+        from .store import write
+
+        write(ds, store)
+    return ds
+
+
+def _thresholds(value: Thresholds | Mapping[str, Any] | None) -> Thresholds:
+    if value is None:
+        return Thresholds()
+    if isinstance(value, Thresholds):
+        return value
+    if isinstance(value, Mapping):
+        try:
+            return Thresholds(**value)
+        except TypeError as err:
+            raise ValueError(f"`thresholds`: {err}") from None
+    raise ValueError(f"`thresholds` must be a Thresholds or a dict, got {value!r}")
+
+
+def _check_positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"`{name}` must be an integer >= 1, got {value!r}")
+
+
+def _dtype(dtype: Any) -> np.dtype:
+    try:
+        resolved = np.dtype(jnp.float32 if dtype is None else dtype)
+    except TypeError:
+        raise ValueError(f"`dtype` must be float32 or float64, got {dtype!r}") from None
+    if resolved not in (np.float32, np.float64):
+        raise ValueError(f"`dtype` must be float32 or float64, got {dtype!r}")
+    return resolved
+
+
+def default_chunk_size(per_trajectory_bytes: int, n_devices: int, budget: int = 512 << 20) -> int:
+    """Trajectories per chunk: a power of two under ``budget`` bytes, a multiple of devices."""
+    chunk = 1 << max(0, int(math.log2(max(budget // max(per_trajectory_bytes, 1), 1))))
+    chunk = min(chunk, 1 << 16)
+    return max(n_devices, chunk - chunk % n_devices)
+
+
+def _run(
+    landscape: Landscape,
+    optimizer: Optimizer,
+    schedule: Schedule | None,
+    axes: tuple[grid_mod.Axis, ...],
+    steps: int,
+    record_every: int,
+    seed: int,
+    x0: Any,
+    thresholds: Thresholds,
+    dtype: np.dtype,
+    chunk_size: int | None,
+    devices: list[jax.Device],
+    progress: bool | None,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    total = grid_mod.size(axes)
+    flat = grid_mod.flatten(axes)
+    seed_axis = next((a.name for a in axes if a.target == "seed"), None)
+    seeds = (flat[seed_axis] if seed_axis else np.full(total, seed)).astype(np.uint32)
+    swept = {a.name: flat[a.name].astype(dtype) for a in axes if a.target != "seed"}
+    fixed = {k: np.asarray(v, dtype) for k, v in optimizer.hyperparams.items()
+             if v is not None and k not in {a.field for a in axes if a.target == "optimizer"}}
+    spec = Spec(
+        factory=optimizer.factory,
+        options=tuple(sorted(optimizer.options.items())),
+        optimizer_axes=tuple(a.field for a in axes if a.target == "optimizer"),
+        landscape_axes=tuple((a.name, a.field) for a in axes if a.target == "landscape"),
+        schedule_axes=tuple((a.name, a.field) for a in axes if a.target == "schedule"),
+        steps=steps,
+        record_every=record_every,
+        thresholds=thresholds,
+        dtype=dtype.name,
+    )
+    # Optimizer axes are passed under their field names.
+    for a in axes:
+        if a.target == "optimizer" and a.name != a.field:
+            swept[a.field] = swept.pop(a.name)
+
+    n_dev = len(devices)
+    n_records = steps // record_every
+    if chunk_size is None:
+        n_params = sum(np.size(leaf) for leaf in jax.tree.leaves(
+            jax.eval_shape(landscape.init, jax.random.key(0)) if x0 is None else x0))
+        per_traj = dtype.itemsize * (8 * n_params + 2 * n_records + 2 * thresholds.buffer_size
+                                     + 64)
+        chunk_size = default_chunk_size(per_traj, n_dev)
+    chunk = min(chunk_size, math.ceil(total / n_dev) * n_dev)
+    chunk = math.ceil(chunk / n_dev) * n_dev
+    n_chunks = math.ceil(total / chunk)
+
+    mesh = Mesh(np.array(devices), ("batch",))
+    batched = NamedSharding(mesh, PartitionSpec("batch"))
+    replicated = NamedSharding(mesh, PartitionSpec())
+    cast = _caster(dtype)
+    shared = jax.device_put(
+        (cast(landscape), cast(schedule), fixed, None if x0 is None else cast(x0)), replicated
+    )
+    runner = compiled_chunk(spec)
+
+    summary: dict[str, np.ndarray] = {}
+    records: dict[str, np.ndarray] = {}
+
+    def collect(start: int, out: tuple[Summary, Record]) -> None:
+        stop = min(start + chunk, total)
+        result_summary, result_records = jax.device_get(out)
+        for name, value in result_summary._asdict().items():
+            if name not in summary:
+                summary[name] = np.empty((total,), value.dtype)
+            summary[name][start:stop] = value[: stop - start]
+        for name, value in result_records._asdict().items():
+            if name not in records:
+                records[name] = np.empty((total, n_records), value.dtype)
+            records[name][start:stop] = value[: stop - start]
+        bar.update(stop - start)
+
+    show = sys.stderr.isatty() if progress is None else bool(progress)
+    with tqdm(total=total, unit="traj", disable=not show, desc="sweep") as bar:
+        pending = None
+        for c in range(n_chunks):
+            start = c * chunk
+            index = np.minimum(np.arange(start, start + chunk), total - 1)  # pad with the last
+            inputs = jax.device_put(({k: v[index] for k, v in swept.items()}, seeds[index]),
+                                    batched)
+            out = runner(*shared, *inputs)
+            if pending is not None:
+                collect(*pending)
+            pending = (start, out)
+        collect(*pending)
+    return summary, records
+
+
+def _caster(dtype: np.dtype) -> Callable[[Any], Any]:
+    def cast(tree: Any) -> Any:
+        if tree is None:
+            return None
+
+        def leaf(x: Any) -> Any:
+            arr = np.asarray(x)
+            return arr.astype(dtype) if np.issubdtype(arr.dtype, np.floating) or isinstance(
+                x, float) else arr
+
+        return jax.tree.map(leaf, tree)
+
+    return cast
+
+
+def _dataset(
+    axes: tuple[grid_mod.Axis, ...],
+    summary: dict[str, np.ndarray],
+    records: dict[str, np.ndarray],
+    steps: int,
+    record_every: int,
+) -> xr.Dataset:
+    shape = tuple(len(a.values) for a in axes)
+    dims = tuple(a.name for a in axes)
+    coords: dict[str, Any] = {}
+    for a in axes:
+        spacing = "log" if grid_mod.is_log_spaced(a.values) else "linear"
+        coords[a.name] = (a.name, a.values, {"sweeps": f"{a.target}.{a.field}",
+                                             "spacing": spacing})
+    coords["step"] = ("step", np.arange(1, steps // record_every + 1) * record_every,
+                      {"long_name": "updates done at the end of the record window"})
+    data = {}
+    for name, value in summary.items():
+        data[name] = (dims, value.reshape(shape), _SUMMARY_ATTRS[name])
+    for name, value in records.items():
+        data[name] = (dims + ("step",), value.reshape(shape + value.shape[1:]),
+                      _RECORD_ATTRS[name])
+    return xr.Dataset(data, coords=coords)
+
+
+def _attributes(
+    landscape: Landscape,
+    optimizer: Optimizer,
+    schedule: Schedule | None,
+    axes: tuple[grid_mod.Axis, ...],
+    steps: int,
+    record_every: int,
+    seed: int,
+    thresholds: Thresholds,
+    dtype: np.dtype,
+    x0: Any,
+) -> dict[str, Any]:
+    import dataclasses
+
+    return {
+        "landscape": landscape.name,
+        "landscape_config": json.dumps(landscape.config()),
+        "optimizer": optimizer.name,
+        "optimizer_config": json.dumps(optimizer.config()),
+        "schedule": schedule.name if schedule is not None else "constant",
+        "schedule_config": json.dumps(schedule.config() if schedule is not None else {}),
+        "grid_axes": json.dumps([[a.name, f"{a.target}.{a.field}"] for a in axes]),
+        "steps": steps,
+        "record_every": record_every,
+        "seed": int(seed),
+        "x0": "landscape.init" if x0 is None else json.dumps(
+            jax.tree.map(lambda v: np.asarray(v).tolist(), x0)),
+        "thresholds": json.dumps(dataclasses.asdict(thresholds)),
+        "dtype": dtype.name,
+        "lrscape_version": VERSION,
+        "jax_version": jax.__version__,
+    }
