@@ -111,7 +111,10 @@ class PiecewiseConstant(Schedule):
 
 @register("step-decay")
 class StepDecay(Schedule):
-    r""":math:`m(t) = \gamma^{\lfloor t / T \rfloor}`: multiply by ``factor`` every ``every`` updates."""
+    r"""Multiply the rate by ``factor`` every ``every`` updates.
+
+    .. math:: m(t) = \gamma^{\lfloor t / T \rfloor}
+    """
 
     every: float = 1000.0
     factor: float = 0.1

@@ -50,7 +50,7 @@ def nesterov_edge(momentum: ArrayLike) -> ArrayLike:
 
 
 def adam_edge(b1: ArrayLike) -> ArrayLike:
-    r"""Adam with a frozen preconditioner diverges beyond :math:`\eta\lambda/P = (2 + 2\beta_1)/(1 - \beta_1)`.
+    r"""Frozen-preconditioner Adam diverges at :math:`\eta\lambda/P = 2(1+\beta_1)/(1-\beta_1)`.
 
     With the second-moment preconditioner :math:`P = \sqrt{\hat v} + \epsilon` frozen, Adam's
     update is heavy-ball momentum in exponential-moving-average form with effective rate
