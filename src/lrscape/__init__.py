@@ -11,7 +11,7 @@
 True
 """
 
-from . import landscapes, optimizers, regimes, schedules, theory
+from . import grid, landscapes, optimizers, regimes, schedules, theory
 from .grid import linspace, logspace
 from .regimes import Regime, Thresholds, reclassify
 from .store import open
@@ -21,6 +21,7 @@ from .sweep import sweep
 __all__ = [
     "Regime",
     "Thresholds",
+    "grid",
     "__version__",
     "landscapes",
     "linspace",

@@ -1,0 +1,272 @@
+"""The ``lrscape`` command: ``sweep``, ``plot`` and ``list``, thin over the library.
+
+    lrscape sweep                                   # the default sweep -> .zarr + .png
+    lrscape sweep --landscape quadratic --set eigenvalues=1,10 --optimizer sgd \\
+                  --lr 1e-3:1:256:log --steps 500 --out quad.zarr
+    lrscape sweep --config sweep.toml               # the same options from a TOML file
+    lrscape plot quad.zarr --out quad.png
+    lrscape list
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tomllib
+from typing import Any
+
+DEFAULT_OUT = "lrscape-sweep.zarr"
+
+DEFAULTS: dict[str, Any] = {
+    "landscape": "narrow-valley",
+    "optimizer": "momentum",
+    "grid": {"learning_rate": "1e-3:0.1:256:log", "momentum": "0:0.95:96"},
+    "steps": 1000,
+    "record_every": 10,
+    "seed": 0,
+    "dtype": "float32",
+}
+
+
+def _use_all_cpu_cores() -> None:
+    """One XLA CPU device uses one core: give JAX one device per core unless told otherwise."""
+    if "JAX_NUM_CPU_DEVICES" in os.environ or "device_count" in os.environ.get("XLA_FLAGS", ""):
+        return
+    import jax
+
+    try:
+        jax.config.update("jax_num_cpu_devices", max(os.cpu_count() or 1, 1))
+    except RuntimeError:  # the backend is already up (e.g. main() called from Python)
+        pass
+
+
+def _number(text: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    if "," in text:
+        return [_number(t) for t in text.split(",") if t.strip()]
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if text.lower() == "none":
+        return None
+    return text
+
+
+def _pairs(items: list[str] | None, flag: str) -> dict[str, Any]:
+    out = {}
+    for item in items or []:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise SystemExit(f"lrscape: {flag} expects NAME=VALUE, got {item!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _load_config(path: str | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        with open(path, "rb") as f:
+            config = tomllib.load(f)
+    except FileNotFoundError:
+        raise SystemExit(f"lrscape: --config {path!r}: no such file") from None
+    except tomllib.TOMLDecodeError as err:
+        raise SystemExit(f"lrscape: --config {path!r}: not valid TOML ({err})") from None
+    known = {"landscape", "landscape_fields", "optimizer", "optimizer_values", "schedule",
+             "grid", "steps", "record_every", "seed", "dtype", "thresholds", "out", "plot",
+             "chunk_size"}
+    if unknown := sorted(set(config) - known):
+        raise SystemExit(f"lrscape: --config {path!r}: unknown keys {unknown}; "
+                         f"known: {sorted(known)}")
+    return config
+
+
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    """Defaults, then the TOML file, then command-line flags."""
+    config = _load_config(args.config)
+    has_own_grid = bool(config.get("grid")) or args.lr or args.axis
+    settings = {**DEFAULTS, **config}
+    if has_own_grid:
+        settings["grid"] = dict(config.get("grid", {}))
+    for key in ("landscape", "optimizer", "steps", "record_every", "seed", "dtype", "out",
+                "plot", "chunk_size"):
+        value = getattr(args, key)
+        if value is not None:
+            settings[key] = value
+    if args.landscape and args.landscape != config.get("landscape"):
+        settings["landscape_fields"] = {}
+    settings.setdefault("landscape_fields", {})
+    settings["landscape_fields"] = {**settings["landscape_fields"],
+                                    **{k: _number(v) for k, v in _pairs(args.set, "--set").items()}}
+    settings.setdefault("optimizer_values", {})
+    settings["optimizer_values"] = {**settings["optimizer_values"],
+                                    **{k: _number(v) for k, v in _pairs(args.opt, "--opt").items()}}
+    if args.schedule:
+        settings["schedule"] = {"name": args.schedule}
+    if args.schedule_set:
+        settings.setdefault("schedule", {"name": "constant"})
+        settings["schedule"] = {**settings["schedule"], **{
+            k: _number(v) for k, v in _pairs(args.schedule_set, "--schedule-set").items()}}
+    if args.lr:
+        settings["grid"]["learning_rate"] = args.lr
+    settings["grid"].update(_pairs(args.axis, "--axis"))
+    settings.setdefault("out", DEFAULT_OUT)
+    return settings
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    _use_all_cpu_cores()
+    import lrscape
+
+    s = _settings(args)
+    try:
+        landscape = lrscape.landscapes.get(s["landscape"], **s["landscape_fields"])
+        optimizer = lrscape.optimizers.get(s["optimizer"], **s["optimizer_values"])
+        schedule = None
+        if s.get("schedule"):
+            fields = dict(s["schedule"])
+            name = fields.pop("name", None)
+            if name is None:
+                raise ValueError("[schedule] needs a `name`")
+            schedule = lrscape.schedules.get(name, **fields)
+        grid = {k: lrscape.grid.parse_axis(v) if isinstance(v, str) else v
+                for k, v in s["grid"].items()}
+        dtype = {"float32": "float32", "float64": "float64"}.get(str(s["dtype"]))
+        if dtype is None:
+            raise ValueError(f"--dtype must be float32 or float64, got {s['dtype']!r}")
+        ds = lrscape.sweep(
+            landscape, optimizer, grid, steps=int(s["steps"]),
+            record_every=int(s["record_every"]), seed=int(s["seed"]), schedule=schedule,
+            thresholds=s.get("thresholds"), dtype=dtype, chunk_size=s.get("chunk_size"),
+            progress=args.progress, store=s["out"],
+        )
+    except ValueError as err:
+        print(f"lrscape sweep: {err}", file=sys.stderr)
+        return 2
+    counts = {r.name.lower(): int((ds["regime"] == r).sum()) for r in lrscape.Regime}
+    print(f"wrote {s['out']}: {ds['regime'].size} trajectories x {s['steps']} steps; "
+          + ", ".join(f"{k} {v}" for k, v in counts.items() if v))
+    plot_path = s.get("plot")
+    if plot_path is None:
+        plot_path = os.path.splitext(os.fspath(s["out"]).rstrip("/"))[0] + ".png"
+    if plot_path and ds["regime"].ndim >= 1:
+        _save_figure(ds, plot_path, None, None, {})
+        print(f"wrote {plot_path}")
+    return 0
+
+
+def _save_figure(ds: Any, path: str, x: str | None, y: str | None, select: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from . import plot
+
+    plot.summary_figure(ds, path, x=x, y=y, select=select or None)
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    import lrscape
+
+    try:
+        ds = lrscape.open(args.store)
+        out = args.out or os.path.splitext(os.fspath(args.store).rstrip("/"))[0] + ".png"
+        select = {k: float(v) for k, v in _pairs(args.select, "--select").items()}
+        _save_figure(ds, out, args.x, args.y, select)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"lrscape plot: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {out}")
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    import inspect
+
+    import lrscape
+
+    what = args.what
+    if what in (None, "landscapes"):
+        print("landscapes (lrscape.landscapes.get(name, **fields)):")
+        for name in lrscape.landscapes.available():
+            cls = type(lrscape.landscapes.get(name))
+            doc = inspect.getdoc(cls).splitlines()[0]
+            print(f"  {name:<20} {doc}")
+            print(f"  {'':<20} sweepable: {', '.join(cls.sweepable_fields())}")
+    if what in (None, "optimizers"):
+        print("optimizers (lrscape.optimizers.get(name, **values)):")
+        for name in lrscape.optimizers.available():
+            opt = lrscape.optimizers.get(name)
+            hyper = ", ".join(f"{k}={'required' if v is None else v}"
+                              for k, v in opt.hyperparams.items())
+            print(f"  {name:<20} {hyper}")
+    if what in (None, "schedules"):
+        print("schedules (lrscape.schedules.get(name, **fields)):")
+        for name in lrscape.schedules.available():
+            cls = type(lrscape.schedules.get(name))
+            print(f"  {name:<20} {inspect.getdoc(cls).splitlines()[0]}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lrscape",
+        description="Simulate optimizers on synthetic loss landscapes over hyperparameter "
+                    "grids and map their regimes.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sw = sub.add_parser("sweep", help="run a sweep, write a zarr store and a phase diagram",
+                        description="Run a sweep. With no options: heavy-ball momentum on a "
+                                    "2-D narrow valley over learning rate x momentum.")
+    sw.add_argument("--config", help="a TOML file with the same settings (flags override it)")
+    sw.add_argument("--landscape", help="landscape name (see `lrscape list`)")
+    sw.add_argument("--set", action="append", metavar="FIELD=VALUE",
+                    help="a landscape field, e.g. --set wall_curvature=50 (repeatable)")
+    sw.add_argument("--optimizer", help="optimizer name (see `lrscape list`)")
+    sw.add_argument("--opt", action="append", metavar="NAME=VALUE",
+                    help="a fixed optimizer hyperparameter or option, e.g. --opt momentum=0.5")
+    sw.add_argument("--schedule", help="schedule name (see `lrscape list`)")
+    sw.add_argument("--schedule-set", action="append", metavar="FIELD=VALUE",
+                    help="a schedule field, e.g. --schedule-set decay_steps=500")
+    sw.add_argument("--lr", metavar="SPEC",
+                    help="learning-rate axis: START:STOP:NUM[:log|lin] or v1,v2,...")
+    sw.add_argument("--axis", action="append", metavar="NAME=SPEC",
+                    help="another grid axis, e.g. --axis momentum=0:0.99:64 (repeatable)")
+    sw.add_argument("--steps", type=int, help="updates per trajectory (default 1000)")
+    sw.add_argument("--record-every", type=int, help="record window in steps (default 10)")
+    sw.add_argument("--seed", type=int, help="seed of the starting points (default 0)")
+    sw.add_argument("--dtype", choices=["float32", "float64"], help="default float32")
+    sw.add_argument("--chunk-size", type=int, help="trajectories per compiled call")
+    sw.add_argument("--out", help=f"results store (default {DEFAULT_OUT})")
+    sw.add_argument("--plot", help="figure path (default: the store's name with .png; "
+                                   "'' for none)")
+    sw.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                    help="progress bar (default: only on a terminal)")
+    sw.set_defaults(func=_cmd_sweep)
+
+    pl = sub.add_parser("plot", help="draw the phase diagram of a results store")
+    pl.add_argument("store", help="a zarr store written by `lrscape sweep`")
+    pl.add_argument("--x", help="grid axis across (default: learning_rate)")
+    pl.add_argument("--y", help="grid axis up (default: the other one)")
+    pl.add_argument("--select", action="append", metavar="AXIS=VALUE",
+                    help="value of a further grid axis (repeatable)")
+    pl.add_argument("--out", help="PNG path (default: the store's name with .png)")
+    pl.set_defaults(func=_cmd_plot)
+
+    ls = sub.add_parser("list", help="list landscapes, optimizers and schedules")
+    ls.add_argument("what", nargs="?", choices=["landscapes", "optimizers", "schedules"])
+    ls.set_defaults(func=_cmd_list)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

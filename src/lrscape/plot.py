@@ -1,0 +1,289 @@
+"""Figures: phase diagrams of any two grid axes, and loss curves of chosen trajectories.
+
+The only module that imports matplotlib. Every function takes the Dataset that
+:func:`lrscape.sweep` returns (or :func:`lrscape.open` reads back) and an optional ``ax``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import xarray as xr
+from matplotlib.colors import BoundaryNorm, ListedColormap
+from matplotlib.patches import Patch
+
+from . import theory
+from .grid import is_log_spaced
+from .regimes import Regime
+
+REGIME_COLORS = {
+    Regime.MONOTONE: "#4C72B0",  # blue: smooth descent
+    Regime.OSCILLATORY: "#55A868",  # green: bouncing while descending
+    Regime.PERIODIC: "#DD8452",  # orange: a cycle
+    Regime.CHAOTIC: "#8172B3",  # purple: chaos
+    Regime.DIVERGED: "#C44E52",  # red: blew up
+}
+REGIME_LABELS = {
+    Regime.MONOTONE: "monotone (smooth descent)",
+    Regime.OSCILLATORY: "oscillatory (bouncing across the valley)",
+    Regime.PERIODIC: "periodic orbit",
+    Regime.CHAOTIC: "chaotic",
+    Regime.DIVERGED: "diverged",
+}
+_CMAP = ListedColormap([REGIME_COLORS[r] for r in Regime])
+_NORM = BoundaryNorm(np.arange(len(Regime) + 1) - 0.5, len(Regime))
+
+Overlay = tuple[str, np.ndarray, np.ndarray]  # (label, x values, y values)
+
+
+def grid_axes(ds: xr.Dataset) -> list[str]:
+    """The Dataset's grid dimensions, in sweep order."""
+    return [name for name, _ in json.loads(ds.attrs.get("grid_axes", "[]"))] or [
+        d for d in ds["regime"].dims
+    ]
+
+
+def _is_log(ds: xr.Dataset, name: str) -> bool:
+    spacing = ds[name].attrs.get("spacing")
+    return spacing == "log" if spacing else is_log_spaced(ds[name].values)
+
+
+def _edges(values: np.ndarray, log: bool) -> np.ndarray:
+    """Cell edges around sorted coordinate values (midpoints, in log space if ``log``)."""
+    v = np.log(values) if log else np.asarray(values, dtype=float)
+    if v.size == 1:
+        half = 0.5 if not log else 0.1
+        e = np.array([v[0] - half, v[0] + half])
+    else:
+        mid = (v[1:] + v[:-1]) / 2
+        e = np.concatenate([[v[0] - (mid[0] - v[0])], mid, [v[-1] + (v[-1] - mid[-1])]])
+    return np.exp(e) if log else e
+
+
+def _label(ds: xr.Dataset, name: str) -> str:
+    text = name.replace("_", " ")
+    return f"{text} (log scale)" if _is_log(ds, name) else text
+
+
+def _title(ds: xr.Dataset) -> str:
+    parts = [ds.attrs.get("landscape", "?"), ds.attrs.get("optimizer", "?")]
+    if ds.attrs.get("schedule", "constant") != "constant":
+        parts.append(f"{ds.attrs['schedule']} schedule")
+    parts.append(f"{ds.attrs.get('steps', '?')} steps")
+    return " · ".join(str(p) for p in parts)
+
+
+def _select_plane(ds: xr.Dataset, keep: Sequence[str], select: Mapping[str, Any] | None) -> Any:
+    extra = [d for d in grid_axes(ds) if d not in keep]
+    select = dict(select or {})
+    missing = [d for d in extra if d not in select]
+    if missing:
+        raise ValueError(
+            f"the Dataset has grid axes {missing} besides {list(keep)}: pass "
+            f"select={{{missing[0]!r}: value}} to choose a slice"
+        )
+    return ds.sel({d: select[d] for d in extra}, method="nearest") if extra else ds
+
+
+def theory_overlays(ds: xr.Dataset, x: str, y: str | None) -> list[Overlay]:
+    """Closed-form stability edges that apply to this sweep and these axes.
+
+    Known cases: gradient descent, heavy ball and Nesterov on a quadratic (curvature ``scale *
+    max(eigenvalues)``) or a narrow valley with constant walls (curvature ``wall_curvature``),
+    with the learning rate on ``x`` and momentum or that curvature on ``y`` (or no ``y``).
+    """
+    if x != "learning_rate":
+        return []
+    landscape = ds.attrs.get("landscape")
+    config = json.loads(ds.attrs.get("landscape_config", "{}"))
+    optimizer = ds.attrs.get("optimizer")
+    hyper = json.loads(ds.attrs.get("optimizer_config", "{}")).get("hyperparams", {})
+    if landscape == "quadratic":
+        curvature_field, curvature = "scale", config["scale"] * max(config["eigenvalues"])
+        per_scale = max(config["eigenvalues"])
+    elif landscape == "narrow-valley" and config.get("wall_growth", 0.0) == 0.0:
+        curvature_field, curvature, per_scale = "wall_curvature", config["wall_curvature"], 1.0
+    else:
+        return []
+    edges = {"sgd": lambda b: theory.gd_edge(), "momentum": theory.heavy_ball_edge,
+             "nesterov": theory.nesterov_edge}
+    if optimizer not in edges:
+        return []
+    edge, name = edges[optimizer], {"sgd": "gradient descent", "momentum": "heavy ball",
+                                    "nesterov": "Nesterov"}[optimizer]
+    if y == "momentum" and optimizer != "sgd":
+        betas = np.linspace(ds[y].values.min(), ds[y].values.max(), 200)
+        return [(f"{name} edge  ηλ = {'2(1+β)' if optimizer == 'momentum' else '(2+2β)/(1+2β)'}",
+                 edge(betas) / curvature, betas)]
+    beta = hyper.get("momentum") or 0.0
+    if y == curvature_field:
+        ks = np.geomspace(ds[y].values.min(), ds[y].values.max(), 200)
+        return [(f"{name} edge  ηλ = {float(edge(beta)):.3g}",
+                 float(edge(beta)) / (ks * per_scale), ks)]
+    if y is None:
+        return [(f"{name} edge  ηλ = {float(edge(beta)):.3g}",
+                 np.array([float(edge(beta)) / curvature]), np.array([np.nan]))]
+    return []
+
+
+def phase_diagram(
+    ds: xr.Dataset,
+    x: str | None = None,
+    y: str | None = None,
+    *,
+    ax: Any = None,
+    select: Mapping[str, Any] | None = None,
+    overlays: Sequence[Overlay] | str | None = "theory",
+    title: str | None = None,
+    legend: bool = True,
+) -> Any:
+    """Colour each grid point of two axes by its regime; a 1-D grid gives a strip.
+
+    Args:
+        ds: a sweep's Dataset.
+        x, y: grid axes for the horizontal and vertical directions (default: the learning rate,
+            if swept, on ``x`` and the other axis on ``y``).
+        select: values of the remaining grid axes, e.g. ``{"seed": 0}``.
+        overlays: ``"theory"`` draws the closed-form edges that apply (see
+            :func:`theory_overlays`); or a list of ``(label, xs, ys)`` curves; or ``None``.
+        title: defaults to landscape · optimizer · steps.
+    Returns:
+        The matplotlib ``Axes``.
+    """
+    axes = grid_axes(ds)
+    if not axes:
+        raise ValueError("the Dataset has no grid axes to draw a phase diagram over")
+    if x is None:
+        x = "learning_rate" if "learning_rate" in axes else axes[0]
+    if y is None and len(axes) > 1:
+        y = next(a for a in axes if a != x)
+    for name, value in (("x", x), ("y", y)):
+        if value is not None and value not in axes:
+            raise ValueError(f"`{name}` = {value!r} is not a grid axis; grid axes: {axes}")
+    plane = _select_plane(ds, [a for a in (x, y) if a], select)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 5.5 if y else 2.2), constrained_layout=True)
+
+    xlog = _is_log(ds, x)
+    if y is not None:
+        regimes = plane["regime"].transpose(y, x).values
+        ylog = _is_log(ds, y)
+        ax.pcolormesh(_edges(plane[x].values, xlog), _edges(plane[y].values, ylog), regimes,
+                      cmap=_CMAP, norm=_NORM, shading="flat")
+        if ylog:
+            ax.set_yscale("log")
+        ax.set_ylabel(_label(ds, y))
+    else:
+        regimes = plane["regime"].values[None, :]
+        ax.pcolormesh(_edges(plane[x].values, xlog), [0, 1], regimes, cmap=_CMAP, norm=_NORM,
+                      shading="flat")
+        ax.set_yticks([])
+    if xlog:
+        ax.set_xscale("log")
+    ax.set_xlabel(_label(ds, x))
+    ax.set_title(title if title is not None else _title(ds))
+
+    handles = [Patch(color=REGIME_COLORS[r], label=REGIME_LABELS[r]) for r in Regime
+               if np.any(regimes == r)]
+    curves = theory_overlays(ds, x, y) if overlays == "theory" else list(overlays or [])
+    for label, xs, ys in curves:
+        if np.all(np.isnan(ys)):
+            line = ax.axvline(xs[0], color="black", ls="--", lw=1.5, label=label)
+        else:
+            (line,) = ax.plot(xs, ys, color="black", ls="--", lw=1.5, label=label)
+        handles.append(line)
+    ax.set_xlim(_edges(plane[x].values, xlog)[[0, -1]])
+    if y is not None:
+        ax.set_ylim(_edges(plane[y].values, _is_log(ds, y))[[0, -1]])
+    if legend:
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2,
+                  fontsize=8, frameon=False)
+    return ax
+
+
+def loss_curves(
+    ds: xr.Dataset,
+    points: Sequence[Mapping[str, Any]],
+    *,
+    ax: Any = None,
+    variable: str = "loss_mean",
+    labels: Sequence[str] | None = None,
+) -> Any:
+    """Recorded losses against steps for selected trajectories (nearest grid points).
+
+    Args:
+        points: one mapping of grid-axis values per curve, e.g. ``[{"learning_rate": 0.01}]``.
+        variable: ``"loss_mean"`` (window means) or ``"loss_last"`` (snapshots).
+    """
+    if variable not in ("loss_mean", "loss_last"):
+        raise ValueError(f"`variable` must be 'loss_mean' or 'loss_last', got {variable!r}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 4.5), constrained_layout=True)
+    for i, point in enumerate(points):
+        unknown = [k for k in point if k not in grid_axes(ds)]
+        if unknown:
+            raise ValueError(f"points[{i}] names {unknown}, which are not grid axes")
+        sel = ds.sel(dict(point), method="nearest")
+        regime = Regime(int(sel["regime"]))
+        text = labels[i] if labels else ", ".join(
+            f"{k.replace('_', ' ')}={float(sel[k]):.3g}" for k in point)
+        values = np.where(sel[variable].values > 0, sel[variable].values, np.nan)
+        steps = ds["step"].values
+        label = f"{text} ({regime.name.lower()})"
+        if regime == Regime.DIVERGED:
+            label += f", diverged at step {int(sel['divergence_step'])}"
+        ax.plot(steps, values, color=REGIME_COLORS[regime], alpha=0.9, lw=1.5, label=label)
+        finite = np.flatnonzero(np.isfinite(values))
+        if regime == Regime.DIVERGED and finite.size:
+            ax.plot(steps[finite[-1]], values[finite[-1]], "x", color=REGIME_COLORS[regime],
+                    ms=9, mew=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    window = ds.attrs.get("record_every", "k")
+    ax.set_ylabel("loss, mean over each window of "
+                  f"{window} steps" if variable == "loss_mean" else "loss at each record step")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def representative_points(ds: xr.Dataset, x: str, y: str | None) -> list[dict[str, float]]:
+    """One grid point per regime present, from the middle of that regime's region."""
+    plane_dims = [d for d in (x, y) if d]
+    regimes = ds["regime"].transpose(*plane_dims).values
+    points = []
+    for r in Regime:
+        idx = np.argwhere(regimes == r)
+        if idx.size:
+            pick = idx[len(idx) // 2]
+            points.append({d: float(ds[d].values[i]) for d, i in zip(plane_dims, pick,
+                                                                       strict=True)})
+    return points
+
+
+def summary_figure(
+    ds: xr.Dataset,
+    path: str | None = None,
+    *,
+    x: str | None = None,
+    y: str | None = None,
+    select: Mapping[str, Any] | None = None,
+) -> Any:
+    """The phase diagram beside loss curves of one trajectory per regime; saved if ``path``."""
+    axes = grid_axes(ds)
+    x = x or ("learning_rate" if "learning_rate" in axes else axes[0])
+    y = y or next((a for a in axes if a != x), None)
+    plane = _select_plane(ds, [a for a in (x, y) if a], select)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(14, 6.2), constrained_layout=True,
+                                      gridspec_kw={"width_ratios": [1.2, 1]})
+    phase_diagram(plane, x, y, ax=left)
+    points = representative_points(plane, x, y)
+    loss_curves(plane, points, ax=right)
+    right.set_title("loss along one trajectory of each regime")
+    if path is not None:
+        fig.savefig(path, dpi=130)
+        plt.close(fig)
+    return fig
