@@ -33,7 +33,7 @@ def derived_field() -> Any:
 
 def is_concrete(value: Any) -> bool:
     """True for Python and NumPy numbers and arrays, and for JAX arrays that are not traced."""
-    if isinstance(value, bool | int | float | np.ndarray | np.generic | list | tuple):
+    if isinstance(value, bool | int | float | str | np.ndarray | np.generic | list | tuple):
         return True
     return isinstance(value, jax.Array) and not isinstance(value, jax.core.Tracer)
 
@@ -136,7 +136,7 @@ def check_scalar(
     value = getattr(obj, field)
     if not is_concrete(value):
         return
-    arr = np.asarray(value)
+    arr = np.asarray(value) if not isinstance(value, str) else np.asarray(np.nan, object)
     if arr.ndim != 0 or not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
         fail(obj, field, value, "a real scalar")
     if isinstance(value, bool):

@@ -164,7 +164,7 @@ def _values(name: str, raw: Any, *, integer: bool) -> np.ndarray:
         raise ValueError(f"grid axis {name!r} is empty")
     if not np.all(np.isfinite(values)):
         bad = values[~np.isfinite(values)][0]
-        raise ValueError(f"grid axis {name!r} has a non-finite value: {bad!r}")
+        raise ValueError(f"grid axis {name!r} has a non-finite value: {float(bad)!r}")
     if integer:
         if np.any(values != np.round(values)) or np.any(values < 0) or np.any(values >= 2**32):
             raise ValueError(f"grid axis {name!r}: seeds must be integers in [0, 2**32), "

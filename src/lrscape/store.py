@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from typing import Any
 
 import numpy as np
@@ -51,7 +52,10 @@ def write(ds: xr.Dataset, path: str | os.PathLike[str]) -> None:
                 f"store {path!r} holds a different sweep (differs in: {', '.join(differing)}); "
                 "write to another path or remove it first"
             )
-    ds.to_zarr(path, mode="w")
+    with warnings.catch_warnings():
+        # zarr 3 notes that consolidated metadata is not in its spec; xarray reads it fastest.
+        warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+        ds.to_zarr(path, mode="w")
 
 
 def open(path: str | os.PathLike[str]) -> xr.Dataset:  # noqa: A001 - mirrors xarray.open_*

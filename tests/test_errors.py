@@ -1,0 +1,89 @@
+"""Bad input: a clear ValueError naming the argument and the value, before any compile."""
+
+import numpy as np
+import pytest
+
+import lrscape
+from tests.test_sweep import CompileCounter
+
+VALLEY = lrscape.landscapes.get("narrow-valley")
+LR = {"learning_rate": [0.01, 0.02]}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"landscape": "valley"}, "unknown landscape 'valley'"),
+        ({"landscape": 3.0}, "`landscape` must be a Landscape"),
+        ({"optimizer": "sgdm"}, "unknown optimizer 'sgdm'"),
+        ({"grid": {"lr": [0.1]}}, "unknown grid key 'lr'.*learning_rate"),
+        ({"grid": {"learning_rate": []}}, "grid axis 'learning_rate' is empty"),
+        ({"grid": {"learning_rate": [0.1, float("nan")]}}, "non-finite value: nan"),
+        ({"grid": {"learning_rate": [0.1, float("inf")]}}, "non-finite value: inf"),
+        ({"grid": {"learning_rate": [[0.1, 0.2]]}}, "must be 1-D"),
+        ({"grid": {"learning_rate": ["fast"]}}, "values must be numbers"),
+        ({"grid": {"learning_rate": [0.1], "wall_curvature": [-1.0]}},
+         "grid axis 'wall_curvature'.*must be > 0, got -1.0"),
+        ({"grid": {"learning_rate": [0.1], "dim": [2, 3]}}, "'dim'.*cannot be a grid axis"),
+        ({"grid": {"learning_rate": [0.1], "seed": [0.5]}}, "seeds must be integers"),
+        ({"grid": {"learning_rate": [0.1], "optimizer.learning_rate": [0.2]}},
+         "sweep the same thing twice"),
+        ({"grid": {"landscape.curvature": [1.0], "learning_rate": [0.1]}},
+         "landscape has no sweepable 'curvature'"),
+        ({"grid": {"momentum": [0.5]}}, "needs learning_rate"),
+        ({"grid": [0.1, 0.2]}, "`grid` must be a mapping"),
+        ({"steps": 0}, "`steps` must be an integer >= 1, got 0"),
+        ({"steps": -5}, "`steps` must be an integer >= 1, got -5"),
+        ({"steps": 10.5}, "`steps` must be an integer >= 1, got 10.5"),
+        ({"record_every": 0}, "`record_every` must be an integer >= 1, got 0"),
+        ({"steps": 100, "record_every": 30}, "`record_every` = 30 does not divide `steps` = 100"),
+        ({"seed": -1}, "`seed` must be an integer"),
+        ({"dtype": "float16"}, "`dtype` must be float32 or float64"),
+        ({"dtype": "int32"}, "`dtype` must be float32 or float64"),
+        ({"chunk_size": 0}, "`chunk_size` must be an integer >= 1, got 0"),
+        ({"thresholds": {"max_period": 1}}, "`max_period` must be an integer >= 2"),
+        ({"thresholds": {"oscilation_threshold": 0.5}}, "`thresholds`.*oscilation_threshold"),
+        ({"thresholds": {"period_rtol": -1.0}}, "`period_rtol` must be a finite number > 0"),
+        ({"schedule": "cosin"}, "unknown schedule 'cosin'"),
+        ({"devices": []}, "`devices` is empty"),
+    ],
+)
+def test_bad_input_is_refused_before_compiling(kwargs, message):
+    args = {"landscape": VALLEY, "optimizer": "momentum", "grid": LR, "steps": 100,
+            "progress": False, **kwargs}
+    with CompileCounter() as compiles, pytest.raises(ValueError, match=message):
+        lrscape.sweep(args.pop("landscape"), args.pop("optimizer"), args.pop("grid"), **args)
+    assert compiles.count == 0
+
+
+def test_ambiguous_key_asks_for_a_prefix():
+    # A custom optax factory whose hyperparameter shares a name with a landscape field.
+    def factory(learning_rate, start=0.0):
+        import optax
+
+        return optax.sgd(learning_rate)
+
+    q = lrscape.landscapes.get("quadratic", eigenvalues=[1.0])
+    with pytest.raises(ValueError, match="'start' names both.*write optimizer.'start' or"):
+        lrscape.sweep(q, factory, {"learning_rate": [0.1], "start": [1.0, 2.0]}, steps=10,
+                      progress=False)
+    ds = lrscape.sweep(q, factory, {"learning_rate": [0.1], "landscape.start": [1.0, 2.0]},
+                       steps=10, progress=False)
+    np.testing.assert_allclose(ds.initial_loss.values[0], [0.5, 2.0])
+
+
+def test_logspace_and_parse_axis_errors():
+    with pytest.raises(ValueError, match="`start` must be finite and > 0, got 0"):
+        lrscape.logspace(0, 1, 10)
+    with pytest.raises(ValueError, match="number of points must be an integer >= 1, got 0"):
+        lrscape.linspace(0, 1, 0)
+    with pytest.raises(ValueError, match="expected START:STOP:NUM"):
+        lrscape.grid.parse_axis("1e-4:1")
+    with pytest.raises(ValueError, match="expected comma-separated numbers"):
+        lrscape.grid.parse_axis("a,b")
+    np.testing.assert_allclose(lrscape.grid.parse_axis("1e-4:1:5:log"),
+                               [1e-4, 1e-3, 1e-2, 1e-1, 1])
+    np.testing.assert_allclose(lrscape.grid.parse_axis("0:1:3"), [0, 0.5, 1])
+    np.testing.assert_allclose(lrscape.grid.parse_axis("0.1, 0.3"), [0.1, 0.3])
+
+

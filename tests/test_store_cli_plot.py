@@ -1,0 +1,148 @@
+"""Results stores, the command line, and the figures."""
+
+import json
+import os
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import xarray as xr
+
+import lrscape
+from lrscape import cli, plot
+
+VALLEY = lrscape.landscapes.get("narrow-valley")
+GRID = {"learning_rate": lrscape.logspace(1e-3, 0.1, 12), "momentum": [0.0, 0.5, 0.9]}
+
+
+@pytest.fixture(scope="module")
+def small_sweep():
+    return lrscape.sweep(VALLEY, "momentum", GRID, steps=200, progress=False)
+
+
+def test_store_round_trip_with_xarray(tmp_path, small_sweep):
+    path = tmp_path / "s.zarr"
+    ds = lrscape.sweep(VALLEY, "momentum", GRID, steps=200, progress=False, store=str(path))
+    xr.testing.assert_identical(ds, small_sweep)
+    back = xr.open_zarr(path)
+    xr.testing.assert_identical(back.load(), ds)
+    xr.testing.assert_identical(lrscape.open(path), ds)
+    assert json.loads(back.attrs["landscape_config"])["wall_curvature"] == 100.0
+    assert back.attrs["jax_version"] and back.attrs["lrscape_version"] == lrscape.__version__
+
+
+def test_store_refuses_a_different_sweep_and_accepts_a_rerun(tmp_path):
+    path = str(tmp_path / "s.zarr")
+    lrscape.sweep(VALLEY, "momentum", GRID, steps=200, progress=False, store=path)
+    lrscape.sweep(VALLEY, "momentum", GRID, steps=200, progress=False, store=path)  # re-run
+    with pytest.raises(ValueError, match="holds a different sweep.*steps"):
+        lrscape.sweep(VALLEY, "momentum", GRID, steps=100, progress=False, store=path)
+    with pytest.raises(ValueError, match="differs in: coords"):
+        lrscape.sweep(VALLEY, "momentum", {**GRID, "momentum": [0.1]}, steps=200,
+                      progress=False, store=path)
+    with pytest.raises(FileNotFoundError, match="no results store"):
+        lrscape.open(tmp_path / "missing.zarr")
+
+
+def test_phase_diagram_labels_regimes_log_axes_and_theory(small_sweep):
+    ax = plot.phase_diagram(small_sweep)
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "linear"
+    assert "learning rate" in ax.get_xlabel() and "log" in ax.get_xlabel()
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any("diverged" in t for t in labels) and any("monotone" in t for t in labels)
+    assert any("heavy ball edge" in t for t in labels)
+    assert "narrow-valley" in ax.get_title()
+    plt.close("all")
+
+
+def test_phase_diagram_needs_a_slice_for_extra_axes():
+    ds = lrscape.sweep(VALLEY, "momentum", {**GRID, "seed": [0, 1]}, steps=50, progress=False)
+    with pytest.raises(ValueError, match="select=.*'seed'"):
+        plot.phase_diagram(ds)
+    plot.phase_diagram(ds, select={"seed": 1})
+    with pytest.raises(ValueError, match="not a grid axis"):
+        plot.phase_diagram(ds, x="wall_curvature", select={"seed": 1})
+    plt.close("all")
+
+
+def test_loss_curves_and_summary_figure(tmp_path, small_sweep):
+    ax = plot.loss_curves(small_sweep, [{"learning_rate": 1e-3, "momentum": 0.0},
+                                        {"learning_rate": 0.1, "momentum": 0.9}])
+    assert ax.get_yscale() == "log" and len(ax.get_lines()) >= 2
+    path = tmp_path / "fig.png"
+    plot.summary_figure(small_sweep, str(path))
+    assert path.stat().st_size > 10_000
+    plt.close("all")
+
+
+def test_theory_overlay_sits_on_the_diverged_boundary():
+    lrs = lrscape.logspace(1e-3, 0.1, 200)
+    ds = lrscape.sweep(VALLEY, "momentum", {"learning_rate": lrs, "momentum": [0.0, 0.6]},
+                       steps=500, progress=False)
+    (label, xs, ys), = plot.theory_overlays(ds, "learning_rate", "momentum")
+    for i, beta in enumerate([0.0, 0.6]):
+        edge_lr = np.interp(beta, ys, xs)
+        first_diverged = lrs[np.argmax(ds.regime.values[:, i] == lrscape.Regime.DIVERGED)]
+        assert first_diverged == pytest.approx(edge_lr, rel=0.03)
+
+
+def test_cli_list(capsys):
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "narrow-valley" in out and "momentum" in out and "cosine" in out
+
+
+def test_cli_sweep_and_plot(tmp_path, capsys):
+    out = tmp_path / "q.zarr"
+    code = cli.main(["sweep", "--landscape", "quadratic", "--set", "eigenvalues=1,10",
+                     "--optimizer", "sgd", "--lr", "1e-3:1:16:log", "--steps", "100",
+                     "--out", str(out), "--no-progress"])
+    assert code == 0
+    ds = xr.open_zarr(out)
+    assert ds.regime.dims == ("learning_rate",) and ds.sizes["learning_rate"] == 16
+    assert json.loads(ds.attrs["landscape_config"])["eigenvalues"] == [1.0, 10.0]
+    assert (tmp_path / "q.png").exists()
+    # lr beyond 2/10 diverges on the stiff direction
+    diverged = ds.learning_rate.values[ds.regime.values == lrscape.Regime.DIVERGED]
+    assert diverged.min() > 0.2
+    assert cli.main(["plot", str(out), "--out", str(tmp_path / "again.png")]) == 0
+    assert (tmp_path / "again.png").exists()
+
+
+def test_cli_toml_config_with_flags_overriding(tmp_path):
+    config = tmp_path / "sweep.toml"
+    config.write_text(
+        'landscape = "double-well"\noptimizer = "sgd"\nsteps = 400\nrecord_every = 20\n'
+        f'out = "{tmp_path / "dw.zarr"}"\nplot = ""\n'
+        '[landscape_fields]\nstart = 0.5\n'
+        '[grid]\nlearning_rate = [0.5, 1.1, 1.4]\n'
+    )
+    assert cli.main(["sweep", "--config", str(config), "--steps", "2000"]) == 0
+    ds = lrscape.open(tmp_path / "dw.zarr")
+    assert ds.attrs["steps"] == 2000 and ds.attrs["record_every"] == 20
+    assert [lrscape.Regime(r).name for r in ds.regime.values] == [
+        "MONOTONE", "PERIODIC", "CHAOTIC"]
+    assert not (tmp_path / "dw.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["sweep", "--landscape", "nope"], "unknown landscape 'nope'"),
+        (["sweep", "--lr", "1:2"], "expected START:STOP:NUM"),
+        (["sweep", "--steps", "0"], "`steps` must be an integer >= 1, got 0"),
+        (["sweep", "--set", "wall_curvature=-3"], "wall_curvature` must be > 0, got -3"),
+    ],
+)
+def test_cli_errors_are_one_clear_line(tmp_path, capsys, argv, message):
+    code = cli.main([*argv, "--out", str(tmp_path / "x.zarr")])
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "x.zarr")
+
+
+def test_cli_bad_config_file(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("stepz = 3\n")
+    with pytest.raises(SystemExit, match="unknown keys"):
+        cli.main(["sweep", "--config", str(bad)])

@@ -1,0 +1,188 @@
+"""The sweep engine: one compile per shape, sharding, chunking, records, dtypes, Dataset."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+import xarray as xr
+from jax._src import monitoring
+from jax._src.dispatch import BACKEND_COMPILE_EVENT
+
+import lrscape
+from lrscape import Regime
+
+VALLEY = lrscape.landscapes.get("narrow-valley")
+
+
+class CompileCounter:
+    def __init__(self):
+        self.count = 0
+
+    def __call__(self, event, duration, **kwargs):
+        if event == BACKEND_COMPILE_EVENT:
+            self.count += 1
+
+    def __enter__(self):
+        monitoring.register_event_duration_secs_listener(self)
+        return self
+
+    def __exit__(self, *exc):
+        monitoring.unregister_event_duration_listener(self)
+
+
+def test_two_learning_rate_grids_of_the_same_shape_compile_once():
+    kwargs = dict(steps=100, progress=False, chunk_size=64)
+    with CompileCounter() as first:
+        a = lrscape.sweep(VALLEY, "momentum", {"learning_rate": lrscape.logspace(1e-3, 0.1, 100)},
+                          **kwargs)  # two chunks of 64: one program
+    with CompileCounter() as second:
+        b = lrscape.sweep(VALLEY, "momentum", {"learning_rate": lrscape.linspace(0.01, 0.05, 100)},
+                          **kwargs)
+        fixed = lrscape.optimizers.get("momentum", momentum=0.5)  # a new fixed value: traced
+        lrscape.sweep(VALLEY.replace(wall_curvature=30.0), fixed,
+                      {"learning_rate": lrscape.linspace(0.01, 0.05, 100)}, **kwargs)
+    assert first.count == 1
+    assert second.count == 0
+    assert not np.array_equal(a.final_loss.values, b.final_loss.values)
+
+
+def test_sharded_run_equals_the_single_device_run():
+    assert jax.device_count() >= 4, "conftest asks XLA for four CPU devices"
+    grid = {"learning_rate": lrscape.logspace(1e-3, 0.1, 37), "momentum": [0.0, 0.5, 0.9]}
+    many = lrscape.sweep(VALLEY, "momentum", grid, steps=200, progress=False)
+    one = lrscape.sweep(VALLEY, "momentum", grid, steps=200, progress=False,
+                        devices=jax.devices()[:1])
+    xr.testing.assert_identical(many, one)
+
+
+def test_small_chunks_equal_one_chunk():
+    grid = {"learning_rate": lrscape.logspace(1e-3, 0.1, 50)}
+    whole = lrscape.sweep(VALLEY, "momentum", grid, steps=100, progress=False)
+    pieces = lrscape.sweep(VALLEY, "momentum", grid, steps=100, progress=False, chunk_size=8)
+    xr.testing.assert_identical(whole, pieces)
+
+
+def plain_loop(landscape, tx, x, steps):
+    """The reference: a Python loop over steps, recording every loss."""
+    state, losses = tx.init(x), []
+    for _ in range(steps):
+        loss, grads = jax.value_and_grad(landscape.loss)(x)
+        losses.append(float(loss))
+        updates, state = tx.update(grads, state, x)
+        x = optax.apply_updates(x, updates)
+    return np.array(losses), float(landscape.loss(x))
+
+
+def test_records_with_k1_equal_a_plain_python_loop_and_window_means_average_them():
+    valley = lrscape.landscapes.get("narrow-valley", dim=3)
+    lr, beta, steps = 0.015, 0.3, 60
+    ref, final = plain_loop(valley, optax.sgd(lr, momentum=beta), valley.init(None), steps)
+    opt = lrscape.optimizers.get("momentum", momentum=beta)
+    k1 = lrscape.sweep(valley, opt, {"learning_rate": [lr]}, steps=steps, record_every=1,
+                       progress=False)
+    np.testing.assert_allclose(k1.loss_last.values[0], ref, rtol=1e-5)
+    np.testing.assert_allclose(k1.loss_mean.values[0], ref, rtol=1e-5)
+    assert k1.final_loss.item() == pytest.approx(final, rel=1e-5)
+    k6 = lrscape.sweep(valley, opt, {"learning_rate": [lr]}, steps=steps, record_every=6,
+                       progress=False)
+    np.testing.assert_allclose(k6.loss_mean.values[0], ref.reshape(-1, 6).mean(1), rtol=1e-5)
+    np.testing.assert_allclose(k6.loss_last.values[0], ref[5::6], rtol=1e-5)
+    np.testing.assert_array_equal(k6.step.values, np.arange(6, 61, 6))
+
+
+def test_schedule_multiplies_the_rate_like_optax_schedules():
+    q = lrscape.landscapes.get("quadratic", eigenvalues=[1.0, 3.0])
+    sched = lrscape.schedules.get("cosine", decay_steps=40, final=0.1)
+    ref, _ = plain_loop(q, optax.sgd(lambda t: 0.3 * sched(t), momentum=0.5), q.init(None), 40)
+    ds = lrscape.sweep(q, lrscape.optimizers.get("momentum", momentum=0.5),
+                       {"learning_rate": [0.3]}, steps=40, record_every=1, schedule=sched,
+                       progress=False)
+    np.testing.assert_allclose(ds.loss_last.values[0], ref, rtol=1e-5)
+
+
+def test_schedule_fields_are_grid_axes():
+    q = lrscape.landscapes.get("quadratic", eigenvalues=[1.0])
+    sched = lrscape.schedules.get("step-decay", every=50, factor=0.5)
+    ds = lrscape.sweep(q, "sgd", {"factor": [0.1, 0.5, 1.0], "learning_rate": [0.01]},
+                       steps=100, schedule=sched, progress=False)
+    final = ds.final_loss.values[:, 0]
+    assert final[0] > final[1] > final[2]  # less decay, more progress
+    assert ds.factor.attrs["sweeps"] == "schedule.factor"
+
+
+def test_float64_when_asked():
+    q = lrscape.landscapes.get("quadratic", eigenvalues=[1.0])
+    ds = lrscape.sweep(q, "sgd", {"learning_rate": [0.5]}, steps=100, dtype=jnp.float64,
+                       progress=False)
+    assert ds.final_loss.dtype == np.float64
+    assert ds.final_loss.item() == pytest.approx(0.5 * 0.5 ** 200, rel=1e-9)
+    assert ds.attrs["dtype"] == "float64"
+    assert not jax.config.jax_enable_x64  # switched on for the call only
+
+
+def test_seed_axis_draws_different_starts():
+    rugged = lrscape.landscapes.get("rugged-quadratic", dim=4)
+    ds = lrscape.sweep(rugged, "sgd", {"seed": [0, 1, 2], "learning_rate": [0.01]}, steps=10,
+                       progress=False)
+    assert len(set(ds.initial_loss.values[:, 0].tolist())) == 3
+    again = lrscape.sweep(rugged, "sgd", {"seed": [0, 1, 2], "learning_rate": [0.01]},
+                          steps=10, progress=False)
+    xr.testing.assert_identical(ds, again)
+
+
+def test_explicit_x0_and_pytree_parameters():
+    uv = lrscape.landscapes.get("uv-model", width=16)
+    x0 = uv.init(jax.random.key(3))
+    ds = lrscape.sweep(uv, "sgd", {"learning_rate": [0.1, 0.5]}, steps=50, x0=x0,
+                       progress=False)
+    assert ds.initial_loss.values[0] == pytest.approx(float(uv.loss(x0)), rel=1e-6)
+    assert np.all(ds.converged.values)
+
+
+def test_dataset_contract():
+    ds = lrscape.sweep(VALLEY, "momentum",
+                       {"learning_rate": lrscape.logspace(1e-3, 0.1, 8), "momentum": [0.0, 0.9]},
+                       steps=100, progress=False)
+    assert ds.regime.dims == ("learning_rate", "momentum")
+    assert ds.loss_mean.dims == ("learning_rate", "momentum", "step")
+    for name in ("regime", "period", "converged", "final_loss", "peak_loss_ratio",
+                 "divergence_step", "loss_last", "loss_mean"):
+        assert name in ds
+    assert list(ds.regime.attrs["flag_values"]) == [r.value for r in Regime]
+    assert ds.regime.attrs["flag_meanings"].split() == [r.name.lower() for r in Regime]
+    assert ds.learning_rate.attrs["spacing"] == "log"
+    assert ds.momentum.attrs["spacing"] == "linear"
+    assert ds.attrs["landscape"] == "narrow-valley"
+
+
+def test_diverged_trajectories_are_frozen_and_spread_no_nan():
+    q = lrscape.landscapes.get("quadratic", eigenvalues=[1.0])
+    ds = lrscape.sweep(q, "sgd", {"learning_rate": [3.0]}, steps=1000, progress=False)
+    assert ds.regime.item() == Regime.DIVERGED
+    step = ds.divergence_step.item()
+    assert 0 < step < 100  # |1 - 3|^t passes 1e6 in the loss fast
+    assert np.isfinite(ds.peak_loss_ratio.item()) and ds.peak_loss_ratio.item() > 1e5
+    assert np.isfinite(ds.oscillation.item())
+    means = ds.loss_mean.values[0]
+    assert np.all(np.isfinite(means[: step // 10])) and np.all(np.isnan(means[step // 10 + 1:]))
+
+
+def test_reclassify_relabels_without_rerunning():
+    dw = lrscape.landscapes.get("double-well")
+    ds = lrscape.sweep(dw, "sgd", {"learning_rate": [0.5, 0.9, 1.1]}, steps=500, progress=False)
+    assert list(ds.regime.values) == [Regime.MONOTONE, Regime.OSCILLATORY, Regime.PERIODIC]
+    assert 0.6 < ds.oscillation.values[1] < 0.8  # 0.9: zig-zag for most of its path
+    xr.testing.assert_identical(lrscape.reclassify(ds), ds)
+    strict = lrscape.reclassify(ds, oscillation_threshold=0.8)
+    assert list(strict.regime.values) == [Regime.MONOTONE, Regime.MONOTONE, Regime.PERIODIC]
+    with pytest.raises(ValueError, match="max_period"):
+        lrscape.reclassify(ds, max_period=4)
+
+
+def test_custom_optax_factory():
+    q = lrscape.landscapes.get("quadratic", eigenvalues=[1.0, 2.0])
+    ds = lrscape.sweep(q, optax.lion, {"learning_rate": [1e-3, 1e-2], "b1": [0.5, 0.9]},
+                       steps=200, progress=False)
+    assert ds.regime.shape == (2, 2)
+    assert np.all(ds.final_loss.values < ds.initial_loss.values)

@@ -1,0 +1,125 @@
+"""The sweep's own output against closed-form theory.
+
+Each test runs a grid through :func:`lrscape.sweep` and compares where the regime labels change
+with the analytic edge from :mod:`lrscape.theory`. Near an edge, a finite run is ambiguous (at
+eta*lambda = 2.005, gradient descent grows by only 1.005 per step), so the tests exclude a band
+of one to two percent around each edge and require the labels on both sides to be right.
+"""
+
+import numpy as np
+import pytest
+
+import lrscape
+from lrscape import Regime, theory
+
+
+def quadratic(curvature=1.0):
+    return lrscape.landscapes.get("quadratic", eigenvalues=[curvature])
+
+
+@pytest.mark.parametrize("curvature", [1.0, 25.0])
+def test_gradient_descent_edges_on_a_quadratic(curvature):
+    eta_lambda = lrscape.linspace(0.02, 3.0, 150)
+    ds = lrscape.sweep(quadratic(curvature), "sgd",
+                       {"learning_rate": eta_lambda / curvature}, steps=1000, progress=False)
+    regime = ds.regime.values
+    below_one = eta_lambda < theory.gd_oscillation_edge() - 0.01
+    between = (eta_lambda > theory.gd_oscillation_edge() + 0.01) & (
+        eta_lambda < theory.gd_edge() - 0.02)
+    above_two = eta_lambda > theory.gd_edge() + 0.02
+    assert np.all(regime[below_one] == Regime.MONOTONE)
+    assert np.all(regime[between] == Regime.OSCILLATORY)
+    assert np.all(regime[above_two] == Regime.DIVERGED)
+    assert np.all(ds.converged.values[below_one | between])
+
+
+def test_gradient_descent_oscillation_edge_is_sharp_at_one():
+    eta_lambda = np.array([0.98, 0.995, 1.005, 1.02])
+    ds = lrscape.sweep(quadratic(), "sgd", {"learning_rate": eta_lambda}, steps=200,
+                       progress=False)
+    assert list(ds.regime.values) == [Regime.MONOTONE] * 2 + [Regime.OSCILLATORY] * 2
+
+
+def test_at_exactly_two_gradient_descent_is_a_symmetric_two_cycle():
+    # x -> -x: the loss is constant, only the iterate reveals the cycle.
+    ds = lrscape.sweep(quadratic(), "sgd", {"learning_rate": [2.0]}, steps=500, progress=False)
+    assert ds.regime.item() == Regime.PERIODIC
+    assert ds.period.item() == 2
+
+
+def test_heavy_ball_diverges_at_two_one_plus_beta_across_momenta():
+    betas = lrscape.linspace(0.0, 0.9, 10)
+    eta_lambda = lrscape.linspace(0.5, 4.2, 371)
+    ds = lrscape.sweep(quadratic(), "momentum", {"momentum": betas, "learning_rate": eta_lambda},
+                       steps=2000, progress=False)
+    diverged = ds.regime.values == Regime.DIVERGED
+    for i, beta in enumerate(betas):
+        edge = theory.heavy_ball_edge(beta)
+        assert not diverged[i][eta_lambda < edge * 0.99].any(), f"beta={beta}"
+        assert diverged[i][eta_lambda > edge * 1.01].all(), f"beta={beta}"
+
+
+def test_nesterov_diverges_at_its_edge_across_momenta():
+    betas = np.array([0.0, 0.3, 0.6, 0.9])
+    eta_lambda = lrscape.linspace(0.5, 2.5, 201)
+    ds = lrscape.sweep(quadratic(), "nesterov", {"momentum": betas, "learning_rate": eta_lambda},
+                       steps=2000, progress=False)
+    diverged = ds.regime.values == Regime.DIVERGED
+    for i, beta in enumerate(betas):
+        edge = theory.nesterov_edge(beta)
+        assert not diverged[i][eta_lambda < edge * 0.99].any(), f"beta={beta}"
+        assert diverged[i][eta_lambda > edge * 1.01].all(), f"beta={beta}"
+
+
+def test_edge_follows_the_landscape_curvature_when_it_is_an_axis():
+    # Sweeping the valley's wall curvature: gradient descent diverges at eta * kappa = 2.
+    kappas = np.array([10.0, 40.0, 160.0])
+    lrs = lrscape.logspace(1e-3, 1.0, 241)
+    valley = lrscape.landscapes.get("narrow-valley")
+    ds = lrscape.sweep(valley, "sgd", {"wall_curvature": kappas, "learning_rate": lrs},
+                       steps=1000, progress=False)
+    for i, kappa in enumerate(kappas):
+        diverged = ds.regime.values[i] == Regime.DIVERGED
+        eta_kappa = lrs * kappa
+        assert not diverged[eta_kappa < 1.98].any()
+        assert diverged[eta_kappa > 2.02].all()
+
+
+def test_heavy_ball_spectral_radius_predicts_convergence_speed():
+    # The loss decays like rho^(2t); real roots here, so the decay is not modulated.
+    eta, beta, steps = 0.1, 0.3, 100
+    rho = float(theory.heavy_ball_spectral_radius(eta, 1.0, beta))
+    ds = lrscape.sweep(quadratic(), lrscape.optimizers.get("momentum", momentum=beta),
+                       {"learning_rate": [eta]}, steps=steps, record_every=1,
+                       dtype="float64", progress=False)
+    losses = ds.loss_last.values[0]
+    measured = (losses[-1] / losses[-51]) ** (1 / 50)  # per-step factor of the loss
+    assert measured == pytest.approx(rho**2, rel=0.01)
+
+
+@pytest.mark.parametrize(
+    ("eta", "regime", "period"),
+    [
+        (0.5, Regime.MONOTONE, 1),
+        (0.9, Regime.OSCILLATORY, 1),  # eta * f''(1) = 1.8: zig-zag into the minimum
+        (1.1, Regime.PERIODIC, 2),
+        (1.25, Regime.PERIODIC, 4),
+        (1.295, Regime.PERIODIC, 8),
+        (1.4, Regime.CHAOTIC, 0),
+        (1.6, Regime.CHAOTIC, 0),
+        (2.05, Regime.DIVERGED, 0),
+        (2.5, Regime.DIVERGED, 0),
+    ],
+)
+def test_double_well_period_doubling_route_to_chaos(eta, regime, period):
+    ds = lrscape.sweep(lrscape.landscapes.get("double-well", start=0.5), "sgd",
+                       {"learning_rate": [eta]}, steps=2000, progress=False)
+    assert Regime(ds.regime.item()) == regime
+    assert ds.period.item() == period
+
+
+def test_double_well_first_doubling_is_at_one():
+    etas = np.array([0.97, 0.99, 1.01, 1.03])
+    ds = lrscape.sweep(lrscape.landscapes.get("double-well"), "sgd", {"learning_rate": etas},
+                       steps=4000, progress=False)
+    assert list(ds.period.values) == [1, 1, 2, 2]
