@@ -24,19 +24,19 @@ Params = Any
 class Tracker(NamedTuple):
     loss0: jax.Array  # loss at the start
     limit: jax.Array  # divergence limit on the loss
-    peak: jax.Array  # largest loss before divergence
+    first_step: jax.Array  # |dx_0|, computed before the loop
     diverged: jax.Array  # bool
-    divergence_step: jax.Array  # int32, -1 while finite
-    path: jax.Array  # sum of step lengths |dx_t| for t >= 1 (steps with a predecessor)
+    alive_steps: jax.Array  # steps taken before divergence (the divergence step, once diverged)
+    path: jax.Array  # sum of step lengths |dx_t|
     reversed_path: jax.Array  # sum of |dx_t| over steps with dx_t . dx_{t-1} < 0
-    first_step: jax.Array  # |dx_0|
-    last_step: jax.Array  # |dx_t| of the latest step
-    prev_update: Params  # dx_{t-1}
-    q3_max: jax.Array  # largest loss over steps [T/2, 3T/4)
-    q4_max: jax.Array  # largest loss over steps [3T/4, T)
+    prev_update: Params  # dx_{t-1} (only read while alive)
+    peak: jax.Array  # largest loss before divergence, folded in at each window's close
+    q3_max: jax.Array  # largest loss over the windows starting in [T/2, 3T/4)
+    q4_max: jax.Array  # largest loss over the windows starting in [3T/4, T)
+    window_max: jax.Array
     window_sum: jax.Array
-    window_count: jax.Array
-    window_last: jax.Array  # loss at the window's latest step (NaN once diverged)
+    window_start: jax.Array  # alive_steps when the window opened
+    window_last: jax.Array  # loss at the window's latest step
     ring: jax.Array  # (2 * max_period, 2): loss and projection of the last steps
 
 
@@ -71,25 +71,29 @@ def projection_direction(params: Params, dtype: Any) -> Params:
     return jax.tree.unflatten(treedef, [jnp.asarray(r / norm, dtype=dtype) for r in raw])
 
 
-def start(loss0: jax.Array, params: Params, thresholds: Thresholds) -> Tracker:
+def start(
+    loss0: jax.Array, first_update: Params, params: Params, thresholds: Thresholds
+) -> Tracker:
+    """The tracker before step 0, given the loss there and the first update's value."""
     dtype = loss0.dtype
     zero = jnp.zeros((), dtype)
     limit = thresholds.divergence_ratio * jnp.maximum(jnp.abs(loss0), thresholds.divergence_floor)
+    first = jnp.sqrt(tree_dot(first_update, first_update))
     return Tracker(
         loss0=loss0,
         limit=limit.astype(dtype),
-        peak=loss0,
+        first_step=jnp.where(jnp.isfinite(first), first, 0.0).astype(dtype),
         diverged=jnp.zeros((), bool),
-        divergence_step=jnp.full((), -1, jnp.int32),
+        alive_steps=zero,
         path=zero,
         reversed_path=zero,
-        first_step=zero,
-        last_step=zero,
         prev_update=jax.tree.map(jnp.zeros_like, params),
+        peak=loss0,
         q3_max=jnp.full((), -jnp.inf, dtype),
         q4_max=jnp.full((), -jnp.inf, dtype),
+        window_max=jnp.full((), -jnp.inf, dtype),
         window_sum=zero,
-        window_count=zero,
+        window_start=zero,
         window_last=zero,
         ring=jnp.zeros((thresholds.buffer_size, 2), dtype),
     )
@@ -102,62 +106,59 @@ def observe(
     update: Params,
     params: Params,
     *,
-    steps: int,
     direction: Params | None,
 ) -> tuple[Tracker, jax.Array]:
     """Fold in step ``t``: the loss at ``params`` and the ``update`` about to be applied.
 
     Returns the new tracker and whether the trajectory is still alive (its update may be
-    applied). ``direction`` is the projection direction, or ``None`` outside the ring
-    buffer's tail of the run.
+    applied). ``direction`` is the projection direction in the tail of the run that feeds the
+    ring buffer, else ``None``. This runs once per trajectory and step: everything that can
+    wait for a window's close or the end of the run does.
     """
     sq = tree_dot(update, update)
     bad = ~(loss <= tracker.limit) | ~(sq < jnp.inf)  # NaN compares False
     diverged = tracker.diverged | bad
     alive = ~diverged
-    length = jnp.where(alive, jnp.sqrt(jnp.where(alive, sq, 0.0)), 0.0)
+    length = jnp.sqrt(jnp.where(alive, sq, 0.0))
     reverses = tree_dot(update, tracker.prev_update) < 0
-    safe_loss = jnp.where(alive, loss, tracker.peak)
-    in_q3 = (t >= steps // 2) & (t < (3 * steps) // 4)
-    in_q4 = t >= (3 * steps) // 4
     ring = tracker.ring
     if direction is not None:
         proj = tree_dot(params, direction)
-        sample = jnp.stack([safe_loss, jnp.where(alive, proj, 0.0)])
+        sample = jnp.stack([jnp.where(alive, loss, 0.0), jnp.where(alive, proj, 0.0)])
         ring = jax.lax.dynamic_update_index_in_dim(ring, sample, t % ring.shape[0], axis=0)
-    tracker = Tracker(
-        loss0=tracker.loss0,
-        limit=tracker.limit,
-        peak=jnp.maximum(tracker.peak, safe_loss),
+    tracker = tracker._replace(
         diverged=diverged,
-        divergence_step=jnp.where(bad & ~tracker.diverged, t, tracker.divergence_step),
-        path=tracker.path + jnp.where(t > 0, length, 0.0),  # steps with a predecessor
+        alive_steps=tracker.alive_steps + alive.astype(loss.dtype),
+        path=tracker.path + length,
         reversed_path=tracker.reversed_path + jnp.where(reverses, length, 0.0),
-        first_step=jnp.where(t == 0, length, tracker.first_step),
-        last_step=jnp.where(alive, length, tracker.last_step),
-        prev_update=jax.tree.map(
-            lambda new, old: jnp.where(alive, new, old), update, tracker.prev_update
-        ),
-        q3_max=jnp.where(in_q3, jnp.maximum(tracker.q3_max, safe_loss), tracker.q3_max),
-        q4_max=jnp.where(in_q4, jnp.maximum(tracker.q4_max, safe_loss), tracker.q4_max),
+        prev_update=update,
+        window_max=jnp.maximum(tracker.window_max, jnp.where(alive, loss, -jnp.inf)),
         window_sum=tracker.window_sum + jnp.where(alive, loss, 0.0),
-        window_count=tracker.window_count + alive.astype(loss.dtype),
-        window_last=jnp.where(alive, loss, jnp.nan),
+        window_last=loss,
         ring=ring,
     )
     return tracker, alive
 
 
-def close_window(tracker: Tracker) -> tuple[Tracker, Record]:
-    """Emit the current window's record and reset its sums."""
-    mean = jnp.where(
-        tracker.window_count > 0,
-        tracker.window_sum / jnp.maximum(tracker.window_count, 1.0),
-        jnp.nan,
+def close_window(tracker: Tracker, w: jax.Array, steps: int, every: int) -> tuple[Tracker, Record]:
+    """Emit window ``w``'s record, fold its maximum into the envelopes, reset its sums."""
+    count = tracker.alive_steps - tracker.window_start
+    mean = jnp.where(count > 0, tracker.window_sum / jnp.maximum(count, 1.0), jnp.nan)
+    record = Record(loss_last=jnp.where(tracker.diverged, jnp.nan, tracker.window_last),
+                    loss_mean=mean)
+    first = w * every
+    in_q3 = (first >= steps // 2) & (first < (3 * steps) // 4)
+    in_q4 = first >= (3 * steps) // 4
+    wmax = tracker.window_max
+    tracker = tracker._replace(
+        peak=jnp.maximum(tracker.peak, wmax),
+        q3_max=jnp.where(in_q3, jnp.maximum(tracker.q3_max, wmax), tracker.q3_max),
+        q4_max=jnp.where(in_q4, jnp.maximum(tracker.q4_max, wmax), tracker.q4_max),
+        window_max=jnp.full_like(wmax, -jnp.inf),
+        window_sum=jnp.zeros_like(tracker.window_sum),
+        window_start=tracker.alive_steps,
     )
-    record = Record(loss_last=tracker.window_last, loss_mean=mean)
-    zero = jnp.zeros_like(tracker.window_sum)
-    return tracker._replace(window_sum=zero, window_count=zero), record
+    return tracker, record
 
 
 class Summary(NamedTuple):
@@ -189,23 +190,27 @@ def summarise(
         ordered = tracker.ring[:steps]
     max_period = min(thresholds.max_period, max(ordered.shape[0] - 1, 1))
     period = detect_period(ordered, thresholds.period_rtol, max_period)
-    period = jnp.where(diverged, 0, period)
-    step_ratio = tracker.last_step / jnp.maximum(tracker.first_step, jnp.finfo(
-        tracker.first_step.dtype).tiny)
-    step_ratio = jnp.where(tracker.first_step > 0, step_ratio, 0.0)
+    last_step = jnp.sqrt(tree_dot(tracker.prev_update, tracker.prev_update))
+    tiny = jnp.finfo(tracker.first_step.dtype).tiny
+    step_ratio = jnp.where(tracker.first_step > 0,
+                           last_step / jnp.maximum(tracker.first_step, tiny), 0.0)
     converged = ~diverged & (step_ratio <= thresholds.converged_tol)
-    period = jnp.where(converged, 1, period)  # a converged trajectory sits on a fixed point
-    oscillation = jnp.where(tracker.path > 0, tracker.reversed_path / tracker.path, 0.0)
+    period = jnp.where(diverged, 0, jnp.where(converged, 1, period))
+    # The first step has no predecessor to reverse: leave it out of the path.
+    path = tracker.path - tracker.first_step
+    oscillation = jnp.where(path > 0, jnp.clip(tracker.reversed_path / path, 0.0, 1.0), 0.0)
     late_change = jnp.where(
         jnp.isfinite(tracker.q3_max) & jnp.isfinite(tracker.q4_max),
         (tracker.q4_max - tracker.q3_max) / jnp.maximum(jnp.abs(tracker.q3_max), 1e-30),
-        0.0,
+        jnp.nan,  # fewer than four record windows: no late envelope, no CHAOTIC label
     )
     regime = classify(
         diverged=diverged, converged=converged, period=period, oscillation=oscillation,
         late_change=late_change, thresholds=thresholds,
     )
     nan = jnp.full((), jnp.nan, final_loss.dtype)
+    divergence_step = jnp.where(tracker.diverged, tracker.alive_steps.astype(jnp.int32),
+                                jnp.where(diverged, steps, -1))
     return Summary(
         regime=regime,
         period=period.astype(jnp.int32),
@@ -213,9 +218,7 @@ def summarise(
         initial_loss=tracker.loss0,
         final_loss=final_loss,
         peak_loss_ratio=jnp.where(tracker.loss0 > 0, peak / tracker.loss0, nan),
-        divergence_step=jnp.where(
-            diverged & (tracker.divergence_step < 0), steps, tracker.divergence_step
-        ),
+        divergence_step=divergence_step,
         oscillation=oscillation,
         step_ratio=jnp.where(diverged, nan, step_ratio),
         late_change=jnp.where(diverged, nan, late_change),

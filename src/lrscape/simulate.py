@@ -75,32 +75,36 @@ def run_trajectory(
     params = landscape.init(jax.random.key(seed)) if x0 is None else x0
     params = _cast(params, dtype)
     opt_state = tx.init(params)
-    loss0 = landscape.loss(params)
-    tracker = record.start(loss0, params, spec.thresholds)
-    direction = record.projection_direction(params, dtype)
-    steps, every = spec.steps, spec.record_every
     value_and_grad = jax.value_and_grad(landscape.loss)
+    steps, every = spec.steps, spec.record_every
 
-    def step(carry: Any, t: jax.Array, with_ring: bool) -> tuple[Any, None]:
-        params, opt_state, tracker = carry
+    def scaled_update(params: Any, opt_state: Any, t: jax.Array) -> tuple[Any, Any, Any]:
         loss, grads = value_and_grad(params)
         updates, new_state = tx.update(grads, opt_state, params)
         if schedule is not None:
             factor = schedule(t).astype(dtype)
             updates = jax.tree.map(lambda u: u * factor, updates)
+        return loss, updates, new_state
+
+    loss0, first_update, _ = scaled_update(params, opt_state, jnp.zeros((), jnp.int32))
+    tracker = record.start(loss0, first_update, params, spec.thresholds)
+    direction = record.projection_direction(params, dtype)
+
+    def step(carry: Any, t: jax.Array, with_ring: bool) -> tuple[Any, None]:
+        params, opt_state, tracker = carry
+        loss, updates, opt_state = scaled_update(params, opt_state, t)
         tracker, alive = record.observe(
-            tracker, t, loss, updates, params, steps=steps,
-            direction=direction if with_ring else None,
+            tracker, t, loss, updates, params, direction=direction if with_ring else None
         )
+        # A diverged trajectory keeps its parameters; its optimizer state is never read again.
         params = _select(alive, optax.apply_updates(params, updates), params)
-        opt_state = _select(alive, new_state, opt_state)
         return (params, opt_state, tracker), None
 
     def window(carry: Any, w: jax.Array, with_ring: bool) -> tuple[Any, record.Record]:
         ts = w * every + jnp.arange(every, dtype=jnp.int32)
         carry, _ = jax.lax.scan(functools.partial(step, with_ring=with_ring), carry, ts)
         params, opt_state, tracker = carry
-        tracker, rec = record.close_window(tracker)
+        tracker, rec = record.close_window(tracker, w, steps, every)
         return (params, opt_state, tracker), rec
 
     n_windows = steps // every
