@@ -1,0 +1,143 @@
+"""A vectorised NumPy implementation of the benchmark's work, for comparison with lrscape.
+
+Heavy-ball momentum on the 2-D narrow valley, one trajectory per grid point, every trajectory
+advanced together with NumPy array operations (a Python loop over steps only). It does what the
+lrscape sweep does per step: loss and gradient, the momentum update, divergence detection with
+freezing, path length and direction reversals, the late loss envelope, window sums and records
+every ``record_every`` steps, a ring buffer over the tail for period detection, and the same
+classification at the end. Arrays are updated in place where NumPy allows, as a careful NumPy
+programmer would write it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+MONOTONE, OSCILLATORY, PERIODIC, CHAOTIC, DIVERGED = range(5)
+
+
+def run_valley_momentum(
+    lr: np.ndarray,
+    beta: np.ndarray,
+    *,
+    steps: int,
+    record_every: int,
+    wall_curvature: float = 100.0,
+    floor_slope: float = 0.1,
+    floor_width: float = 1.0,
+    wall_growth: float = 0.0,
+    start: float = 10.0,
+    wall_offset: float = 1.0,
+    max_period: int = 16,
+    divergence_ratio: float = 1e6,
+    converged_tol: float = 1e-5,
+    oscillation_threshold: float = 0.5,
+    period_rtol: float = 1e-4,
+    steady_rtol: float = 1e-2,
+    dtype: type = np.float32,
+) -> dict[str, np.ndarray]:
+    n = lr.shape[0]
+    lr = lr.astype(dtype)
+    beta = beta.astype(dtype)
+    x0 = np.full(n, start, dtype)
+    x1 = np.full(n, wall_offset, dtype)
+    v0 = np.zeros(n, dtype)
+    v1 = np.zeros(n, dtype)
+    s, d2, g = dtype(floor_slope), dtype(floor_width**2), dtype(wall_growth)
+
+    def loss_and_grad(x0, x1):
+        root = np.sqrt(x0 * x0 + d2)
+        kappa = wall_curvature * np.exp(g * (start - x0))
+        half_wall = 0.5 * kappa * x1 * x1
+        loss = s * (root - floor_width) + half_wall
+        g0 = s * x0 / root - g * half_wall
+        g1 = kappa * x1
+        return loss, g0, g1
+
+    loss0, g0, g1 = loss_and_grad(x0, x1)
+    limit = divergence_ratio * np.maximum(np.abs(loss0), 1e-12)
+    first_step = np.sqrt((lr * g0) ** 2 + (lr * g1) ** 2)  # the first update is -lr * g
+    diverged = np.zeros(n, bool)
+    alive_steps = np.zeros(n, dtype)
+    path = np.zeros(n, dtype)
+    reversed_path = np.zeros(n, dtype)
+    p0 = np.zeros(n, dtype)
+    p1 = np.zeros(n, dtype)
+    peak = loss0.copy()
+    q3 = np.full(n, -np.inf, dtype)
+    q4 = np.full(n, -np.inf, dtype)
+    size = 2 * max_period
+    ring = np.zeros((size, 2, n), dtype)
+    rng = np.random.default_rng(20260101)
+    r = rng.standard_normal(2)
+    r = (r / np.sqrt(np.sum(r * r))).astype(dtype)
+    n_windows = steps // record_every
+    loss_last = np.empty((n_windows, n), dtype)
+    loss_mean = np.empty((n_windows, n), dtype)
+    tail_start = steps - min(steps, -(-size // record_every) * record_every)
+    neg_inf, zero = dtype(-np.inf), dtype(0)
+
+    for w in range(n_windows):
+        wsum = np.zeros(n, dtype)
+        wmax = np.full(n, -np.inf, dtype)
+        wstart = alive_steps.copy()
+        for i in range(record_every):
+            t = w * record_every + i
+            loss, g0, g1 = loss_and_grad(x0, x1)
+            v0 = g0 + beta * v0
+            v1 = g1 + beta * v1
+            u0 = -lr * v0
+            u1 = -lr * v1
+            sq = u0 * u0 + u1 * u1
+            diverged |= ~(loss <= limit) | ~(sq < np.inf)
+            alive = ~diverged
+            length = np.sqrt(np.where(alive, sq, zero))
+            alive_steps += alive
+            path += length
+            reversed_path += np.where(u0 * p0 + u1 * p1 < 0, length, zero)
+            p0, p1 = u0, u1
+            np.maximum(wmax, np.where(alive, loss, neg_inf), out=wmax)
+            wsum += np.where(alive, loss, zero)
+            if t >= tail_start:
+                ring[t % size, 0] = np.where(alive, loss, zero)
+                ring[t % size, 1] = np.where(alive, r[0] * x0 + r[1] * x1, zero)
+            np.copyto(x0, x0 + u0, where=alive)
+            np.copyto(x1, x1 + u1, where=alive)
+        last = np.where(diverged, np.nan, loss)
+        loss_last[w] = last
+        count = alive_steps - wstart
+        with np.errstate(invalid="ignore", divide="ignore"):
+            loss_mean[w] = np.where(count > 0, wsum / np.maximum(count, 1), np.nan)
+        np.maximum(peak, wmax, out=peak)
+        first = w * record_every
+        if steps // 2 <= first < 3 * steps // 4:
+            np.maximum(q3, wmax, out=q3)
+        elif first >= 3 * steps // 4:
+            np.maximum(q4, wmax, out=q4)
+
+    final_loss, _, _ = loss_and_grad(x0, x1)
+    diverged |= ~(final_loss <= limit)
+    ordered = np.roll(ring, -(steps % size), axis=0) if steps >= size else ring[:steps]
+    scale = np.max(np.abs(ordered), axis=0) + 1e-30
+    period = np.zeros(n, np.int32)
+    for p in range(max_period, 0, -1):
+        repeats = np.all(np.abs(ordered[p:] - ordered[: ordered.shape[0] - p]) <= period_rtol
+                         * scale, axis=(0, 1))
+        period[repeats] = p
+    with np.errstate(invalid="ignore", divide="ignore"):
+        last_step = np.sqrt(p0 * p0 + p1 * p1)
+        step_ratio = np.where(first_step > 0, last_step / np.maximum(first_step, 1e-38), 0)
+        path = path - first_step
+        oscillation = np.where(path > 0, np.clip(reversed_path / path, 0, 1), 0)
+        late = np.where(np.isfinite(q3) & np.isfinite(q4),
+                        (q4 - q3) / np.maximum(np.abs(q3), 1e-30), np.nan)
+    converged = ~diverged & (step_ratio <= converged_tol)
+    period = np.where(diverged, 0, np.where(converged, 1, period))
+    settled = converged | (period == 1)
+    bouncing = oscillation >= oscillation_threshold
+    approach = np.where(bouncing, OSCILLATORY, MONOTONE)
+    unsettled = np.where(period >= 2, PERIODIC,
+                         np.where(bouncing & (np.abs(late) <= steady_rtol), CHAOTIC, approach))
+    regime = np.where(diverged, DIVERGED, np.where(settled, approach, unsettled))
+    return {"regime": regime.astype(np.int8), "period": period, "final_loss": final_loss,
+            "loss_last": loss_last.T, "loss_mean": loss_mean.T, "oscillation": oscillation}

@@ -1,0 +1,140 @@
+"""Throughput of a sweep against a vectorised NumPy implementation of the same work.
+
+The workload (issue 2): heavy-ball momentum on the 2-D narrow valley (wall curvature 100, floor
+slope 0.1), a 256 x 256 grid of learning rate (1e-3 .. 0.1, log) x momentum (0 .. 0.99) =
+65,536 trajectories x 1,000 steps, recording the last and mean loss every 10 steps and
+classifying every trajectory's regime. The NumPy baseline (``numpy_reference.py``) does the
+same per-step work with array operations over all trajectories, in the same process; a plain
+Python loop over a few trajectories gives the third reference point. Throughput is in
+trajectory-steps per second; times are the best of ``--repeats`` runs after one warm-up
+(compilation is reported separately). The regimes of both implementations are compared.
+
+    python benchmarks/throughput.py               # the full workload
+    python benchmarks/throughput.py --quick       # 16,384 trajectories, for a smoke test
+
+JAX gets one CPU device per core (one XLA CPU device uses one core) unless ``XLA_FLAGS`` or
+``JAX_NUM_CPU_DEVICES`` already says otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+if "JAX_NUM_CPU_DEVICES" not in os.environ and "device_count" not in os.environ.get(
+    "XLA_FLAGS", ""
+):
+    os.environ["JAX_NUM_CPU_DEVICES"] = str(os.cpu_count() or 1)
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+
+import lrscape  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from numpy_reference import run_valley_momentum  # noqa: E402
+
+
+def python_loop(lr: float, beta: float, steps: int, record_every: int) -> None:
+    """One trajectory in plain Python floats: the same dynamics and records, no tracker."""
+    import math
+
+    x0, x1, v0, v1 = 10.0, 1.0, 0.0, 0.0
+    window = 0.0
+    for t in range(steps):
+        root = math.sqrt(x0 * x0 + 1.0)
+        loss = 0.1 * (root - 1.0) + 50.0 * x1 * x1
+        g0, g1 = 0.1 * x0 / root, 100.0 * x1
+        v0, v1 = g0 + beta * v0, g1 + beta * v1
+        x0, x1 = x0 - lr * v0, x1 - lr * v1
+        window += loss
+        if (t + 1) % record_every == 0:
+            window = 0.0
+        if not math.isfinite(loss) or loss > 1e8:
+            break
+
+
+def best_time(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a 128 x 128 grid")
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--numpy-repeats", type=int, default=3)
+    parser.add_argument("--json", help="also write the figures to this JSON file")
+    args = parser.parse_args()
+
+    side = 128 if args.quick else 256
+    lrs = lrscape.logspace(1e-3, 0.1, side)
+    betas = lrscape.linspace(0.0, 0.99, side)
+    n = side * side
+    work = n * args.steps
+    valley = lrscape.landscapes.get("narrow-valley")
+    grid = {"learning_rate": lrs, "momentum": betas}
+
+    def run_lrscape():
+        return lrscape.sweep(valley, "momentum", grid, steps=args.steps, record_every=10,
+                             progress=False)
+
+    start = time.perf_counter()
+    ds = run_lrscape()
+    first = time.perf_counter() - start
+    t_jax = best_time(run_lrscape, args.repeats)
+
+    lr_flat, beta_flat = (m.ravel() for m in np.meshgrid(lrs, betas, indexing="ij"))
+    ref = run_valley_momentum(lr_flat, beta_flat, steps=args.steps, record_every=10)
+    t_numpy = best_time(
+        lambda: run_valley_momentum(lr_flat, beta_flat, steps=args.steps, record_every=10),
+        args.numpy_repeats,
+    )
+    sample = 16
+    t_python = best_time(
+        lambda: [python_loop(float(a), float(b), args.steps, 10)
+                 for a, b in zip(lr_flat[:: n // sample], beta_flat[:: n // sample],
+                                 strict=True)],
+        1,
+    ) * n / sample
+
+    agree = float(np.mean(ds.regime.values.ravel() == ref["regime"]))
+    figures = {
+        "workload": f"{n} trajectories x {args.steps} steps, 2-D narrow valley, heavy ball, "
+                    "records every 10 steps, regimes classified",
+        "devices": f"{jax.device_count()} x {jax.devices()[0].device_kind}",
+        "cpu_count": os.cpu_count(),
+        "machine": platform.processor() or platform.machine(),
+        "jax": jax.__version__,
+        "lrscape_traj_steps_per_s": work / t_jax,
+        "numpy_traj_steps_per_s": work / t_numpy,
+        "python_loop_traj_steps_per_s": work / t_python,
+        "ratio_lrscape_over_numpy": t_numpy / t_jax,
+        "first_call_s_including_compile": first,
+        "regime_agreement": agree,
+    }
+    print(f"workload   : {figures['workload']}")
+    print(f"devices    : {figures['devices']} (jax {jax.__version__})")
+    print(f"lrscape    : {work / t_jax / 1e9:8.3f} G trajectory-steps/s  "
+          f"({t_jax:.2f} s; first call with compile {first:.2f} s)")
+    print(f"numpy      : {work / t_numpy / 1e9:8.3f} G trajectory-steps/s  ({t_numpy:.2f} s)")
+    print(f"python loop: {work / t_python / 1e9:8.4f} G trajectory-steps/s  "
+          f"(extrapolated from {sample} trajectories)")
+    print(f"ratio      : lrscape / numpy = {t_numpy / t_jax:.1f}x (target >= 5x)")
+    print(f"regimes    : {agree:.4%} of trajectories labelled the same by both")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(figures, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
