@@ -1,18 +1,9 @@
-"""Test configuration: four CPU devices, so every sweep in the suite is really sharded.
+"""Fixtures shared by the tests (the device set-up is in the root conftest.py)."""
 
-XLA reads the device count when the backend starts, so it is set here, before any test
-imports JAX.
-"""
+import jax
+import pytest
 
-import os
-
-os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
-os.environ.setdefault("MPLBACKEND", "Agg")
-
-import jax  # noqa: E402
-import pytest  # noqa: E402
-
-import lrscape  # noqa: E402
+import lrscape
 
 
 @pytest.fixture(params=lrscape.landscapes.available())

@@ -46,6 +46,8 @@ LR = {"learning_rate": [0.01, 0.02]}
         ({"thresholds": {"period_rtol": -1.0}}, "`period_rtol` must be a finite number > 0"),
         ({"schedule": "cosin"}, "unknown schedule 'cosin'"),
         ({"devices": []}, "`devices` is empty"),
+        ({"x0": [1.0, 2.0, 3.0]}, r"`x0` must have the shapes of NarrowValley's parameters \(2,\)"),
+        ({"x0": [1.0, float("nan")]}, "`x0` must be finite"),
     ],
 )
 def test_bad_input_is_refused_before_compiling(kwargs, message):

@@ -16,8 +16,10 @@ The rules, in order:
    the loss and a fixed random projection of the iterate (so the symmetric 2-cycle
    ``x, -x, x, ...`` with constant loss is found).
 4. ``CHAOTIC`` — not settled, no period, mostly reversing direction (rule 5's measure at least
-   ``oscillation_threshold``), and *steady*: the largest loss of the last quarter of the run is
-   within ``steady_rtol`` of that of the third quarter (bounded, neither descending nor growing).
+   ``oscillation_threshold``), and *steady*: the largest loss over the record windows that start
+   in the last quarter of the run is within ``steady_rtol`` of that over the third quarter
+   (bounded, neither descending nor growing). This needs at least four record windows; with
+   fewer, no trajectory is labelled CHAOTIC.
 5. ``OSCILLATORY`` if at least ``oscillation_threshold`` of the path length was travelled on
    steps that reverse the previous step's direction (``Δx_t · Δx_{t-1} < 0``, bouncing across
    the valley), else ``MONOTONE``. Weighting by length judges a run by the part where it moves
@@ -74,7 +76,8 @@ class Thresholds:
         period_rtol: two states of the tail are "the same" when loss and projection agree to
             this fraction of their largest magnitude over the tail.
         steady_rtol: the late loss envelope counts as steady (neither descending nor growing)
-            when the last quarter's maximum is within this fraction of the third quarter's.
+            when the last quarter's maximum is within this fraction of the third quarter's
+            (quarters of the run, counted in record windows).
     """
 
     divergence_ratio: float = 1e6

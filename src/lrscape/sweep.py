@@ -9,6 +9,7 @@ copies the previous one's results.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import math
 import sys
@@ -31,7 +32,10 @@ from .regimes import Regime, Thresholds
 from .schedules import Schedule
 from .simulate import Spec, compiled_chunk
 
-VERSION = "0.1.0"
+try:
+    VERSION = importlib.metadata.version("lrscape")
+except importlib.metadata.PackageNotFoundError:  # running from a source tree
+    VERSION = "0+unknown"
 
 _SUMMARY_ATTRS: dict[str, dict[str, Any]] = {
     "regime": {"long_name": "regime of the trajectory", **Regime.flag_attrs()},
@@ -135,6 +139,8 @@ def sweep(
         raise ValueError("`devices` is empty")
     if chunk_size is not None:
         _check_positive_int("chunk_size", chunk_size)
+    if x0 is not None:
+        x0 = _normalise_x0(x0, landscape)
 
     with jax.enable_x64(dtype == np.float64):
         summary, records = _run(
@@ -149,6 +155,24 @@ def sweep(
 
         write(ds, store)
     return ds
+
+
+def _normalise_x0(x0: Any, landscape: Landscape) -> Any:
+    """``x0`` as arrays in the structure and shapes of ``landscape.init``'s parameters."""
+    expected = jax.eval_shape(lambda: landscape.init(jax.random.key(0)))
+    treedef = jax.tree.structure(expected)
+    want = [leaf.shape for leaf in jax.tree.leaves(expected)]
+    try:
+        leaves = [np.asarray(v, dtype=float) for v in treedef.flatten_up_to(x0)]
+    except (TypeError, ValueError):
+        leaves = None
+    if leaves is None or [leaf.shape for leaf in leaves] != want:
+        got = x0 if leaves is None else [leaf.shape for leaf in leaves]
+        raise ValueError(f"`x0` must have the shapes of {type(landscape).__name__}'s parameters "
+                         f"{want if len(want) > 1 else want[0]}, got {got!r}")
+    if not all(np.all(np.isfinite(leaf)) for leaf in leaves):
+        raise ValueError(f"`x0` must be finite, got {x0!r}")
+    return jax.tree.unflatten(treedef, leaves)
 
 
 def _thresholds(value: Thresholds | Mapping[str, Any] | None) -> Thresholds:
@@ -228,7 +252,7 @@ def _run(
     n_records = steps // record_every
     if chunk_size is None:
         n_params = sum(np.size(leaf) for leaf in jax.tree.leaves(
-            jax.eval_shape(landscape.init, jax.random.key(0)) if x0 is None else x0))
+            jax.eval_shape(lambda: landscape.init(jax.random.key(0))) if x0 is None else x0))
         per_traj = dtype.itemsize * (8 * n_params + 2 * n_records + 2 * thresholds.buffer_size
                                      + 64)
         chunk_size = default_chunk_size(per_traj, n_dev)
