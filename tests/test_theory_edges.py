@@ -123,3 +123,26 @@ def test_double_well_first_doubling_is_at_one():
     ds = lrscape.sweep(lrscape.landscapes.get("double-well"), "sgd", {"learning_rate": etas},
                        steps=4000, progress=False)
     assert list(ds.period.values) == [1, 1, 2, 2]
+
+
+def frozen_preconditioner_adam(learning_rate, b1=0.9, preconditioner=4.0):
+    """Adam's update with its second-moment preconditioner P held fixed:
+    m <- b1 m + (1 - b1) g;  x <- x - lr * m / P  (no bias correction: the edge is asymptotic).
+    """
+    import optax
+
+    return optax.chain(optax.ema(b1, debias=False), optax.scale(-learning_rate / preconditioner))
+
+
+@pytest.mark.parametrize("b1", [0.0, 0.5, 0.9])
+def test_adam_with_a_frozen_preconditioner_diverges_at_its_edge(b1):
+    # The edge is on the preconditioned sharpness: eta * lambda / P = 2 (1 + b1) / (1 - b1).
+    precond, curvature = 4.0, 3.0
+    edge_lr = float(theory.adam_edge(b1)) * precond / curvature
+    factors = np.linspace(0.5, 1.5, 101)
+    opt = lrscape.optimizers.get(frozen_preconditioner_adam, b1=b1, preconditioner=precond)
+    ds = lrscape.sweep(quadratic(curvature), opt, {"learning_rate": factors * edge_lr},
+                       steps=3000, progress=False)
+    diverged = ds.regime.values == Regime.DIVERGED
+    assert not diverged[factors < 0.99].any()
+    assert diverged[factors > 1.01].all()
