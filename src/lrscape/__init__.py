@@ -11,7 +11,7 @@
 True
 """
 
-from . import grid, landscapes, optimizers, regimes, schedules, theory
+from . import curvature, grid, landscapes, optimizers, regimes, schedules, theory
 from .grid import linspace, logspace
 from .regimes import Regime, Thresholds, reclassify
 from .store import open
@@ -23,6 +23,7 @@ __all__ = [
     "Thresholds",
     "grid",
     "__version__",
+    "curvature",
     "landscapes",
     "linspace",
     "logspace",

@@ -27,7 +27,6 @@ from . import grid as grid_mod
 from . import landscapes, optimizers
 from .landscapes import Landscape
 from .optimizers import Optimizer
-from .record import Record, Summary
 from .regimes import Regime, Thresholds
 from .schedules import Schedule
 from .simulate import Spec, compiled_chunk
@@ -49,6 +48,12 @@ _SUMMARY_ATTRS: dict[str, dict[str, Any]] = {
     "oscillation": {"long_name": "fraction of path length on steps reversing direction"},
     "step_ratio": {"long_name": "length of the last step / length of the first"},
     "late_change": {"long_name": "relative change of the largest loss, last quarter vs third"},
+}
+_SUMMARY_ATTRS["lyapunov"] = {
+    "long_name": "largest finite-time Lyapunov exponent of the update map, per step"}
+_SERIES_ATTRS = {
+    "sharpness": {"long_name": "top Hessian eigenvalue (Lanczos)"},
+    "eigvec_overlap": {"long_name": "|<v1(t), v1(t')>| of successive top eigenvectors"},
 }
 _RECORD_ATTRS = {
     "loss_last": {"long_name": "loss at the last step of each record window"},
@@ -72,6 +77,9 @@ def sweep(
     devices: Sequence[jax.Device] | None = None,
     progress: bool | None = None,
     store: str | None = None,
+    curvature_every: int | None = None,
+    curvature_iters: int = 20,
+    lyapunov: bool = False,
 ) -> xr.Dataset:
     """Run one optimizer from every point of a hyperparameter grid and label each trajectory.
 
@@ -95,12 +103,24 @@ def sweep(
         devices: devices to shard each chunk over (default: all local devices).
         progress: show a progress bar (default: only when stderr is a terminal).
         store: a path: also write the Dataset there as a zarr store.
+        curvature_every: measure the sharpness (the Hessian's top eigenvalue, by Lanczos
+            warm-started from the last top eigenvector) at step 0 and every this many steps,
+            with the overlap ``|<v1(t), v1(t')>|`` of successive top eigenvectors (landscape
+            shift); a multiple of ``record_every`` that divides ``steps``.
+        curvature_iters: Lanczos steps (Hessian-vector products) per measurement, capped at
+            the dimension; each costs about two gradients.
+        lyapunov: also estimate the largest Lyapunov exponent of the optimizer's update map
+            (parameters and optimizer state), by propagating a tangent vector through the
+            ``jvp`` of every step and renormalising it: positive for chaos, negative on a
+            stable fixed point or cycle. About doubles the cost per step.
 
     Returns:
         An ``xarray.Dataset`` with one dimension per grid axis (coordinates = axis values) and
         ``step`` for the records: ``regime``, ``period``, ``converged``, ``initial_loss``,
         ``final_loss``, ``peak_loss_ratio``, ``divergence_step``, ``oscillation``,
-        ``step_ratio``, ``late_change``, ``loss_last``, ``loss_mean``.
+        ``step_ratio``, ``late_change``, ``loss_last``, ``loss_mean``; with
+        ``curvature_every``, ``sharpness`` and ``eigvec_overlap`` along ``curvature_step``;
+        with ``lyapunov``, ``lyapunov``.
     """
     landscape = landscapes.get(landscape) if isinstance(landscape, str) else landscape
     if not isinstance(landscape, Landscape):
@@ -141,15 +161,30 @@ def sweep(
         _check_positive_int("chunk_size", chunk_size)
     if x0 is not None:
         x0 = _normalise_x0(x0, landscape)
+    if curvature_every is not None:
+        _check_positive_int("curvature_every", curvature_every)
+        if curvature_every % record_every or steps % curvature_every:
+            raise ValueError(
+                f"`curvature_every` = {curvature_every} must be a multiple of `record_every` = "
+                f"{record_every} and divide `steps` = {steps}"
+            )
+    _check_positive_int("curvature_iters", curvature_iters)
+    if not isinstance(lyapunov, bool):
+        raise ValueError(f"`lyapunov` must be True or False, got {lyapunov!r}")
+    extras = {"curvature_every": curvature_every, "curvature_iters": curvature_iters,
+              "lyapunov": lyapunov}
 
     with jax.enable_x64(dtype == np.float64):
-        summary, records = _run(
+        outputs = _run(
             landscape, optimizer, schedule, axes, steps, record_every, seed, x0, thresholds,
-            dtype, chunk_size, devices, progress,
+            dtype, chunk_size, devices, progress, extras,
         )
-    ds = _dataset(axes, summary, records, steps, record_every)
+    ds = _dataset(axes, outputs, steps, record_every, curvature_every)
     ds.attrs.update(_attributes(landscape, optimizer, schedule, axes, steps, record_every, seed,
                                 thresholds, dtype, x0))
+    ds.attrs.update({"curvature_every": curvature_every or 0,
+                     "curvature_iters": curvature_iters if curvature_every else 0,
+                     "lyapunov": int(lyapunov)})
     if store is not None:
         from .store import write
 
@@ -224,7 +259,8 @@ def _run(
     chunk_size: int | None,
     devices: list[jax.Device],
     progress: bool | None,
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    extras: dict[str, Any],
+) -> tuple[dict[str, np.ndarray], ...]:
     total = grid_mod.size(axes)
     flat = grid_mod.flatten(axes)
     seed_axis = next((a.name for a in axes if a.target == "seed"), None)
@@ -242,6 +278,7 @@ def _run(
         record_every=record_every,
         thresholds=thresholds,
         dtype=dtype.name,
+        **extras,
     )
     # Optimizer axes are passed under their field names.
     for a in axes:
@@ -269,20 +306,15 @@ def _run(
     )
     runner = compiled_chunk(spec)
 
-    summary: dict[str, np.ndarray] = {}
-    records: dict[str, np.ndarray] = {}
+    outputs: tuple[dict[str, np.ndarray], ...] = ({}, {}, {})
 
-    def collect(start: int, out: tuple[Summary, Record]) -> None:
+    def collect(start: int, out: tuple[dict[str, Any], ...]) -> None:
         stop = min(start + chunk, total)
-        result_summary, result_records = jax.device_get(out)
-        for name, value in result_summary._asdict().items():
-            if name not in summary:
-                summary[name] = np.empty((total,), value.dtype)
-            summary[name][start:stop] = value[: stop - start]
-        for name, value in result_records._asdict().items():
-            if name not in records:
-                records[name] = np.empty((total, n_records), value.dtype)
-            records[name][start:stop] = value[: stop - start]
+        for group, values in zip(outputs, jax.device_get(out), strict=True):
+            for name, value in values.items():
+                if name not in group:
+                    group[name] = np.empty((total,) + value.shape[1:], value.dtype)
+                group[name][start:stop] = value[: stop - start]
         bar.update(stop - start)
 
     show = sys.stderr.isatty() if progress is None else bool(progress)
@@ -298,7 +330,7 @@ def _run(
                 collect(*pending)
             pending = (start, out)
         collect(*pending)
-    return summary, records
+    return outputs
 
 
 def _caster(dtype: np.dtype) -> Callable[[Any], Any]:
@@ -318,11 +350,12 @@ def _caster(dtype: np.dtype) -> Callable[[Any], Any]:
 
 def _dataset(
     axes: tuple[grid_mod.Axis, ...],
-    summary: dict[str, np.ndarray],
-    records: dict[str, np.ndarray],
+    outputs: tuple[dict[str, np.ndarray], ...],
     steps: int,
     record_every: int,
+    curvature_every: int | None,
 ) -> xr.Dataset:
+    summary, records, series = outputs
     shape = tuple(len(a.values) for a in axes)
     dims = tuple(a.name for a in axes)
     coords: dict[str, Any] = {}
@@ -332,12 +365,19 @@ def _dataset(
                                              "spacing": spacing})
     coords["step"] = ("step", np.arange(1, steps // record_every + 1) * record_every,
                       {"long_name": "updates done at the end of the record window"})
+    if curvature_every:
+        coords["curvature_step"] = (
+            "curvature_step", np.arange(0, steps + 1, curvature_every),
+            {"long_name": "updates done when the curvature was measured"})
     data = {}
     for name, value in summary.items():
         data[name] = (dims, value.reshape(shape), _SUMMARY_ATTRS[name])
     for name, value in records.items():
         data[name] = (dims + ("step",), value.reshape(shape + value.shape[1:]),
                       _RECORD_ATTRS[name])
+    for name, value in series.items():
+        data[name] = (dims + ("curvature_step",), value.reshape(shape + value.shape[1:]),
+                      _SERIES_ATTRS[name])
     return xr.Dataset(data, coords=coords)
 
 

@@ -1,0 +1,172 @@
+"""Hessian-vector products and eigen-solvers against the dense Hessian's eigvalsh."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import lrscape
+from lrscape import curvature
+
+POINTS = {
+    "quadratic": lambda: (lrscape.landscapes.get("quadratic", eigenvalues=[0.5, 3.0, 9.0, 1.0],
+                                                 rotation_seed=1), None),
+    "narrow-valley": lambda: (lrscape.landscapes.get("narrow-valley", dim=4, wall_growth=0.1),
+                              None),
+    "rosenbrock": lambda: (lrscape.landscapes.get("rosenbrock", dim=5), None),
+    "rugged-quadratic": lambda: (lrscape.landscapes.get("rugged-quadratic", dim=6,
+                                                        amplitude=0.05), None),
+    "uv-model": lambda: (lrscape.landscapes.get("uv-model", width=6, target=1.0), None),
+}
+
+
+def random_point(landscape, seed):
+    params = landscape.init(jax.random.key(seed))
+    noise = jax.tree.map(lambda x: 0.3 * jax.random.normal(jax.random.key(seed + 1), x.shape),
+                         params)
+    return jax.tree.map(jnp.add, params, noise)
+
+
+@pytest.mark.parametrize("name", sorted(POINTS))
+def test_hvp_equals_the_dense_hessian_times_v(name):
+    landscape, _ = POINTS[name]()
+    params = random_point(landscape, 3)
+    flat, unravel = jax.flatten_util.ravel_pytree(params)
+    dense = jax.hessian(lambda x: landscape.loss(unravel(x)))(flat)
+    v = jax.random.normal(jax.random.key(5), flat.shape)
+    got, _ = jax.flatten_util.ravel_pytree(curvature.hvp(landscape.loss, params, unravel(v)))
+    np.testing.assert_allclose(got, dense @ v, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", sorted(POINTS))
+@pytest.mark.parametrize("seed", [0, 11])
+def test_lanczos_and_power_iteration_match_eigvalsh(name, seed):
+    landscape, _ = POINTS[name]()
+    params = random_point(landscape, seed)
+    exact = np.asarray(curvature.hessian_eigenvalues(landscape.loss, params))
+    top = curvature.lanczos(landscape.loss, params, k=2, iters=40)
+    np.testing.assert_allclose(top.value, exact[:2], rtol=1e-3, atol=1e-3)
+    dominant = exact[np.argmax(np.abs(exact))]
+    power = curvature.power_iteration(landscape.loss, params, iters=300)
+    assert float(power.value) == pytest.approx(dominant, rel=1e-3, abs=1e-3)
+    # the vector is an eigenvector: |H v - lambda v| small
+    flat, unravel = jax.flatten_util.ravel_pytree(params)
+    hv, _ = jax.flatten_util.ravel_pytree(
+        curvature.hvp(landscape.loss, params, unravel(top.vector[:, 0])))
+    np.testing.assert_allclose(hv, top.value[0] * top.vector[:, 0], atol=2e-2 * abs(exact[0]))
+
+
+def test_vmapped_sharpness_equals_a_loop():
+    valley = lrscape.landscapes.get("narrow-valley", dim=3, wall_growth=0.2)
+    points = jnp.stack([jnp.array([x0, 0.1, -0.2]) for x0 in (-2.0, 0.0, 3.0, 9.0)])
+    vmapped = jax.jit(jax.vmap(lambda p: curvature.power_iteration(valley.loss, p).value))(points)
+    looped = [float(curvature.power_iteration(valley.loss, p).value) for p in points]
+    np.testing.assert_allclose(vmapped, looped, rtol=1e-5)
+    # and it is the wall curvature kappa(x0) there, which grows as the walls narrow
+    kappa = np.asarray(valley.wall_curvature_at(points[:, 0]))
+    np.testing.assert_allclose(vmapped, kappa, rtol=1e-3)
+
+
+def test_preconditioned_sharpness_of_a_diagonal_quadratic():
+    q = lrscape.landscapes.get("quadratic", eigenvalues=[4.0, 1.0, 0.25])
+    p = jnp.array([2.0, 0.5, 0.1])
+    value = curvature.preconditioned_sharpness(q.loss, jnp.ones(3), p, iters=200)
+    assert float(value) == pytest.approx(max(4.0 / 2.0, 1.0 / 0.5, 0.25 / 0.1), rel=1e-4)
+
+
+def test_adam_preconditioner_is_read_from_the_optax_state():
+    q = lrscape.landscapes.get("quadratic", eigenvalues=[4.0, 1.0])
+    tx = optax.adam(0.01, b2=0.99)
+    x = jnp.array([1.0, -2.0])
+    state = tx.init(x)
+    for _ in range(3):
+        g = jax.grad(q.loss)(x)
+        updates, state = tx.update(g, state, x)
+        x = optax.apply_updates(x, updates)
+    pre = curvature.adam_preconditioner(state, b2=0.99)
+    nu = state[0].nu
+    np.testing.assert_allclose(pre, jnp.sqrt(nu / (1 - 0.99**3)) + 1e-8, rtol=1e-5)
+    with pytest.raises(ValueError, match="no Adam state"):
+        curvature.adam_preconditioner(optax.sgd(0.1).init(x), b2=0.99)
+
+
+def test_lanczos_rejects_bad_k():
+    q = lrscape.landscapes.get("quadratic", eigenvalues=[1.0, 2.0])
+    with pytest.raises(ValueError, match="`k` must be in"):
+        curvature.lanczos(q.loss, jnp.ones(2), k=3)
+
+
+def test_lyapunov_exponent_is_positive_in_chaos_and_negative_on_cycles():
+    dw = lrscape.landscapes.get("double-well", start=0.5)
+    ds = lrscape.sweep(dw, "sgd", {"learning_rate": [0.9, 1.1, 1.25, 1.4, 1.6]}, steps=2000,
+                       lyapunov=True, progress=False)
+    lyap = dict(zip(ds.learning_rate.values.round(2), ds.lyapunov.values, strict=True))
+    assert lyap[1.4] > 0.05 and lyap[1.6] > 0.05  # chaos
+    assert lyap[1.1] < -0.05 and lyap[1.25] < -0.01  # stable 2- and 4-cycles
+    # On the fixed point x = 1 (f'' = 2) the exponent is log|1 - 2 eta|.
+    assert lyap[0.9] == pytest.approx(np.log(abs(1 - 2 * 0.9)), abs=0.02)
+    chaotic = ds.regime.values == lrscape.Regime.CHAOTIC
+    np.testing.assert_array_equal(chaotic, ds.lyapunov.values > 0)
+
+
+def test_lyapunov_of_momentum_on_a_quadratic_is_the_log_spectral_radius():
+    q = lrscape.landscapes.get("quadratic", eigenvalues=[1.0])
+    eta, beta = 0.1, 0.3  # real roots: the tangent converges to the dominant eigenvector
+    ds = lrscape.sweep(q, lrscape.optimizers.get("momentum", momentum=beta),
+                       {"learning_rate": [eta]}, steps=300, lyapunov=True, dtype="float64",
+                       progress=False)
+    rho = lrscape.theory.heavy_ball_spectral_radius(eta, 1.0, beta)
+    assert ds.lyapunov.item() == pytest.approx(np.log(rho), abs=0.01)
+
+
+def test_uv_model_catapults_between_two_and_four():
+    # Lewkowycz et al. 2020: lazy below eta*lambda0 = 2, catapult (loss spike, then convergence
+    # with eta*lambda < 2) between 2 and 4, divergence beyond 4.
+    uv = lrscape.landscapes.get("uv-model", width=1000)
+    x0 = uv.init(jax.random.key(0))
+    lam0 = float(uv.ntk(x0))
+    ratios = np.array([1.5, 3.0, 3.9, 4.1])
+    ds = lrscape.sweep(uv, "sgd", {"learning_rate": ratios / lam0}, x0=x0, steps=2000,
+                       curvature_every=2000, progress=False)
+    regime = ds.regime.values
+    final_eta_lambda = ds.sharpness.values[:, -1] * ratios / lam0
+    initial = ds.sharpness.values[:, 0]
+    assert initial == pytest.approx(lam0, rel=0.05)  # at init the top eigenvalue is ~ the NTK
+    assert ds.converged.values[:3].all()
+    assert np.all(final_eta_lambda[:3] < 2.0)
+    assert ds.peak_loss_ratio.values[0] == pytest.approx(1.0)  # lazy: no spike
+    assert np.all(ds.peak_loss_ratio.values[1:3] > 10.0)  # catapult: the loss spikes first
+    assert regime[3] == lrscape.Regime.DIVERGED
+
+
+def test_tracked_sharpness_equals_a_direct_measurement():
+    # dim=2: one wall, so the top eigenvector is unique and the overlap means something
+    valley = lrscape.landscapes.get("narrow-valley", dim=2, wall_growth=0.1, wall_offset=0.5)
+    lrs = [1e-3, 5e-3]
+    ds = lrscape.sweep(valley, "sgd", {"learning_rate": lrs}, steps=400, record_every=10,
+                       curvature_every=200, curvature_iters=30, progress=False)
+    assert ds.sharpness.dims == ("learning_rate", "curvature_step")
+    np.testing.assert_array_equal(ds.curvature_step.values, [0, 200, 400])
+    for i, lr in enumerate(lrs):
+        x = valley.init(None)
+        for j, until in enumerate([0, 200, 400]):
+            if until:
+                x = jax.lax.fori_loop(0, 200, lambda _, x, lr=lr: x - lr * jax.grad(valley.loss)(x),
+                                      x)
+            exact = float(curvature.hessian_eigenvalues(valley.loss, x)[0])
+            assert float(ds.sharpness.values[i, j]) == pytest.approx(exact, rel=1e-4)
+    overlap = ds.eigvec_overlap.values[:, 1:]
+    assert np.all((overlap > 0.99) & (overlap <= 1.0 + 1e-5))  # the steep direction stays put
+    assert np.isnan(ds.eigvec_overlap.values[:, 0]).all()  # nothing to compare at step 0
+
+
+def test_curvature_options_are_validated():
+    q = lrscape.landscapes.get("quadratic")
+    with pytest.raises(ValueError, match="`curvature_every` = 15 must be a multiple"):
+        lrscape.sweep(q, "sgd", {"learning_rate": [0.1]}, steps=100, curvature_every=15)
+    with pytest.raises(ValueError, match="`curvature_iters` must be an integer >= 1"):
+        lrscape.sweep(q, "sgd", {"learning_rate": [0.1]}, steps=100, curvature_every=50,
+                      curvature_iters=0)
+    with pytest.raises(ValueError, match="`lyapunov` must be True or False"):
+        lrscape.sweep(q, "sgd", {"learning_rate": [0.1]}, steps=100, lyapunov="yes")
