@@ -170,3 +170,24 @@ def test_curvature_options_are_validated():
                       curvature_iters=0)
     with pytest.raises(ValueError, match="`lyapunov` must be True or False"):
         lrscape.sweep(q, "sgd", {"learning_rate": [0.1]}, steps=100, lyapunov="yes")
+
+
+@pytest.mark.parametrize("m", [1, 2, 7, 20])
+def test_top_of_a_tridiagonal_matches_eigh(m):
+    rng = np.random.default_rng(m)
+    diag = rng.standard_normal(m).astype(np.float32) * 10
+    off = rng.standard_normal(m - 1).astype(np.float32)
+    dense = np.diag(diag) + np.diag(off, 1) + np.diag(off, -1)
+    values, vectors = np.linalg.eigh(dense)
+    value, vector = curvature._tridiagonal_top(jnp.asarray(diag), jnp.asarray(off))
+    assert float(value) == pytest.approx(values[-1], rel=1e-5, abs=1e-5)
+    assert abs(float(np.dot(vectors[:, -1], vector))) == pytest.approx(1.0, abs=1e-4)
+
+
+@pytest.mark.parametrize("name", sorted(POINTS))
+def test_lanczos_top_one_matches_eigvalsh(name):
+    landscape, _ = POINTS[name]()
+    params = random_point(landscape, 4)
+    exact = np.asarray(curvature.hessian_eigenvalues(landscape.loss, params))
+    top = curvature.lanczos(landscape.loss, params, k=1, iters=40)
+    assert float(top.value[0]) == pytest.approx(exact[0], rel=1e-3, abs=1e-3)

@@ -90,8 +90,10 @@ def lanczos(
     """The ``k`` largest (algebraic) Hessian eigenpairs from ``iters`` Lanczos steps.
 
     Full re-orthogonalisation against the Krylov basis keeps the Ritz values honest at these
-    small sizes. ``iters`` is capped at the dimension. Returns values in descending order and
-    the flat vectors as columns.
+    small sizes. ``iters`` is capped at the dimension. If the Krylov space closes early (the
+    start lies in an invariant subspace, as for a rank-one Hessian), the remaining Ritz values
+    are 0, so a negative-definite Hessian reports a top eigenvalue of 0 in that case. Returns
+    values in descending order and the flat vectors as columns.
     """
     flat, product = _flat(loss, params)
     size = flat.size
@@ -107,21 +109,95 @@ def lanczos(
         basis, alphas, betas = state
         w = product(basis[j])
         alpha = jnp.vdot(basis[j], w)
+        scale = jnp.linalg.norm(w)
         # Full re-orthogonalisation (twice, for stability) against the filled part of the basis.
         mask = (jnp.arange(m) <= j)[:, None]
         for _ in range(2):
             w = w - (basis * mask).T @ ((basis * mask) @ w)
         beta = jnp.linalg.norm(w)
-        safe = jnp.where(beta > 1e-30, beta, 1.0)
-        nxt = jnp.where(beta > 1e-30, w / safe, 0.0)
+        # Breakdown (an invariant subspace, e.g. a rank-one Hessian): what is left of w is
+        # rounding noise, which must not become a basis vector. Later rows stay zero.
+        alive = beta > 100 * jnp.finfo(w.dtype).eps * scale
+        beta = jnp.where(alive, beta, 0.0)
+        nxt = jnp.where(alive, w / jnp.where(alive, beta, 1.0), 0.0)
         basis = jnp.where(j + 1 < m, basis.at[jnp.minimum(j + 1, m - 1)].set(nxt), basis)
         return basis, alphas.at[j].set(alpha), betas.at[j].set(beta)
 
     basis, alphas, betas = jax.lax.fori_loop(0, m, body, (basis, alphas, betas))
-    tridiagonal = jnp.diag(alphas) + jnp.diag(betas[:-1], 1) + jnp.diag(betas[:-1], -1)
+    off = betas[:-1]
+    if k == 1:
+        value, y = _tridiagonal_top(alphas, off)
+        return Eigenpair(value[None], (basis.T @ y)[:, None])
+    tridiagonal = jnp.diag(alphas) + jnp.diag(off, 1) + jnp.diag(off, -1)
     values, vectors = jnp.linalg.eigh(tridiagonal)
     order = jnp.argsort(values)[::-1][:k]
     return Eigenpair(values[order], basis.T @ vectors[:, order])
+
+
+def _tridiagonal_top(diag: jax.Array, off: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Top eigenpair of a symmetric tridiagonal matrix, in plain JAX (no LAPACK call).
+
+    The value by bisection on the Sturm count (the number of eigenvalues below ``x`` is the
+    number of negative pivots of the LDL^T factorisation of ``T - x I``), inside Gershgorin's
+    bounds; the vector by inverse iteration with the Thomas algorithm. Used for sharpness in
+    sweeps, where a batched LAPACK ``syevd`` on several CPU devices at once was seen to stall.
+    """
+    m = diag.shape[0]
+    dtype = diag.dtype
+    tiny = jnp.finfo(dtype).tiny
+    zero = jnp.zeros(1, dtype)
+    left = jnp.concatenate([zero, off])  # T[i, i-1]
+    right = jnp.concatenate([off, zero])  # T[i, i+1]
+    radius = jnp.abs(left) + jnp.abs(right)
+    lo, hi = jnp.min(diag - radius), jnp.max(diag + radius)
+
+    def nonzero(x: jax.Array) -> jax.Array:
+        return jnp.where(jnp.abs(x) > tiny, x, tiny)
+
+    def count_below(x: jax.Array) -> jax.Array:
+        def pivot(carry: tuple, row: tuple) -> tuple:
+            q, count = carry
+            d, b = row
+            q = d - x - b * b / nonzero(q)
+            return (q, count + (q < 0)), None
+
+        init = (jnp.ones((), dtype), jnp.zeros((), jnp.int32))
+        return jax.lax.scan(pivot, init, (diag, left))[0][1]
+
+    def bisect(_: int, bounds: tuple) -> tuple:
+        lo, hi = bounds
+        mid = 0.5 * (lo + hi)
+        above = count_below(mid) < m  # the largest eigenvalue lies above mid
+        return jnp.where(above, mid, lo), jnp.where(above, hi, mid)
+
+    lo, hi = jax.lax.fori_loop(0, 2 * jnp.finfo(dtype).nmant + 8, bisect, (lo, hi))
+    value = 0.5 * (lo + hi)
+    shifted = diag - value - (jnp.abs(value) + 1.0) * 8 * jnp.finfo(dtype).eps
+
+    def solve(rhs: jax.Array) -> jax.Array:
+        """(T - value I) y = rhs by the Thomas algorithm."""
+        def forward(carry: tuple, row: tuple) -> tuple:
+            c_prev, r_prev = carry
+            d, b, c, r = row
+            denom = nonzero(d - b * c_prev)
+            out = (c / denom, (r - b * r_prev) / denom)
+            return out, out
+
+        init = (jnp.zeros((), dtype), jnp.zeros((), dtype))
+        _, (cs, rs) = jax.lax.scan(forward, init, (shifted, left, right, rhs))
+
+        def backward(x_next: jax.Array, row: tuple) -> tuple:
+            c, r = row
+            x = r - c * x_next
+            return x, x
+
+        return jax.lax.scan(backward, jnp.zeros((), dtype), (cs, rs), reverse=True)[1]
+
+    y = jnp.full((m,), 1.0 / jnp.sqrt(m), dtype)
+    for _ in range(3):
+        y = solve(y)
+        y = y / jnp.maximum(jnp.linalg.norm(y), tiny)
+    return value, y
 
 
 def hessian_eigenvalues(loss: Loss, params: Params) -> jax.Array:
