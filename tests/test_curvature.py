@@ -191,3 +191,17 @@ def test_lanczos_top_one_matches_eigvalsh(name):
     exact = np.asarray(curvature.hessian_eigenvalues(landscape.loss, params))
     top = curvature.lanczos(landscape.loss, params, k=1, iters=40)
     assert float(top.value[0]) == pytest.approx(exact[0], rel=1e-3, abs=1e-3)
+
+
+def test_kept_tail_repeats_with_the_detected_period():
+    dw = lrscape.landscapes.get("double-well")
+    ds = lrscape.sweep(dw, "sgd", {"learning_rate": [0.5, 1.1, 1.25, 1.295]}, steps=2000,
+                       keep_tail=True, progress=False)
+    assert ds.tail_projection.dims == ("learning_rate", "tail")
+    for tail, period in zip(ds.tail_projection.values, ds.period.values, strict=True):
+        assert period in (1, 2, 4, 8)
+        np.testing.assert_allclose(tail[period:], tail[:-period], rtol=1e-4, atol=1e-6)
+        if period > 1:  # and not with any shorter period
+            assert not np.allclose(tail[period // 2:], tail[:-(period // 2)], rtol=1e-3)
+    # the fixed point of the double well is |x| = 1
+    assert abs(ds.tail_projection.values[0, -1]) == pytest.approx(1.0, rel=1e-5)

@@ -174,6 +174,7 @@ class Summary(NamedTuple):
     oscillation: jax.Array
     step_ratio: jax.Array
     late_change: jax.Array
+    tail: jax.Array  # (2 * max_period, 2): loss and projection of the last steps, oldest first
 
 
 def summarise(
@@ -222,4 +223,5 @@ def summarise(
         oscillation=oscillation,
         step_ratio=jnp.where(diverged, nan, step_ratio),
         late_change=jnp.where(diverged, nan, late_change),
+        tail=jnp.where(diverged, nan, ordered),
     )

@@ -40,6 +40,7 @@ class Spec(NamedTuple):
     curvature_every: int | None = None  # steps between sharpness measurements
     curvature_iters: int = 20  # power-iteration steps per measurement (warm-started)
     lyapunov: bool = False  # propagate a tangent vector for the largest Lyapunov exponent
+    keep_tail: bool = False  # return the ring buffer: the run's last 2 * max_period steps
 
 
 def _cast(tree: Any, dtype: Any) -> Any:
@@ -203,6 +204,9 @@ def run_trajectory(
     params, _, tracker, extras = carry
     final_loss = landscape.loss(params)
     summary = record.summarise(tracker, final_loss, steps, spec.thresholds)._asdict()
+    tail = summary.pop("tail")
+    if spec.keep_tail:
+        summary["tail_loss"], summary["tail_projection"] = tail[:, 0], tail[:, 1]
     if spec.lyapunov:
         alive_steps = jnp.maximum(tracker.alive_steps, 1.0)
         summary["lyapunov"] = jnp.where(summary["regime"] == Regime.DIVERGED, jnp.nan,

@@ -54,6 +54,9 @@ _SUMMARY_ATTRS["lyapunov"] = {
 _SERIES_ATTRS = {
     "sharpness": {"long_name": "top Hessian eigenvalue (Lanczos)"},
     "eigvec_overlap": {"long_name": "|<v1(t), v1(t')>| of successive top eigenvectors"},
+    "tail_loss": {"long_name": "loss over the last 2*max_period steps (oldest first)"},
+    "tail_projection": {"long_name": "iterate projected on a fixed random unit direction, "
+                                     "last 2*max_period steps"},
 }
 _RECORD_ATTRS = {
     "loss_last": {"long_name": "loss at the last step of each record window"},
@@ -80,6 +83,7 @@ def sweep(
     curvature_every: int | None = None,
     curvature_iters: int = 20,
     lyapunov: bool = False,
+    keep_tail: bool = False,
 ) -> xr.Dataset:
     """Run one optimizer from every point of a hyperparameter grid and label each trajectory.
 
@@ -113,6 +117,10 @@ def sweep(
             (parameters and optimizer state), by propagating a tangent vector through the
             ``jvp`` of every step and renormalising it: positive for chaos, negative on a
             stable fixed point or cycle. About doubles the cost per step.
+        keep_tail: also return the last ``2 * max_period`` steps the period detector saw:
+            ``tail_loss`` and ``tail_projection`` (the iterate projected on a fixed random
+            unit direction; in one dimension, the iterate up to its sign) along ``tail``, the
+            material of bifurcation diagrams.
 
     Returns:
         An ``xarray.Dataset`` with one dimension per grid axis (coordinates = axis values) and
@@ -120,7 +128,8 @@ def sweep(
         ``final_loss``, ``peak_loss_ratio``, ``divergence_step``, ``oscillation``,
         ``step_ratio``, ``late_change``, ``loss_last``, ``loss_mean``; with
         ``curvature_every``, ``sharpness`` and ``eigvec_overlap`` along ``curvature_step``;
-        with ``lyapunov``, ``lyapunov``.
+        with ``lyapunov``, ``lyapunov``; with ``keep_tail``, ``tail_loss`` and
+        ``tail_projection``.
     """
     landscape = landscapes.get(landscape) if isinstance(landscape, str) else landscape
     if not isinstance(landscape, Landscape):
@@ -169,10 +178,11 @@ def sweep(
                 f"{record_every} and divide `steps` = {steps}"
             )
     _check_positive_int("curvature_iters", curvature_iters)
-    if not isinstance(lyapunov, bool):
-        raise ValueError(f"`lyapunov` must be True or False, got {lyapunov!r}")
+    for name, flag in (("lyapunov", lyapunov), ("keep_tail", keep_tail)):
+        if not isinstance(flag, bool):
+            raise ValueError(f"`{name}` must be True or False, got {flag!r}")
     extras = {"curvature_every": curvature_every, "curvature_iters": curvature_iters,
-              "lyapunov": lyapunov}
+              "lyapunov": lyapunov, "keep_tail": keep_tail}
 
     with jax.enable_x64(dtype == np.float64):
         outputs = _run(
@@ -371,6 +381,10 @@ def _dataset(
             {"long_name": "updates done when the curvature was measured"})
     data = {}
     for name, value in summary.items():
+        if name.startswith("tail_"):
+            data[name] = (dims + ("tail",), value.reshape(shape + value.shape[1:]),
+                          _SERIES_ATTRS[name])
+            continue
         data[name] = (dims, value.reshape(shape), _SUMMARY_ATTRS[name])
     for name, value in records.items():
         data[name] = (dims + ("step",), value.reshape(shape + value.shape[1:]),

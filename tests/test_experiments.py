@@ -1,0 +1,41 @@
+"""The experiment scripts run end to end and find what theory says (slow: run with -m slow).
+
+Their fast equivalents are in the default run: test_theory_edges.py (the double well's
+periods) and test_curvature.py (Lyapunov signs, the catapult's thresholds).
+"""
+
+import pathlib
+import re
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).parents[1]
+
+
+def run(script: str, tmp_path: pathlib.Path) -> str:
+    result = subprocess.run([sys.executable, str(ROOT / "experiments" / script), "--out",
+                             str(tmp_path)], capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.mark.slow
+def test_chaos_experiment(tmp_path):
+    out = run("chaos.py", tmp_path)
+    assert (tmp_path / "chaos.png").stat().st_size > 50_000
+    assert "eta in (1.0000, 1.2360): regimes ['PERIODIC'], periods [2]" in out
+    assert "eta in (1.2360, 1.2886): regimes ['PERIODIC'], periods [4]" in out
+    assert "eta in (1.2886, 1.2995): regimes ['PERIODIC'], periods [8]" in out
+    assert "eta in (2.0000, 2.1000): regimes ['DIVERGED']" in out
+
+
+@pytest.mark.slow
+def test_catapult_experiment(tmp_path):
+    out = run("catapult.py", tmp_path)
+    assert (tmp_path / "catapult.png").stat().st_size > 50_000
+    for width in (300, 1000, 3000):
+        line = next(x for x in out.splitlines() if x.startswith(f"n = {width:5d}"))
+        start, end = map(float, re.findall(r"from (?:eta\*lambda0 = )?([\d.]+)", line))
+        assert start == pytest.approx(2.0, abs=0.15) and end == pytest.approx(4.0, abs=0.05)
