@@ -205,3 +205,35 @@ def test_kept_tail_repeats_with_the_detected_period():
             assert not np.allclose(tail[period // 2:], tail[:-(period // 2)], rtol=1e-3)
     # the fixed point of the double well is |x| = 1
     assert abs(ds.tail_projection.values[0, -1]) == pytest.approx(1.0, rel=1e-5)
+
+
+def test_gradient_descent_on_an_mlp_sharpens_to_the_edge_of_stability_and_stays():
+    # Cohen et al. 2021: sharpness rises during training until 2/eta, then hovers there.
+    mlp = lrscape.landscapes.get("mlp")
+    etas = np.array([0.4, 0.6])
+    ds = lrscape.sweep(mlp, "sgd", {"learning_rate": etas}, steps=6000, record_every=100,
+                       curvature_every=500, progress=False)
+    sharp = ds.sharpness.values
+    steps = ds.curvature_step.values
+    # eta = 0.4: starts below 2/eta = 5, sharpens progressively, then sits at the edge.
+    assert sharp[0, 0] < 0.9 * 2 / etas[0]
+    late = steps >= 4500
+    np.testing.assert_allclose(sharp[0, late], 2 / etas[0], rtol=0.1)
+    # eta = 0.6: starts above 2/eta = 3.33; the instability flattens it to the edge, where it
+    # stays for the rest of the run.
+    assert sharp[1, 0] > 1.2 * 2 / etas[1]
+    np.testing.assert_allclose(sharp[1, steps >= 500], 2 / etas[1], rtol=0.1)
+    assert np.all(np.isfinite(ds.final_loss.values))
+
+
+def test_mlp_parameterizations_agree_at_initialisation():
+    outputs = []
+    for p in ("standard", "ntk"):
+        mlp = lrscape.landscapes.get("mlp", parameterization=p, depth=2)
+        params = mlp.init(jax.random.key(1))
+        outputs.append(mlp.output(params, mlp.inputs))
+    # same function in distribution: compare the output scale over the data
+    assert float(jnp.std(outputs[0])) == pytest.approx(float(jnp.std(outputs[1])), rel=0.5)
+    mf = lrscape.landscapes.get("mlp", parameterization="mean-field", width=256)
+    out = mf.output(mf.init(jax.random.key(1)), mf.inputs)
+    assert float(jnp.std(out)) < 0.2  # mean-field outputs start near zero

@@ -39,3 +39,14 @@ def test_catapult_experiment(tmp_path):
         line = next(x for x in out.splitlines() if x.startswith(f"n = {width:5d}"))
         start, end = map(float, re.findall(r"from (?:eta\*lambda0 = )?([\d.]+)", line))
         assert start == pytest.approx(2.0, abs=0.15) and end == pytest.approx(4.0, abs=0.05)
+
+
+@pytest.mark.slow
+def test_edge_of_stability_experiment(tmp_path):
+    out = run("edge_of_stability.py", tmp_path)
+    assert (tmp_path / "edge_of_stability.png").stat().st_size > 50_000
+    for key in ("gradient descent, eta = 0.4", "gradient descent, eta = 0.5",
+                "heavy ball, β = 0.5, eta = 0.65", "heavy ball, β = 0.5, eta = 0.72"):
+        line = next(x for x in out.splitlines() if x.startswith(key))
+        lo, hi = map(float, re.findall(r"\[([\d.]+), ([\d.]+)\]", line)[0])
+        assert 0.9 < lo <= hi < 1.1, line

@@ -63,7 +63,7 @@ def test_minimum_is_attained_where_known(landscape_name):
         "uv-model": (jnp.zeros(100), jnp.zeros(100)),
     }
     if landscape.minimum is None:
-        assert landscape_name == "rugged-quadratic"
+        assert landscape_name in ("rugged-quadratic", "mlp")
         return
     x = minimizers[landscape_name]
     assert float(landscape.loss(x)) == pytest.approx(landscape.minimum, abs=1e-6)
@@ -168,6 +168,9 @@ def test_init_is_seeded_for_random_families():
         ("rugged-quadratic", {"n_features": 0}, "n_features"),
         ("rastrigin", {"A": -1.0}, "A"),
         ("uv-model", {"width": True}, "width"),
+        ("mlp", {"nonlinearity": "sigmoid"}, "nonlinearity"),
+        ("mlp", {"parameterization": "muP"}, "parameterization"),
+        ("mlp", {"n_data": 0}, "n_data"),
         ("uv-model", {"target": "zero"}, "target"),
     ],
 )

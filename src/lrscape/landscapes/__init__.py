@@ -12,6 +12,7 @@ formula. Numeric scalar fields are traced, so any of them can be a sweep axis; `
 
 from ._base import Landscape, available, get
 from .double_well import DoubleWell
+from .mlp import MLP
 from .quadratic import Quadratic
 from .rosenbrock import Rosenbrock
 from .rugged import Rastrigin, RuggedQuadratic
@@ -21,6 +22,7 @@ from .valley import NarrowValley
 __all__ = [
     "DoubleWell",
     "Landscape",
+    "MLP",
     "NarrowValley",
     "Quadratic",
     "Rastrigin",
