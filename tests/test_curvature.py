@@ -237,3 +237,19 @@ def test_mlp_parameterizations_agree_at_initialisation():
     mf = lrscape.landscapes.get("mlp", parameterization="mean-field", width=256)
     out = mf.output(mf.init(jax.random.key(1)), mf.inputs)
     assert float(jnp.std(out)) < 0.2  # mean-field outputs start near zero
+
+
+def test_large_rate_instability_flattens_and_shifts_the_landscape():
+    # Wang & Roberts 2023: an instability moves the iterate to flatter ground (sharpness drops
+    # after passing 2/eta) and turns the direction of highest curvature (overlap drops).
+    valley = lrscape.landscapes.get("twisted-valley")
+    ds = lrscape.sweep(valley, "sgd", {"learning_rate": [0.005, 0.02]}, steps=1500,
+                       record_every=10, curvature_every=50, progress=False)
+    small, medium = ds.sharpness.values
+    assert np.all(np.diff(small) > 0) and small.max() * 0.005 < 1  # stable, steepening
+    assert np.nanmin(ds.eigvec_overlap.values[0, 1:]) > 0.99
+    passed = np.flatnonzero(medium * 0.02 > 2.0)
+    assert passed.size, "the medium rate should pass the edge on the way down"
+    after = medium[passed[0]:]
+    assert after.min() < 0.8 * 2 / 0.02  # flattened well below the edge afterwards
+    assert np.nanmin(ds.eigvec_overlap.values[1, 1:]) < 0.6  # the steep direction turned

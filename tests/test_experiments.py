@@ -50,3 +50,12 @@ def test_edge_of_stability_experiment(tmp_path):
         line = next(x for x in out.splitlines() if x.startswith(key))
         lo, hi = map(float, re.findall(r"\[([\d.]+), ([\d.]+)\]", line)[0])
         assert 0.9 < lo <= hi < 1.1, line
+
+
+@pytest.mark.slow
+def test_large_lr_instability_experiment(tmp_path):
+    out = run("large_lr_instability.py", tmp_path)
+    assert (tmp_path / "large_lr_instability.png").stat().st_size > 50_000
+    lines = {line.split()[0]: line for line in out.splitlines() if "eta =" in line}
+    assert "sharp drops 0" in lines["small"] and "min overlap 1.00" in lines["small"]
+    assert "sharp drops 0" not in lines["medium"]

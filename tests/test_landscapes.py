@@ -61,6 +61,7 @@ def test_minimum_is_attained_where_known(landscape_name):
         "double-well": jnp.ones(1),
         "rastrigin": jnp.zeros(2),
         "uv-model": (jnp.zeros(100), jnp.zeros(100)),
+        "twisted-valley": jnp.zeros(3),
     }
     if landscape.minimum is None:
         assert landscape_name in ("rugged-quadratic", "mlp")
@@ -96,6 +97,20 @@ def test_narrow_valley_walls_narrow_along_the_floor():
     # the floor declines with slope floor_slope far from its minimum
     g = jax.grad(valley.loss)(jnp.array([50.0, 0.0, 0.0]))
     assert float(g[0]) == pytest.approx(valley.floor_slope, rel=1e-3)
+
+
+def test_twisted_valley_turns_its_steep_direction_and_steepens():
+    tv = lrscape.landscapes.get("twisted-valley", twist=0.3, wall_growth=0.15, start=10.0)
+    for x0 in (10.0, 7.0, 3.0):
+        hess = jax.hessian(tv.loss)(jnp.array([x0, 0.0, 0.0]))
+        values, vectors = np.linalg.eigh(np.asarray(hess)[1:, 1:])
+        assert values[-1] == pytest.approx(float(tv.wall_curvature_at(x0)), rel=1e-4)
+        assert values[0] == pytest.approx(tv.minor_curvature, rel=1e-4)
+        steep = np.asarray(tv.steep_direction_at(x0))
+        assert abs(float(np.dot(vectors[:, -1], steep))) == pytest.approx(1.0, abs=1e-5)
+    # turned by twist * distance: 0.3 * 3 = 0.9 rad between x0 = 10 and 7
+    a, b = np.asarray(tv.steep_direction_at(10.0)), np.asarray(tv.steep_direction_at(7.0))
+    assert abs(float(np.dot(a, b))) == pytest.approx(np.cos(0.9), rel=1e-5)
 
 
 def test_double_well_gradient_is_the_cubic():

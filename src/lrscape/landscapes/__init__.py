@@ -17,7 +17,7 @@ from .quadratic import Quadratic
 from .rosenbrock import Rosenbrock
 from .rugged import Rastrigin, RuggedQuadratic
 from .uv import UVModel
-from .valley import NarrowValley
+from .valley import NarrowValley, TwistedValley
 
 __all__ = [
     "DoubleWell",
@@ -28,6 +28,7 @@ __all__ = [
     "Rastrigin",
     "Rosenbrock",
     "RuggedQuadratic",
+    "TwistedValley",
     "UVModel",
     "available",
     "get",

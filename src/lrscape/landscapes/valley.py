@@ -77,3 +77,82 @@ class NarrowValley(Landscape):
     @property
     def minimum(self) -> float:
         return 0.0
+
+
+@register("twisted-valley")
+class TwistedValley(Landscape):
+    r"""A narrow valley whose steep direction turns, and whose walls steepen, along the floor.
+
+    Three coordinates: :math:`x_0` along the floor, :math:`(x_1, x_2)` across it. Across the
+    valley the walls are anisotropic, steep along :math:`u` and gentle along :math:`v`, and the
+    pair turns with the position on the floor:
+
+    .. math::
+
+        f(x) = s\left(\sqrt{x_0^2 + \delta^2} - \delta\right)
+             + \tfrac12\,\kappa(x_0)\, u^2 + \tfrac12\,\mu\, v^2,
+        \qquad
+        \begin{pmatrix} u \\ v \end{pmatrix} = R\big(\theta(x_0)\big)
+        \begin{pmatrix} x_1 \\ x_2 \end{pmatrix},
+
+    with :math:`R(\theta)` the rotation by :math:`\theta(x_0) = \tau\,(a - x_0)` and
+    :math:`\kappa(x_0) = \kappa_0 e^{g (a - x_0)}`. Moving down the floor, the direction of
+    highest curvature rotates (landscape shift: successive top Hessian eigenvectors overlap
+    less) and the walls steepen, so a rate stable at the start (:math:`\eta\kappa_0 < 2`) can
+    become unstable further down, and the instability throws the iterate back up the floor to
+    flatter ground (landscape flattening), as in Wang & Roberts, "The instabilities of large
+    learning rate training: a loss landscape view" (2023).
+
+    Fields:
+        wall_curvature: :math:`\kappa_0 > 0`, the steep walls' curvature at the start.
+        minor_curvature: :math:`\mu > 0`, the gentle direction's curvature.
+        floor_slope: :math:`s \ge 0`; floor_width: :math:`\delta > 0` (as in ``narrow-valley``).
+        wall_growth: :math:`g`, how fast the steep walls steepen down the floor.
+        twist: :math:`\tau`, radians the walls turn per unit of floor.
+        start: :math:`a`, the starting position on the floor.
+        wall_offset: the starting displacement across the valley (in both coordinates).
+    """
+
+    wall_curvature: float = 50.0
+    minor_curvature: float = 2.0
+    floor_slope: float = 0.5
+    floor_width: float = 1.0
+    wall_growth: float = 0.15
+    twist: float = 0.3
+    start: float = 10.0
+    wall_offset: float = 0.5
+
+    def _validate(self) -> None:
+        check_scalar(self, "wall_curvature", positive=True)
+        check_scalar(self, "minor_curvature", positive=True)
+        check_scalar(self, "floor_slope", nonnegative=True)
+        check_scalar(self, "floor_width", positive=True)
+        for name in ("wall_growth", "twist", "start", "wall_offset"):
+            check_scalar(self, name)
+
+    def wall_curvature_at(self, x0: jax.Array) -> jax.Array:
+        """:math:`\\kappa(x_0)`, the steep walls' curvature at floor position ``x0``."""
+        return self.wall_curvature * jnp.exp(self.wall_growth * (self.start - x0))
+
+    def steep_direction_at(self, x0: jax.Array) -> jax.Array:
+        """The unit vector (in x1, x2) of highest wall curvature at floor position ``x0``."""
+        theta = self.twist * (self.start - x0)
+        return jnp.stack([jnp.cos(theta), -jnp.sin(theta)], axis=-1)
+
+    def loss(self, params: jax.Array) -> jax.Array:
+        x0, x1, x2 = params[..., 0], params[..., 1], params[..., 2]
+        theta = self.twist * (self.start - x0)
+        cos, sin = jnp.cos(theta), jnp.sin(theta)
+        u = cos * x1 - sin * x2
+        v = sin * x1 + cos * x2
+        floor = self.floor_slope * (jnp.sqrt(x0 * x0 + self.floor_width**2) - self.floor_width)
+        return floor + 0.5 * self.wall_curvature_at(x0) * u * u + 0.5 * self.minor_curvature * v * v
+
+    def init(self, key: jax.Array) -> jax.Array:
+        del key  # deterministic
+        return jnp.array([1.0, 0.0, 0.0], jnp.float32) * self.start + jnp.array(
+            [0.0, 1.0, 1.0], jnp.float32) * self.wall_offset
+
+    @property
+    def minimum(self) -> float:
+        return 0.0
