@@ -179,8 +179,8 @@ def test_top_of_a_tridiagonal_matches_eigh(m):
     off = rng.standard_normal(m - 1).astype(np.float32)
     dense = np.diag(diag) + np.diag(off, 1) + np.diag(off, -1)
     values, vectors = np.linalg.eigh(dense)
-    value, vector = curvature._tridiagonal_top(jnp.asarray(diag), jnp.asarray(off))
-    assert float(value) == pytest.approx(values[-1], rel=1e-5, abs=1e-5)
+    top, vector = curvature._tridiagonal_top(jnp.asarray(diag), jnp.asarray(off), min(m, 3))
+    np.testing.assert_allclose(top, values[::-1][: min(m, 3)], rtol=1e-5, atol=1e-5)
     assert abs(float(np.dot(vectors[:, -1], vector))) == pytest.approx(1.0, abs=1e-4)
 
 
@@ -253,3 +253,17 @@ def test_large_rate_instability_flattens_and_shifts_the_landscape():
     after = medium[passed[0]:]
     assert after.min() < 0.8 * 2 / 0.02  # flattened well below the edge afterwards
     assert np.nanmin(ds.eigvec_overlap.values[1, 1:]) < 0.6  # the steep direction turned
+
+
+def test_top_k_eigenvalues_in_a_sweep_match_eigvalsh():
+    q = lrscape.landscapes.get("quadratic", eigenvalues=[9.0, 4.0, 1.0, 0.25, 0.1],
+                               rotation_seed=2)
+    ds = lrscape.sweep(q, "sgd", {"learning_rate": [0.01]}, steps=100, curvature_every=50,
+                       curvature_iters=5, curvature_k=3, progress=False)
+    assert ds.top_eigenvalues.dims == ("learning_rate", "curvature_step", "rank")
+    np.testing.assert_allclose(ds.top_eigenvalues.values[0], np.tile([9.0, 4.0, 1.0], (3, 1)),
+                               rtol=1e-4)
+    np.testing.assert_allclose(ds.sharpness.values[0], 9.0, rtol=1e-4)
+    with pytest.raises(ValueError, match="`curvature_k` = 6 must be at most"):
+        lrscape.sweep(q, "sgd", {"learning_rate": [0.01]}, steps=100, curvature_every=50,
+                      curvature_iters=5, curvature_k=6)

@@ -84,22 +84,12 @@ def power_iteration(
     return Eigenpair(jnp.vdot(v, product(v)), v)
 
 
-def lanczos(
-    loss: Loss, params: Params, *, k: int = 1, iters: int = 20, init: jax.Array | None = None
-) -> Eigenpair:
-    """The ``k`` largest (algebraic) Hessian eigenpairs from ``iters`` Lanczos steps.
-
-    Full re-orthogonalisation against the Krylov basis keeps the Ritz values honest at these
-    small sizes. ``iters`` is capped at the dimension. If the Krylov space closes early (the
-    start lies in an invariant subspace, as for a rank-one Hessian), the remaining Ritz values
-    are 0, so a negative-definite Hessian reports a top eigenvalue of 0 in that case. Returns
-    values in descending order and the flat vectors as columns.
-    """
+def _lanczos_basis(
+    loss: Loss, params: Params, m: int, init: jax.Array | None
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """``m`` Lanczos steps with full re-orthogonalisation: basis rows, alphas, betas."""
     flat, product = _flat(loss, params)
     size = flat.size
-    m = min(iters, size)
-    if not 1 <= k <= m:
-        raise ValueError(f"lanczos: `k` must be in [1, min(iters, dim)] = [1, {m}], got {k!r}")
     v0 = _start_vector(size, flat.dtype, init)
     basis = jnp.zeros((m, size), flat.dtype).at[0].set(v0)
     alphas = jnp.zeros((m,), flat.dtype)
@@ -123,24 +113,67 @@ def lanczos(
         basis = jnp.where(j + 1 < m, basis.at[jnp.minimum(j + 1, m - 1)].set(nxt), basis)
         return basis, alphas.at[j].set(alpha), betas.at[j].set(beta)
 
-    basis, alphas, betas = jax.lax.fori_loop(0, m, body, (basis, alphas, betas))
+    return jax.lax.fori_loop(0, m, body, (basis, alphas, betas))
+
+
+def lanczos_ritz(
+    loss: Loss, params: Params, *, k: int = 1, iters: int = 20, init: jax.Array | None = None
+) -> Eigenpair:
+    """The ``k`` largest Ritz values and the top Ritz vector, without any LAPACK call.
+
+    What :func:`lrscape.sweep` uses to track curvature: ``value`` has the ``k`` values
+    (descending; NaN beyond the Krylov dimension), ``vector`` the top one (flat).
+    """
+    flat, _ = ravel_pytree(params)
+    m = min(iters, flat.size)
+    if init is not None:
+        # A warm start that is exactly an eigenvector spans a one-dimensional Krylov space;
+        # a fixed random admixture keeps the lower Ritz values alive.
+        init = init / jnp.linalg.norm(init) + 0.3 * _start_vector(flat.size, flat.dtype, None)
+    basis, alphas, betas = _lanczos_basis(loss, params, m, init)
+    values, y = _tridiagonal_top(alphas, betas[:-1], min(k, m))
+    if k > m:
+        values = jnp.concatenate([values, jnp.full((k - m,), jnp.nan, values.dtype)])
+    return Eigenpair(values, basis.T @ y)
+
+
+def lanczos(
+    loss: Loss, params: Params, *, k: int = 1, iters: int = 20, init: jax.Array | None = None
+) -> Eigenpair:
+    """The ``k`` largest (algebraic) Hessian eigenpairs from ``iters`` Lanczos steps.
+
+    Full re-orthogonalisation against the Krylov basis keeps the Ritz values honest at these
+    small sizes. ``iters`` is capped at the dimension. If the Krylov space closes early (the
+    start lies in an invariant subspace, as for a rank-one Hessian), the remaining Ritz values
+    are 0, so a negative-definite Hessian reports a top eigenvalue of 0 in that case. Returns
+    values in descending order and the flat vectors as columns.
+    """
+    flat, _ = ravel_pytree(params)
+    m = min(iters, flat.size)
+    if not 1 <= k <= m:
+        raise ValueError(f"lanczos: `k` must be in [1, min(iters, dim)] = [1, {m}], got {k!r}")
+    basis, alphas, betas = _lanczos_basis(loss, params, m, init)
     off = betas[:-1]
     if k == 1:
-        value, y = _tridiagonal_top(alphas, off)
-        return Eigenpair(value[None], (basis.T @ y)[:, None])
+        values, y = _tridiagonal_top(alphas, off)
+        return Eigenpair(values, (basis.T @ y)[:, None])
     tridiagonal = jnp.diag(alphas) + jnp.diag(off, 1) + jnp.diag(off, -1)
     values, vectors = jnp.linalg.eigh(tridiagonal)
     order = jnp.argsort(values)[::-1][:k]
     return Eigenpair(values[order], basis.T @ vectors[:, order])
 
 
-def _tridiagonal_top(diag: jax.Array, off: jax.Array) -> tuple[jax.Array, jax.Array]:
+def _tridiagonal_top(
+    diag: jax.Array, off: jax.Array, n_values: int = 1
+) -> tuple[jax.Array, jax.Array]:
     """Top eigenpair of a symmetric tridiagonal matrix, in plain JAX (no LAPACK call).
 
-    The value by bisection on the Sturm count (the number of eigenvalues below ``x`` is the
-    number of negative pivots of the LDL^T factorisation of ``T - x I``), inside Gershgorin's
-    bounds; the vector by inverse iteration with the Thomas algorithm. Used for sharpness in
-    sweeps, where a batched LAPACK ``syevd`` on several CPU devices at once was seen to stall.
+    Returns the ``n_values`` largest eigenvalues (descending; ``n_values <= len(diag)``) and
+    the top eigenvector. The values by bisection on the Sturm count (the number of eigenvalues
+    below ``x`` is the number of negative pivots of the LDL^T factorisation of ``T - x I``),
+    inside Gershgorin's bounds; the vector by inverse iteration with the Thomas algorithm. Used
+    for sharpness in sweeps, where a batched LAPACK ``syevd`` on several CPU devices at once was
+    seen to stall.
     """
     m = diag.shape[0]
     dtype = diag.dtype
@@ -164,14 +197,18 @@ def _tridiagonal_top(diag: jax.Array, off: jax.Array) -> tuple[jax.Array, jax.Ar
         init = (jnp.ones((), dtype), jnp.zeros((), jnp.int32))
         return jax.lax.scan(pivot, init, (diag, left))[0][1]
 
-    def bisect(_: int, bounds: tuple) -> tuple:
-        lo, hi = bounds
-        mid = 0.5 * (lo + hi)
-        above = count_below(mid) < m  # the largest eigenvalue lies above mid
-        return jnp.where(above, mid, lo), jnp.where(above, hi, mid)
+    def kth_largest(k: jax.Array) -> jax.Array:
+        def bisect(_: int, bounds: tuple) -> tuple:
+            lo, hi = bounds
+            mid = 0.5 * (lo + hi)
+            above = count_below(mid) <= m - k  # the k-th largest eigenvalue lies above mid
+            return jnp.where(above, mid, lo), jnp.where(above, hi, mid)
 
-    lo, hi = jax.lax.fori_loop(0, 2 * jnp.finfo(dtype).nmant + 8, bisect, (lo, hi))
-    value = 0.5 * (lo + hi)
+        bounds = jax.lax.fori_loop(0, 2 * jnp.finfo(dtype).nmant + 8, bisect, (lo, hi))
+        return 0.5 * (bounds[0] + bounds[1])
+
+    values = jax.vmap(kth_largest)(jnp.arange(1, n_values + 1))
+    value = values[0]
     shifted = diag - value - (jnp.abs(value) + 1.0) * 8 * jnp.finfo(dtype).eps
 
     def solve(rhs: jax.Array) -> jax.Array:
@@ -197,7 +234,7 @@ def _tridiagonal_top(diag: jax.Array, off: jax.Array) -> tuple[jax.Array, jax.Ar
     for _ in range(3):
         y = solve(y)
         y = y / jnp.maximum(jnp.linalg.norm(y), tiny)
-    return value, y
+    return values, y
 
 
 def hessian_eigenvalues(loss: Loss, params: Params) -> jax.Array:

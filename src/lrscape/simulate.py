@@ -38,7 +38,8 @@ class Spec(NamedTuple):
     thresholds: Thresholds
     dtype: str
     curvature_every: int | None = None  # steps between sharpness measurements
-    curvature_iters: int = 20  # power-iteration steps per measurement (warm-started)
+    curvature_iters: int = 20  # Lanczos steps per measurement (warm-started)
+    curvature_k: int = 1  # how many top eigenvalues to record
     lyapunov: bool = False  # propagate a tangent vector for the largest Lyapunov exponent
     keep_tail: bool = False  # return the ring buffer: the run's last 2 * max_period steps
 
@@ -74,11 +75,11 @@ def _float_leaves(tree: Any) -> list[jax.Array]:
 
 
 def _top_eigenpair(
-    landscape: Landscape, params: Any, iters: int, init: jax.Array | None
+    landscape: Landscape, params: Any, iters: int, k: int, init: jax.Array | None
 ) -> tuple[jax.Array, jax.Array]:
-    """Sharpness: the Hessian's top eigenpair by Lanczos, warm-started from ``init``."""
-    pair = curvature.lanczos(landscape.loss, params, k=1, iters=iters, init=init)
-    return pair.value[0], pair.vector[:, 0]
+    """The Hessian's ``k`` top eigenvalues and top eigenvector, Lanczos warm-started."""
+    pair = curvature.lanczos_ritz(landscape.loss, params, k=k, iters=iters, init=init)
+    return pair.value, pair.vector
 
 
 def run_trajectory(
@@ -137,9 +138,13 @@ def run_trajectory(
         extras["log_growth"] = jnp.zeros((), dtype)
     curvature_out: dict[str, list] = {}
     if spec.curvature_every:
-        value, vector = _top_eigenpair(landscape, params, spec.curvature_iters, None)
+        values, vector = _top_eigenpair(landscape, params, spec.curvature_iters,
+                                        spec.curvature_k, None)
         extras["eigvec"] = vector
-        curvature_out = {"sharpness": [value], "eigvec_overlap": [jnp.full((), jnp.nan, dtype)]}
+        curvature_out = {"sharpness": [values[0]],
+                         "eigvec_overlap": [jnp.full((), jnp.nan, dtype)]}
+        if spec.curvature_k > 1:
+            curvature_out["top_eigenvalues"] = [values]
 
     def step(carry: Any, t: jax.Array, with_ring: bool) -> tuple[Any, None]:
         params, opt_state, tracker, extras = carry
@@ -181,12 +186,14 @@ def run_trajectory(
         if not spec.curvature_every:
             return carry, (recs, {})
         params, opt_state, tracker, extras = carry
-        value, vector = _top_eigenpair(landscape, params, spec.curvature_iters,
-                                       extras["eigvec"])
+        values, vector = _top_eigenpair(landscape, params, spec.curvature_iters,
+                                        spec.curvature_k, extras["eigvec"])
         overlap = jnp.abs(jnp.vdot(vector, extras["eigvec"]))
         alive = ~tracker.diverged
-        measured = {"sharpness": jnp.where(alive, value, jnp.nan),
+        measured = {"sharpness": jnp.where(alive, values[0], jnp.nan),
                     "eigvec_overlap": jnp.where(alive, overlap, jnp.nan)}
+        if spec.curvature_k > 1:
+            measured["top_eigenvalues"] = jnp.where(alive, values, jnp.nan)
         return (params, opt_state, tracker, dict(extras, eigvec=vector)), (recs, measured)
 
     n_blocks = steps // (every * per_block)

@@ -20,7 +20,7 @@ import xarray as xr
 CONFIG_KEYS = (
     "landscape", "landscape_config", "optimizer", "optimizer_config", "schedule",
     "schedule_config", "grid_axes", "steps", "record_every", "seed", "x0", "thresholds", "dtype",
-    "curvature_every", "curvature_iters", "lyapunov",
+    "curvature_every", "curvature_iters", "curvature_k", "lyapunov",
 )
 
 

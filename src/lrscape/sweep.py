@@ -54,6 +54,8 @@ _SUMMARY_ATTRS["lyapunov"] = {
 _SERIES_ATTRS = {
     "sharpness": {"long_name": "top Hessian eigenvalue (Lanczos)"},
     "eigvec_overlap": {"long_name": "|<v1(t), v1(t')>| of successive top eigenvectors"},
+    "top_eigenvalues": {"long_name": "largest Hessian eigenvalues (Lanczos Ritz values), "
+                                     "by rank"},
     "tail_loss": {"long_name": "loss over the last 2*max_period steps (oldest first)"},
     "tail_projection": {"long_name": "iterate projected on a fixed random unit direction, "
                                      "last 2*max_period steps"},
@@ -82,6 +84,7 @@ def sweep(
     store: str | None = None,
     curvature_every: int | None = None,
     curvature_iters: int = 20,
+    curvature_k: int = 1,
     lyapunov: bool = False,
     keep_tail: bool = False,
 ) -> xr.Dataset:
@@ -113,6 +116,9 @@ def sweep(
             shift); a multiple of ``record_every`` that divides ``steps``.
         curvature_iters: Lanczos steps (Hessian-vector products) per measurement, capped at
             the dimension; each costs about two gradients.
+        curvature_k: with ``curvature_k > 1``, also record the top ``curvature_k`` Ritz
+            values as ``top_eigenvalues`` (NaN beyond the dimension); at most
+            ``curvature_iters``.
         lyapunov: also estimate the largest Lyapunov exponent of the optimizer's update map
             (parameters and optimizer state), by propagating a tangent vector through the
             ``jvp`` of every step and renormalising it: positive for chaos, negative on a
@@ -178,11 +184,15 @@ def sweep(
                 f"{record_every} and divide `steps` = {steps}"
             )
     _check_positive_int("curvature_iters", curvature_iters)
+    _check_positive_int("curvature_k", curvature_k)
+    if curvature_k > curvature_iters:
+        raise ValueError(f"`curvature_k` = {curvature_k} must be at most `curvature_iters` = "
+                         f"{curvature_iters}")
     for name, flag in (("lyapunov", lyapunov), ("keep_tail", keep_tail)):
         if not isinstance(flag, bool):
             raise ValueError(f"`{name}` must be True or False, got {flag!r}")
     extras = {"curvature_every": curvature_every, "curvature_iters": curvature_iters,
-              "lyapunov": lyapunov, "keep_tail": keep_tail}
+              "curvature_k": curvature_k, "lyapunov": lyapunov, "keep_tail": keep_tail}
 
     with jax.enable_x64(dtype == np.float64):
         outputs = _run(
@@ -194,6 +204,7 @@ def sweep(
                                 thresholds, dtype, x0))
     ds.attrs.update({"curvature_every": curvature_every or 0,
                      "curvature_iters": curvature_iters if curvature_every else 0,
+                     "curvature_k": curvature_k if curvature_every else 0,
                      "lyapunov": int(lyapunov)})
     if store is not None:
         from .store import write
@@ -390,8 +401,9 @@ def _dataset(
         data[name] = (dims + ("step",), value.reshape(shape + value.shape[1:]),
                       _RECORD_ATTRS[name])
     for name, value in series.items():
-        data[name] = (dims + ("curvature_step",), value.reshape(shape + value.shape[1:]),
-                      _SERIES_ATTRS[name])
+        extra = ("rank",) if value.ndim == 3 else ()
+        data[name] = (dims + ("curvature_step",) + extra,
+                      value.reshape(shape + value.shape[1:]), _SERIES_ATTRS[name])
     return xr.Dataset(data, coords=coords)
 
 
