@@ -9,6 +9,17 @@ from .._fields import check_int, check_scalar, static_field
 from ._base import Landscape, register, sum_small
 
 
+def _floor(slope: jax.Array, width: jax.Array, x0: jax.Array) -> jax.Array:
+    r"""The valley floor :math:`s(\sqrt{x_0^2 + \delta^2} - \delta)`: slope s, rounded at 0."""
+    return slope * (jnp.sqrt(x0 * x0 + width**2) - width)
+
+
+def _walls(curvature: jax.Array, growth: jax.Array, start: jax.Array, x0: jax.Array) -> jax.Array:
+    r"""Wall curvature :math:`\kappa_0 e^{g (a - x_0)}` at floor position ``x0``."""
+    return curvature * jnp.exp(growth * (start - x0))
+
+
+
 @register("narrow-valley")
 class NarrowValley(Landscape):
     r"""Steep walls around a floor that declines slowly along one direction.
@@ -62,11 +73,11 @@ class NarrowValley(Landscape):
 
     def wall_curvature_at(self, x0: jax.Array) -> jax.Array:
         """:math:`\\kappa(x_0)`, the curvature across the valley at floor position ``x0``."""
-        return self.wall_curvature * jnp.exp(self.wall_growth * (self.start - x0))
+        return _walls(self.wall_curvature, self.wall_growth, self.start, x0)
 
     def loss(self, params: jax.Array) -> jax.Array:
         x0, walls = params[..., 0], params[..., 1:]
-        floor = self.floor_slope * (jnp.sqrt(x0 * x0 + self.floor_width**2) - self.floor_width)
+        floor = _floor(self.floor_slope, self.floor_width, x0)
         return floor + 0.5 * self.wall_curvature_at(x0) * sum_small(walls * walls)
 
     def init(self, key: jax.Array) -> jax.Array:
@@ -132,7 +143,7 @@ class TwistedValley(Landscape):
 
     def wall_curvature_at(self, x0: jax.Array) -> jax.Array:
         """:math:`\\kappa(x_0)`, the steep walls' curvature at floor position ``x0``."""
-        return self.wall_curvature * jnp.exp(self.wall_growth * (self.start - x0))
+        return _walls(self.wall_curvature, self.wall_growth, self.start, x0)
 
     def steep_direction_at(self, x0: jax.Array) -> jax.Array:
         """The unit vector (in x1, x2) of highest wall curvature at floor position ``x0``."""
@@ -145,7 +156,7 @@ class TwistedValley(Landscape):
         cos, sin = jnp.cos(theta), jnp.sin(theta)
         u = cos * x1 - sin * x2
         v = sin * x1 + cos * x2
-        floor = self.floor_slope * (jnp.sqrt(x0 * x0 + self.floor_width**2) - self.floor_width)
+        floor = _floor(self.floor_slope, self.floor_width, x0)
         return floor + 0.5 * self.wall_curvature_at(x0) * u * u + 0.5 * self.minor_curvature * v * v
 
     def init(self, key: jax.Array) -> jax.Array:
