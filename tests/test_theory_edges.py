@@ -47,28 +47,20 @@ def test_at_exactly_two_gradient_descent_is_a_symmetric_two_cycle():
     assert ds.period.item() == 2
 
 
-def test_heavy_ball_diverges_at_two_one_plus_beta_across_momenta():
+@pytest.mark.parametrize(
+    ("optimizer", "edge", "top"),
+    [("momentum", theory.heavy_ball_edge, 4.2), ("nesterov", theory.nesterov_edge, 2.5)],
+)
+def test_momentum_methods_diverge_at_their_edges_across_momenta(optimizer, edge, top):
+    # heavy ball: eta*lambda = 2(1+beta); Nesterov: (2+2beta)/(1+2beta)
     betas = lrscape.linspace(0.0, 0.9, 10)
-    eta_lambda = lrscape.linspace(0.5, 4.2, 371)
-    ds = lrscape.sweep(quadratic(), "momentum", {"momentum": betas, "learning_rate": eta_lambda},
+    eta_lambda = np.arange(0.5, top + 1e-9, 0.01)
+    ds = lrscape.sweep(quadratic(), optimizer, {"momentum": betas, "learning_rate": eta_lambda},
                        steps=2000, progress=False)
     diverged = ds.regime.values == Regime.DIVERGED
     for i, beta in enumerate(betas):
-        edge = theory.heavy_ball_edge(beta)
-        assert not diverged[i][eta_lambda < edge * 0.99].any(), f"beta={beta}"
-        assert diverged[i][eta_lambda > edge * 1.01].all(), f"beta={beta}"
-
-
-def test_nesterov_diverges_at_its_edge_across_momenta():
-    betas = np.array([0.0, 0.3, 0.6, 0.9])
-    eta_lambda = lrscape.linspace(0.5, 2.5, 201)
-    ds = lrscape.sweep(quadratic(), "nesterov", {"momentum": betas, "learning_rate": eta_lambda},
-                       steps=2000, progress=False)
-    diverged = ds.regime.values == Regime.DIVERGED
-    for i, beta in enumerate(betas):
-        edge = theory.nesterov_edge(beta)
-        assert not diverged[i][eta_lambda < edge * 0.99].any(), f"beta={beta}"
-        assert diverged[i][eta_lambda > edge * 1.01].all(), f"beta={beta}"
+        assert not diverged[i][eta_lambda < edge(beta) * 0.99].any(), f"beta={beta}"
+        assert diverged[i][eta_lambda > edge(beta) * 1.01].all(), f"beta={beta}"
 
 
 def test_edge_follows_the_landscape_curvature_when_it_is_an_axis():

@@ -138,18 +138,17 @@ def classify(
     thresholds: Thresholds,
 ) -> Any:
     """The :class:`Regime` of each trajectory from its reduced statistics (see module doc)."""
-    xp = jnp
     settled = converged | (period == 1)
     bouncing = oscillation >= thresholds.oscillation_threshold
-    steady = xp.abs(late_change) <= thresholds.steady_rtol
-    approach = xp.where(bouncing, Regime.OSCILLATORY, Regime.MONOTONE)
-    unsettled = xp.where(
+    steady = jnp.abs(late_change) <= thresholds.steady_rtol
+    approach = jnp.where(bouncing, Regime.OSCILLATORY, Regime.MONOTONE)
+    unsettled = jnp.where(
         period >= 2,
         Regime.PERIODIC,
-        xp.where(bouncing & steady, Regime.CHAOTIC, approach),
+        jnp.where(bouncing & steady, Regime.CHAOTIC, approach),
     )
-    regime = xp.where(diverged, Regime.DIVERGED, xp.where(settled, approach, unsettled))
-    return regime.astype(xp.int8)
+    regime = jnp.where(diverged, Regime.DIVERGED, jnp.where(settled, approach, unsettled))
+    return regime.astype(jnp.int8)
 
 
 def reclassify(ds: Any, **thresholds: Any) -> Any:
