@@ -1,7 +1,7 @@
 """Grid axes: building them, parsing them from text, and deciding what each one sweeps.
 
 A grid is an ordered mapping ``name -> 1-D values``. Each name is an optimizer hyperparameter,
-a numeric field of the landscape or of the schedule, or ``seed``; a name that could mean two of
+a numeric field of the landscape or of the schedule, ``gradient_noise`` or ``seed``; a name that could mean two of
 these is refused unless written with its prefix (``"landscape.start"``, ``"schedule.final"``,
 ``"optimizer.momentum"``).
 """
@@ -18,7 +18,7 @@ from .landscapes import Landscape
 from .optimizers import Optimizer
 from .schedules import Schedule
 
-TARGETS = ("optimizer", "landscape", "schedule", "seed")
+TARGETS = ("optimizer", "landscape", "schedule", "noise", "seed")
 
 
 def logspace(start: float, stop: float, num: int) -> np.ndarray:
@@ -103,6 +103,7 @@ def resolve(
         "optimizer": set(optimizer.hyperparams),
         "landscape": set(type(landscape).sweepable_fields()),
         "schedule": set(type(schedule).sweepable_fields()) if schedule is not None else set(),
+        "noise": {"gradient_noise"},
     }
     axes = []
     for name, raw in grid.items():
@@ -112,6 +113,9 @@ def resolve(
             _check_fields(name, values, lambda v, f=field: landscape.replace(**{f: v}))
         elif target == "schedule":
             _check_fields(name, values, lambda v, f=field: schedule.replace(**{f: v}))
+        elif target == "noise" and np.any(values < 0):
+            raise ValueError(f"grid axis {name!r}: the noise's standard deviation must be "
+                             f">= 0, got {float(values[values < 0][0])!r}")
         axes.append(Axis(name, target, field, values))
     targets = [(a.target, a.field) for a in axes]
     if len(set(targets)) != len(targets):

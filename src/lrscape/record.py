@@ -34,6 +34,7 @@ class Tracker(NamedTuple):
     q3_max: jax.Array  # largest loss over the windows starting in [T/2, 3T/4)
     q4_max: jax.Array  # largest loss over the windows starting in [3T/4, T)
     window_max: jax.Array
+    window_min: jax.Array
     window_sum: jax.Array
     window_start: jax.Array  # alive_steps when the window opened
     window_last: jax.Array  # loss at the window's latest step
@@ -45,6 +46,8 @@ class Record(NamedTuple):
 
     loss_last: jax.Array  # the loss at the window's last step, as a training loop logs it
     loss_mean: jax.Array  # the mean loss over the window's steps
+    loss_min: jax.Array  # the smallest loss over the window's steps
+    loss_max: jax.Array  # the largest loss over the window's steps
 
 
 def tree_dot(a: Params, b: Params) -> jax.Array:
@@ -92,6 +95,7 @@ def start(
         q3_max=jnp.full((), -jnp.inf, dtype),
         q4_max=jnp.full((), -jnp.inf, dtype),
         window_max=jnp.full((), -jnp.inf, dtype),
+        window_min=jnp.full((), jnp.inf, dtype),
         window_sum=zero,
         window_start=zero,
         window_last=zero,
@@ -133,6 +137,7 @@ def observe(
         reversed_path=tracker.reversed_path + jnp.where(reverses, length, 0.0),
         prev_update=update,
         window_max=jnp.maximum(tracker.window_max, jnp.where(alive, loss, -jnp.inf)),
+        window_min=jnp.minimum(tracker.window_min, jnp.where(alive, loss, jnp.inf)),
         window_sum=tracker.window_sum + jnp.where(alive, loss, 0.0),
         window_last=loss,
         ring=ring,
@@ -144,8 +149,11 @@ def close_window(tracker: Tracker, w: jax.Array, steps: int, every: int) -> tupl
     """Emit window ``w``'s record, fold its maximum into the envelopes, reset its sums."""
     count = tracker.alive_steps - tracker.window_start
     mean = jnp.where(count > 0, tracker.window_sum / jnp.maximum(count, 1.0), jnp.nan)
+    dead = tracker.diverged | (count <= 0)
     record = Record(loss_last=jnp.where(tracker.diverged, jnp.nan, tracker.window_last),
-                    loss_mean=mean)
+                    loss_mean=mean,
+                    loss_min=jnp.where(dead, jnp.nan, tracker.window_min),
+                    loss_max=jnp.where(dead, jnp.nan, tracker.window_max))
     first = w * every
     in_q3 = (first >= steps // 2) & (first < (3 * steps) // 4)
     in_q4 = first >= (3 * steps) // 4
@@ -155,6 +163,7 @@ def close_window(tracker: Tracker, w: jax.Array, steps: int, every: int) -> tupl
         q3_max=jnp.where(in_q3, jnp.maximum(tracker.q3_max, wmax), tracker.q3_max),
         q4_max=jnp.where(in_q4, jnp.maximum(tracker.q4_max, wmax), tracker.q4_max),
         window_max=jnp.full_like(wmax, -jnp.inf),
+        window_min=jnp.full_like(wmax, jnp.inf),
         window_sum=jnp.zeros_like(tracker.window_sum),
         window_start=tracker.alive_steps,
     )
@@ -178,7 +187,8 @@ class Summary(NamedTuple):
 
 
 def summarise(
-    tracker: Tracker, final_loss: jax.Array, steps: int, thresholds: Thresholds
+    tracker: Tracker, final_loss: jax.Array, steps: int, thresholds: Thresholds,
+    noisy: bool = False,
 ) -> Summary:
     """Reduce the final carry to the sweep's outputs and classify the regime."""
     diverged = tracker.diverged | ~(final_loss <= tracker.limit)
@@ -207,7 +217,7 @@ def summarise(
     )
     regime = classify(
         diverged=diverged, converged=converged, period=period, oscillation=oscillation,
-        late_change=late_change, thresholds=thresholds,
+        late_change=late_change, thresholds=thresholds, noisy=noisy,
     )
     nan = jnp.full((), jnp.nan, final_loss.dtype)
     divergence_step = jnp.where(tracker.diverged, tracker.alive_steps.astype(jnp.int32),

@@ -25,6 +25,10 @@ The rules, in order:
    the valley), else ``MONOTONE``. Weighting by length judges a run by the part where it moves
    measurably: a zig-zag that reaches machine zero in ten steps is OSCILLATORY by those steps,
    not MONOTONE by its frozen end.
+
+With noisy gradients (a stochastic landscape, or ``gradient_noise``) a trajectory never settles
+on a cycle and its fluctuation is noise, not chaos: rules 3 and 4 do not apply, and an unsettled
+trajectory is labelled by rule 5.
 """
 
 from __future__ import annotations
@@ -136,17 +140,24 @@ def classify(
     oscillation: Any,
     late_change: Any,
     thresholds: Thresholds,
+    noisy: bool = False,
 ) -> Any:
-    """The :class:`Regime` of each trajectory from its reduced statistics (see module doc)."""
+    """The :class:`Regime` of each trajectory from its reduced statistics (see module doc).
+
+    ``noisy``: the gradients were noisy, so no trajectory is PERIODIC or CHAOTIC.
+    """
     settled = converged | (period == 1)
     bouncing = oscillation >= thresholds.oscillation_threshold
     steady = jnp.abs(late_change) <= thresholds.steady_rtol
     approach = jnp.where(bouncing, Regime.OSCILLATORY, Regime.MONOTONE)
-    unsettled = jnp.where(
-        period >= 2,
-        Regime.PERIODIC,
-        jnp.where(bouncing & steady, Regime.CHAOTIC, approach),
-    )
+    if noisy:
+        unsettled = approach
+    else:
+        unsettled = jnp.where(
+            period >= 2,
+            Regime.PERIODIC,
+            jnp.where(bouncing & steady, Regime.CHAOTIC, approach),
+        )
     regime = jnp.where(diverged, Regime.DIVERGED, jnp.where(settled, approach, unsettled))
     return regime.astype(jnp.int8)
 

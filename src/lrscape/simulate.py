@@ -20,7 +20,7 @@ import numpy as np
 import optax
 
 from . import curvature, record
-from .landscapes import Landscape
+from .landscapes import Landscape, StochasticLandscape
 from .regimes import Regime, Thresholds
 from .schedules import Schedule
 
@@ -42,6 +42,11 @@ class Spec(NamedTuple):
     curvature_k: int = 1  # how many top eigenvalues to record
     lyapunov: bool = False  # propagate a tangent vector for the largest Lyapunov exponent
     keep_tail: bool = False  # return the ring buffer: the run's last 2 * max_period steps
+    gradient_noise: bool = False  # add N(0, sigma^2 I) to every gradient (sigma is swept)
+
+
+#: What is logged at the end of every epoch of a finite-sum landscape, in this order.
+EPOCH_RECORDS = ("epoch_loss_mean", "train_loss", "train_accuracy", "val_loss", "val_accuracy")
 
 
 def _cast(tree: Any, dtype: Any) -> Any:
@@ -90,16 +95,24 @@ def run_trajectory(
     x0: Any,
     swept: dict[str, jax.Array],
     seed: jax.Array,
-) -> tuple[dict[str, jax.Array], dict[str, jax.Array], dict[str, jax.Array]]:
+) -> tuple[dict[str, jax.Array], ...]:
     """Run one trajectory.
 
-    Returns three dicts of outputs: per trajectory (the :class:`~lrscape.record.Summary` and,
-    if asked, ``lyapunov``), per record window (``loss_last``, ``loss_mean``), and per
-    curvature measurement (``sharpness``, ``eigvec_overlap``; at step 0 and every
-    ``curvature_every`` steps), the last empty unless asked.
+    Returns four dicts of outputs: per trajectory (the :class:`~lrscape.record.Summary` and,
+    if asked, ``lyapunov``), per record window (``loss_last``, ``loss_mean``, ``loss_min``,
+    ``loss_max``, and on a stochastic landscape ``loss_full``), per curvature measurement
+    (``sharpness``, ``eigvec_overlap``; at step 0 and every ``curvature_every`` steps), and
+    per epoch of a finite-sum landscape (``epoch_loss_mean``, ``train_loss``,
+    ``train_accuracy``, ``val_loss``, ``val_accuracy``), the last two empty unless asked.
+
+    On a :class:`~lrscape.landscapes.StochasticLandscape` the loss the tracker sees at each
+    step is the minibatch loss, as a training loop logs it; ``final_loss`` and ``loss_full``
+    are the full loss.
     """
     dtype = jnp.dtype(spec.dtype)
-    landscape = landscape.replace(**{f: swept[k] for k, f in spec.landscape_axes})
+    landscape = landscape.replace(**{f: swept[k] for k, f in spec.landscape_axes}).prepare()
+    stochastic = isinstance(landscape, StochasticLandscape)
+    per_epoch = landscape.steps_per_epoch if stochastic else None
     if schedule is not None and spec.schedule_axes:
         schedule = schedule.replace(**{f: swept[k] for k, f in spec.schedule_axes})
     hyper = dict(hyperparams)
@@ -108,30 +121,65 @@ def run_trajectory(
         **hyper, **dict(spec.options)
     )
 
-    params = landscape.init(jax.random.key(seed)) if x0 is None else x0
+    key = jax.random.key(seed)
+    params = landscape.init(key) if x0 is None else x0
     params = _cast(params, dtype)
     opt_state = tx.init(params)
-    value_and_grad = jax.value_and_grad(landscape.loss)
     steps, every = spec.steps, spec.record_every
+    noise_key = jax.random.fold_in(key, 2)
 
-    def scaled_update(params: Any, opt_state: Any, t: jax.Array) -> tuple[Any, Any, Any]:
-        loss, grads = value_and_grad(params)
+    def draw(sampler: Any, t: jax.Array) -> tuple[Any, Any]:
+        """The randomness of update ``t``: the minibatch and the added gradient noise."""
+        batch = None
+        if stochastic:
+            batch, sampler = landscape.sample(sampler, t)
+        noise = None
+        if spec.gradient_noise:
+            leaves, treedef = jax.tree.flatten(params)
+            keys = jax.random.split(jax.random.fold_in(noise_key, t), len(leaves))
+            noise = jax.tree.unflatten(treedef, [
+                swept["gradient_noise"].astype(dtype) * jax.random.normal(k, x.shape, dtype)
+                for k, x in zip(keys, leaves, strict=True)])
+        return (batch, noise), sampler
+
+    def loss_and_grad(params: Any, draws: Any) -> tuple[jax.Array, Any]:
+        batch, noise = draws
+        if stochastic:
+            loss, grads = jax.value_and_grad(landscape.batch_loss)(params, batch)
+        else:
+            loss, grads = jax.value_and_grad(landscape.loss)(params)
+        if noise is not None:
+            grads = jax.tree.map(jnp.add, grads, noise)
+        return loss, grads
+
+    def scaled_update(
+        params: Any, opt_state: Any, t: jax.Array, draws: Any
+    ) -> tuple[Any, Any, Any]:
+        loss, grads = loss_and_grad(params, draws)
         updates, new_state = tx.update(grads, opt_state, params)
         if schedule is not None:
             factor = schedule(t).astype(dtype)
             updates = jax.tree.map(lambda u: u * factor, updates)
         return loss, updates, new_state
 
-    def advance(params: Any, opt_state: Any, t: jax.Array) -> tuple[Any, Any, Any]:
+    def advance(params: Any, opt_state: Any, t: jax.Array, draws: Any) -> tuple[Any, Any]:
         """The optimizer's map (params, state) -> (params, state); loss and update as aux."""
-        loss, updates, new_state = scaled_update(params, opt_state, t)
+        loss, updates, new_state = scaled_update(params, opt_state, t, draws)
         return (optax.apply_updates(params, updates), new_state), (loss, updates)
 
-    loss0, first_update, _ = scaled_update(params, opt_state, jnp.zeros((), jnp.int32))
+    extras: dict[str, Any] = {}
+    if stochastic:
+        extras["sampler"] = landscape.sampler(jax.random.fold_in(key, 1))
+    zero_step = jnp.zeros((), jnp.int32)
+    first_draws, _ = draw(extras.get("sampler"), zero_step)
+    loss0, first_update, _ = scaled_update(params, opt_state, zero_step, first_draws)
     tracker = record.start(loss0, first_update, params, spec.thresholds)
     direction = record.projection_direction(params, dtype)
 
-    extras: dict[str, Any] = {}
+    n_epochs = steps // per_epoch if per_epoch else 0
+    if n_epochs:
+        extras["epoch_sum"] = jnp.zeros((), dtype)
+        extras["epoch_table"] = jnp.full((n_epochs, len(EPOCH_RECORDS)), jnp.nan, dtype)
     if spec.lyapunov:
         tangent = (record.projection_direction(params, dtype), _tangent_zeros(opt_state))
         extras["tangent"] = tangent
@@ -148,9 +196,12 @@ def run_trajectory(
 
     def step(carry: Any, t: jax.Array, with_ring: bool) -> tuple[Any, None]:
         params, opt_state, tracker, extras = carry
+        draws, sampler = draw(extras.get("sampler"), t)
+        if stochastic:
+            extras = dict(extras, sampler=sampler)
         if spec.lyapunov:
             (new_params, new_state), (d_params, d_state), (loss, updates) = jax.jvp(
-                lambda p, s: advance(p, s, t), (params, opt_state), extras["tangent"],
+                lambda p, s: advance(p, s, t, draws), (params, opt_state), extras["tangent"],
                 has_aux=True,
             )
             norm = jnp.sqrt(sum(jnp.vdot(x, x) for x in _float_leaves((d_params, d_state))))
@@ -159,7 +210,7 @@ def run_trajectory(
                 lambda d: d / safe if jnp.issubdtype(d.dtype, jnp.floating) else d,
                 (d_params, d_state))
         else:
-            loss, updates, new_state = scaled_update(params, opt_state, t)
+            loss, updates, new_state = scaled_update(params, opt_state, t, draws)
             new_params = optax.apply_updates(params, updates)
         tracker, alive = record.observe(
             tracker, t, loss, updates, params, direction=direction if with_ring else None
@@ -169,13 +220,35 @@ def run_trajectory(
         if spec.lyapunov:
             extras = dict(extras, tangent=tangent,
                           log_growth=extras["log_growth"] + jnp.where(alive, jnp.log(safe), 0.0))
+        if n_epochs:
+            extras = _epoch_step(extras, t, loss, alive, params)
         return (params, new_state, tracker, extras), None
+
+    def _epoch_step(extras: dict[str, Any], t: jax.Array, loss: jax.Array, alive: jax.Array,
+                    params: Any) -> dict[str, Any]:
+        """Add the minibatch loss to the epoch's sum; at the epoch's end, evaluate and log."""
+        extras = dict(extras, epoch_sum=extras["epoch_sum"] + jnp.where(alive, loss, 0.0))
+
+        def close(extras: dict[str, Any]) -> dict[str, Any]:
+            metrics = landscape.metrics(params)
+            row = jnp.stack([extras["epoch_sum"] / per_epoch]
+                            + [metrics[name] for name in EPOCH_RECORDS[1:]]).astype(dtype)
+            row = jnp.where(alive, row, jnp.nan)
+            table = jax.lax.dynamic_update_index_in_dim(
+                extras["epoch_table"], row, (t + 1) // per_epoch - 1, axis=0)
+            return dict(extras, epoch_sum=jnp.zeros_like(extras["epoch_sum"]), epoch_table=table)
+
+        # ``t`` is the same for every trajectory, so under vmap this stays a branch.
+        return jax.lax.cond((t + 1) % per_epoch == 0, close, lambda e: e, extras)
 
     def window(carry: Any, w: jax.Array, with_ring: bool) -> tuple[Any, record.Record]:
         ts = w * every + jnp.arange(every, dtype=jnp.int32)
         carry, _ = jax.lax.scan(functools.partial(step, with_ring=with_ring), carry, ts)
         params, opt_state, tracker, extras = carry
         tracker, rec = record.close_window(tracker, w, steps, every)
+        rec = rec._asdict()
+        if stochastic:
+            rec["loss_full"] = jnp.where(tracker.diverged, jnp.nan, landscape.loss(params))
         return (params, opt_state, tracker, extras), rec
 
     per_block = spec.curvature_every // every if spec.curvature_every else 1
@@ -210,7 +283,8 @@ def run_trajectory(
                            tail_records)
     params, _, tracker, extras = carry
     final_loss = landscape.loss(params)
-    summary = record.summarise(tracker, final_loss, steps, spec.thresholds)._asdict()
+    noisy = stochastic or spec.gradient_noise
+    summary = record.summarise(tracker, final_loss, steps, spec.thresholds, noisy)._asdict()
     tail = summary.pop("tail")
     if spec.keep_tail:
         summary["tail_loss"], summary["tail_projection"] = tail[:, 0], tail[:, 1]
@@ -220,7 +294,10 @@ def run_trajectory(
                                         extras["log_growth"] / alive_steps)
     series = {name: jnp.concatenate([jnp.stack(first), head_curv[name], tail_curv[name]])
               for name, first in curvature_out.items()}
-    return summary, records._asdict(), series
+    epochs = {}
+    if n_epochs:
+        epochs = {name: extras["epoch_table"][:, i] for i, name in enumerate(EPOCH_RECORDS)}
+    return summary, records, series, epochs
 
 
 @functools.lru_cache(maxsize=64)

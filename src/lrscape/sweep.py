@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from . import grid as grid_mod
 from . import landscapes, optimizers
-from .landscapes import Landscape
+from .landscapes import Landscape, StochasticLandscape
 from .optimizers import Optimizer
 from .regimes import Regime, Thresholds
 from .schedules import Schedule
@@ -61,8 +61,21 @@ _SERIES_ATTRS = {
                                      "last 2*max_period steps"},
 }
 _RECORD_ATTRS = {
-    "loss_last": {"long_name": "loss at the last step of each record window"},
+    "loss_last": {"long_name": "loss at the last step of each record window "
+                               "(the minibatch loss on a stochastic landscape)"},
     "loss_mean": {"long_name": "mean loss over each record window"},
+    "loss_min": {"long_name": "smallest loss over each record window"},
+    "loss_max": {"long_name": "largest loss over each record window"},
+    "loss_full": {"long_name": "full loss (noise-free, or on the whole training set) after "
+                               "each record window's last update"},
+}
+_EPOCH_ATTRS = {
+    "epoch_loss_mean": {"long_name": "mean minibatch loss over the epoch, as a training loop "
+                                     "logs it"},
+    "train_loss": {"long_name": "loss on the whole training set at the end of the epoch"},
+    "train_accuracy": {"long_name": "accuracy on the training set at the end of the epoch"},
+    "val_loss": {"long_name": "loss on the validation set at the end of the epoch"},
+    "val_accuracy": {"long_name": "accuracy on the validation set at the end of the epoch"},
 }
 
 
@@ -76,6 +89,7 @@ def sweep(
     seed: int = 0,
     x0: Any = None,
     schedule: Schedule | str | None = None,
+    gradient_noise: float = 0.0,
     thresholds: Thresholds | Mapping[str, Any] | None = None,
     dtype: Any = None,
     chunk_size: int | None = None,
@@ -96,14 +110,20 @@ def sweep(
             :class:`~lrscape.optimizers.Optimizer` (``lrscape.optimizers.get("momentum",
             momentum=0.5)`` fixes values), or any optax factory.
         grid: axis name -> 1-D values. Names are optimizer hyperparameters, numeric fields of
-            the landscape or the schedule, or ``seed``.
-        steps: number of updates per trajectory, >= 1.
-        record_every: the window, in steps, of each record (``loss_last``, ``loss_mean``);
-            must divide ``steps``.
-        seed: the PRNG seed of ``landscape.init`` when ``seed`` is not a grid axis.
+            the landscape or the schedule, ``gradient_noise``, or ``seed``.
+        steps: number of updates per trajectory, >= 1. On a finite-sum landscape an epoch is
+            ``landscape.steps_per_epoch`` updates.
+        record_every: the window, in steps, of each record (``loss_last``, ``loss_mean``,
+            ``loss_min``, ``loss_max``); must divide ``steps``. Memory grows with
+            ``steps / record_every``, never with ``steps``.
+        seed: the PRNG seed of ``landscape.init``, of the minibatch order and of the gradient
+            noise when ``seed`` is not a grid axis.
         x0: explicit starting parameters for every trajectory (default: ``landscape.init``).
         schedule: a :class:`~lrscape.schedules.Schedule` or registry name; the rate at update
             ``t`` is ``learning_rate * schedule(t)``.
+        gradient_noise: the standard deviation :math:`\\sigma \\ge 0` of Gaussian noise
+            :math:`\\mathcal N(0, \\sigma^2 I)` added to every gradient, drawn afresh per
+            step and trajectory (on any landscape; also a grid axis, ``"gradient_noise"``).
         thresholds: the classifier's :class:`~lrscape.regimes.Thresholds` (or a dict of them).
         dtype: ``jnp.float32`` (default) or ``jnp.float64`` (enables x64 for this call).
         chunk_size: trajectories per compiled call (default: as many as fit in about 512 MiB).
@@ -135,7 +155,11 @@ def sweep(
         ``step_ratio``, ``late_change``, ``loss_last``, ``loss_mean``; with
         ``curvature_every``, ``sharpness`` and ``eigvec_overlap`` along ``curvature_step``;
         with ``lyapunov``, ``lyapunov``; with ``keep_tail``, ``tail_loss`` and
-        ``tail_projection``.
+        ``tail_projection``. Records also hold ``loss_min`` and ``loss_max``; on a
+        :class:`~lrscape.landscapes.StochasticLandscape`, the records' losses are minibatch
+        losses and ``loss_full`` is the full loss after each window. On a finite-sum
+        landscape, ``epoch_loss_mean``, ``train_loss``, ``train_accuracy``, ``val_loss`` and
+        ``val_accuracy`` along ``epoch``, logged at the end of every whole epoch.
     """
     landscape = landscapes.get(landscape) if isinstance(landscape, str) else landscape
     if not isinstance(landscape, Landscape):
@@ -191,21 +215,31 @@ def sweep(
     for name, flag in (("lyapunov", lyapunov), ("keep_tail", keep_tail)):
         if not isinstance(flag, bool):
             raise ValueError(f"`{name}` must be True or False, got {flag!r}")
+    if (isinstance(gradient_noise, bool) or not isinstance(gradient_noise, int | float)
+            or not np.isfinite(gradient_noise) or gradient_noise < 0):
+        raise ValueError(f"`gradient_noise` must be a finite number >= 0, got {gradient_noise!r}")
+    noise_axis = any(a.target == "noise" for a in axes)
     extras = {"curvature_every": curvature_every, "curvature_iters": curvature_iters,
-              "curvature_k": curvature_k, "lyapunov": lyapunov, "keep_tail": keep_tail}
+              "curvature_k": curvature_k, "lyapunov": lyapunov, "keep_tail": keep_tail,
+              "gradient_noise": noise_axis or gradient_noise > 0}
+    per_epoch = getattr(landscape, "steps_per_epoch", None)
 
     with jax.enable_x64(dtype == np.float64):
         outputs = _run(
             landscape, optimizer, schedule, axes, steps, record_every, seed, x0, thresholds,
-            dtype, chunk_size, devices, progress, extras,
+            dtype, chunk_size, devices, progress, extras, float(gradient_noise),
         )
-    ds = _dataset(axes, outputs, steps, record_every, curvature_every)
+    ds = _dataset(axes, outputs, steps, record_every, curvature_every, per_epoch)
     ds.attrs.update(_attributes(landscape, optimizer, schedule, axes, steps, record_every, seed,
                                 thresholds, dtype, x0))
     ds.attrs.update({"curvature_every": curvature_every or 0,
                      "curvature_iters": curvature_iters if curvature_every else 0,
                      "curvature_k": curvature_k if curvature_every else 0,
-                     "lyapunov": int(lyapunov)})
+                     "lyapunov": int(lyapunov),
+                     "gradient_noise": "axis" if noise_axis else float(gradient_noise),
+                     "steps_per_epoch": per_epoch or 0,
+                     "noisy": int(isinstance(landscape, StochasticLandscape)
+                                  or extras["gradient_noise"])})
     if store is not None:
         from .store import write
 
@@ -281,6 +315,7 @@ def _run(
     devices: list[jax.Device],
     progress: bool | None,
     extras: dict[str, Any],
+    gradient_noise: float,
 ) -> tuple[dict[str, np.ndarray], ...]:
     total = grid_mod.size(axes)
     flat = grid_mod.flatten(axes)
@@ -301,18 +336,22 @@ def _run(
         dtype=dtype.name,
         **extras,
     )
-    # Optimizer axes are passed under their field names.
+    # Optimizer axes and the noise are passed under their field names.
     for a in axes:
-        if a.target == "optimizer" and a.name != a.field:
+        if a.target in ("optimizer", "noise") and a.name != a.field:
             swept[a.field] = swept.pop(a.name)
+    if spec.gradient_noise and "gradient_noise" not in swept:
+        swept["gradient_noise"] = np.full(total, gradient_noise, dtype)
 
     n_dev = len(devices)
     n_records = steps // record_every
     if chunk_size is None:
         n_params = sum(np.size(leaf) for leaf in jax.tree.leaves(
             jax.eval_shape(lambda: landscape.init(jax.random.key(0))) if x0 is None else x0))
-        per_traj = dtype.itemsize * (8 * n_params + 2 * n_records + 2 * thresholds.buffer_size
-                                     + 64)
+        n_epochs = steps // landscape.steps_per_epoch if isinstance(
+            landscape, StochasticLandscape) and landscape.steps_per_epoch else 0
+        per_traj = dtype.itemsize * (8 * n_params + 5 * n_records + 2 * thresholds.buffer_size
+                                     + 5 * n_epochs + getattr(landscape, "n_train", 0) + 64)
         chunk_size = default_chunk_size(per_traj, n_dev)
     chunk = min(chunk_size, math.ceil(total / n_dev) * n_dev)
     chunk = math.ceil(chunk / n_dev) * n_dev
@@ -327,7 +366,7 @@ def _run(
     )
     runner = compiled_chunk(spec)
 
-    outputs: tuple[dict[str, np.ndarray], ...] = ({}, {}, {})
+    outputs: tuple[dict[str, np.ndarray], ...] = ({}, {}, {}, {})
 
     def collect(start: int, out: tuple[dict[str, Any], ...]) -> None:
         stop = min(start + chunk, total)
@@ -375,8 +414,9 @@ def _dataset(
     steps: int,
     record_every: int,
     curvature_every: int | None,
+    steps_per_epoch: int | None,
 ) -> xr.Dataset:
-    summary, records, series = outputs
+    summary, records, series, epochs = outputs
     shape = tuple(len(a.values) for a in axes)
     dims = tuple(a.name for a in axes)
     coords: dict[str, Any] = {}
@@ -390,7 +430,13 @@ def _dataset(
         coords["curvature_step"] = (
             "curvature_step", np.arange(0, steps + 1, curvature_every),
             {"long_name": "updates done when the curvature was measured"})
+    if epochs:
+        coords["epoch"] = ("epoch", np.arange(1, steps // steps_per_epoch + 1),
+                           {"long_name": f"epochs done ({steps_per_epoch} updates each)"})
     data = {}
+    for name, value in epochs.items():
+        data[name] = (dims + ("epoch",), value.reshape(shape + value.shape[1:]),
+                      _EPOCH_ATTRS[name])
     for name, value in summary.items():
         if name.startswith("tail_"):
             data[name] = (dims + ("tail",), value.reshape(shape + value.shape[1:]),

@@ -89,3 +89,99 @@ def heavy_ball_spectral_radius(
     disc = np.sqrt((b * b - 4.0 * beta).astype(complex))
     roots = np.stack([(b + disc) / 2.0, (b - disc) / 2.0])
     return np.max(np.abs(roots), axis=0)
+
+
+# -- the noisy quadratic model ------------------------------------------------------------
+
+
+def _nqm_inputs(eigenvalues: ArrayLike, batch_size: float, momentum: float) -> np.ndarray:
+    h = np.asarray(eigenvalues, dtype=float).reshape(-1)
+    if h.size == 0 or np.any(~np.isfinite(h)) or np.any(h <= 0):
+        raise ValueError(f"`eigenvalues` must be finite and > 0, got {eigenvalues!r}")
+    if not (np.isfinite(batch_size) and batch_size > 0):
+        raise ValueError(f"`batch_size` must be finite and > 0, got {batch_size!r}")
+    if not 0 <= momentum < 1:
+        raise ValueError(f"`momentum` must be in [0, 1), got {momentum!r}")
+    return h
+
+
+def nqm_expected_loss(
+    eigenvalues: ArrayLike,
+    learning_rate: ArrayLike,
+    batch_size: float,
+    steps: int,
+    *,
+    start: float = 1.0,
+    momentum: float = 0.0,
+) -> np.ndarray:
+    r"""The noisy quadratic model's expected loss :math:`\mathbb E[L(x_t)]` for ``t = 0..steps``.
+
+    SGD with heavy-ball momentum :math:`\beta` (optax's ``sgd(momentum=beta)``:
+    :math:`m^+ = \beta m + g`, :math:`x^+ = x - \eta_t m^+`) on
+    :class:`~lrscape.landscapes.NoisyQuadratic`, whose gradient is :math:`h_i x_i + \xi_i` with
+    :math:`\operatorname{Var}\xi_i = h_i / B`. Per dimension, :math:`z = (x, m)` evolves as
+    :math:`z^+ = A z - c\,\xi` with :math:`A = \begin{pmatrix}1-\eta h & -\eta\beta \\ h & \beta
+    \end{pmatrix}`, :math:`c = (\eta, -1)`, so its second moments follow exactly
+
+    .. math::
+
+        S^+ = A S A^\top + \frac{h}{B}\, c\, c^\top, \qquad
+        \mathbb E[L] = \tfrac12 \sum_i h_i S_{i,xx};
+
+    with :math:`\beta = 0` this is :math:`s^+ = (1 - \eta h)^2 s + \eta^2 h / B`.
+
+    Args:
+        eigenvalues: the curvatures :math:`h_i > 0`.
+        learning_rate: a scalar, or one rate per update (length ``steps``), e.g. a schedule.
+        batch_size: :math:`B > 0`.
+        steps: the number of updates.
+        start: every coordinate's starting value.
+        momentum: :math:`\beta \in [0, 1)`.
+
+    >>> loss = nqm_expected_loss([1.0], 0.5, 1.0, 200)
+    >>> round(float(loss[-1]), 6) == round(nqm_steady_state_loss([1.0], 0.5, 1.0), 6)
+    True
+    """
+    h = _nqm_inputs(eigenvalues, batch_size, momentum)
+    rates = np.broadcast_to(np.asarray(learning_rate, dtype=float), (steps,))
+    xx = np.full_like(h, float(start) ** 2)
+    xm = np.zeros_like(h)
+    mm = np.zeros_like(h)
+    noise = h / batch_size
+    beta = float(momentum)
+    out = np.empty(steps + 1)
+    out[0] = 0.5 * np.sum(h * xx)
+    for t, eta in enumerate(rates):
+        a11, a12, a21, a22 = 1 - eta * h, -eta * beta, h, beta
+        c1, c2 = eta, -1.0
+        new_xx = a11 * a11 * xx + 2 * a11 * a12 * xm + a12 * a12 * mm + noise * c1 * c1
+        new_xm = (a11 * a21 * xx + (a11 * a22 + a12 * a21) * xm + a12 * a22 * mm
+                  + noise * c1 * c2)
+        new_mm = a21 * a21 * xx + 2 * a21 * a22 * xm + a22 * a22 * mm + noise * c2 * c2
+        xx, xm, mm = new_xx, new_xm, new_mm
+        out[t + 1] = 0.5 * np.sum(h * xx)
+    return out
+
+
+def nqm_steady_state_loss(
+    eigenvalues: ArrayLike, learning_rate: float, batch_size: float, momentum: float = 0.0
+) -> float:
+    r"""The noisy quadratic model's expected loss once SGD has settled (constant rate).
+
+    .. math::
+
+        \mathbb E[L_\infty] = \sum_i \frac{(1+\beta)\,\eta h_i}
+        {2B\,(1-\beta)\,(2 + 2\beta - \eta h_i)},
+
+    the stationary variance of the AR(2) process
+    :math:`x_{t+1} = (1+\beta-\eta h)\,x_t - \beta x_{t-1} - \eta\xi_t`; with :math:`\beta = 0`,
+    :math:`\sum_i \eta h_i / (2B(2 - \eta h_i))`. Infinite beyond the stability edge
+    :math:`\eta h_i \ge 2(1+\beta)`.
+    """
+    h = _nqm_inputs(eigenvalues, batch_size, momentum)
+    beta = float(momentum)
+    eta_h = float(learning_rate) * h
+    if np.any(eta_h >= 2 * (1 + beta)):
+        return float("inf")
+    return float(np.sum((1 + beta) * eta_h
+                        / (2 * batch_size * (1 - beta) * (2 + 2 * beta - eta_h))))

@@ -11,23 +11,32 @@ formula. Numeric scalar fields are traced, so any of them can be a sweep axis; `
 """
 
 from ._base import Landscape, available, get
+from .datasets import FiniteSum, LinearRegression, LogisticRegression, Split, TeacherStudent
 from .double_well import DoubleWell
 from .mlp import MLP
 from .quadratic import Quadratic
 from .rosenbrock import Rosenbrock
 from .rugged import Rastrigin, RuggedQuadratic
+from .stochastic import NoisyQuadratic, StochasticLandscape
 from .uv import UVModel
 from .valley import NarrowValley, TwistedValley
 
 __all__ = [
     "DoubleWell",
+    "FiniteSum",
     "Landscape",
+    "LinearRegression",
+    "LogisticRegression",
     "MLP",
     "NarrowValley",
+    "NoisyQuadratic",
     "Quadratic",
     "Rastrigin",
     "Rosenbrock",
     "RuggedQuadratic",
+    "Split",
+    "StochasticLandscape",
+    "TeacherStudent",
     "TwistedValley",
     "UVModel",
     "available",

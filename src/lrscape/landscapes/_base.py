@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from .._fields import FieldsMixin, Registry
 
 Params = Any  # an array or a pytree of arrays
+L = TypeVar("L", bound="Landscape")
 
 REGISTRY: Registry[Landscape] = Registry("landscape")
 register = REGISTRY.register
@@ -37,6 +38,14 @@ class Landscape(FieldsMixin):
     def minimum(self) -> float | None:
         """The global minimum value where known, else ``None``."""
         return None
+
+    def prepare(self: L) -> L:
+        """This landscape with its seeded data materialised, once per trajectory.
+
+        The sweep calls it after setting the swept fields, so data drawn from a traced seed
+        is drawn once per trajectory, not once per step. Most landscapes have nothing to do.
+        """
+        return self
 
 
 def get(name: str, **fields: Any) -> Landscape:

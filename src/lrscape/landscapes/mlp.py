@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -25,6 +26,52 @@ def _teacher_data(n_data: int, input_dim: int, seed: int) -> tuple[np.ndarray, n
     clean = np.tanh(inputs @ teacher / math.sqrt(input_dim) * 2.0)
     noise = rng.standard_normal(n_data)
     return inputs.astype(np.float32), np.stack([clean, noise]).astype(np.float32)
+
+
+def forward(
+    params: dict[str, jax.Array],
+    inputs: jax.Array,
+    *,
+    depth: int,
+    width: int,
+    input_dim: int,
+    nonlinearity: str,
+    parameterization: str,
+) -> jax.Array:
+    """The network's outputs on ``inputs`` (rows are examples); see :class:`MLP`."""
+    phi = _NONLINEARITIES[nonlinearity]
+    explicit = parameterization != "standard"  # ntk and mean-field scale the forward pass
+    hidden, fan_in = inputs, input_dim
+    for layer in range(1, depth + 1):
+        weights = params[f"W{layer}"] / math.sqrt(fan_in) if explicit else params[f"W{layer}"]
+        hidden, fan_in = phi(hidden @ weights + params[f"b{layer}"]), width
+    scale = {"standard": 1.0, "ntk": 1.0 / math.sqrt(width),
+             "mean-field": 1.0 / width}[parameterization]
+    return scale * (hidden @ params["a"])
+
+
+def init_params(
+    key: jax.Array,
+    *,
+    depth: int,
+    width: int,
+    input_dim: int,
+    parameterization: str,
+    init_scale: Any,
+) -> dict[str, jax.Array]:
+    """Initial weights ``{"W1", "b1", ..., "a"}`` for :func:`forward`; see :class:`MLP`."""
+    keys = jax.random.split(key, depth + 1)
+    standard = parameterization == "standard"
+    params, fan_in = {}, input_dim
+    for layer in range(1, depth + 1):
+        std = init_scale / (math.sqrt(fan_in) if standard else 1.0)
+        params[f"W{layer}"] = std * jax.random.normal(keys[layer - 1], (fan_in, width),
+                                                      jnp.float32)
+        params[f"b{layer}"] = jnp.zeros((width,), jnp.float32)
+        fan_in = width
+    std = init_scale / (math.sqrt(width) if standard else 1.0)
+    params["a"] = std * jax.random.normal(keys[-1], (width,), jnp.float32)
+    return params
 
 
 @register("mlp")
@@ -99,30 +146,14 @@ class MLP(Landscape):
         return self.parts[0] + self.label_noise * self.parts[1]
 
     def output(self, params: dict[str, jax.Array], inputs: jax.Array) -> jax.Array:
-        phi = _NONLINEARITIES[self.nonlinearity]
-        explicit = self.parameterization != "standard"  # ntk and mean-field scale the forward
-        hidden, fan_in = inputs, self.input_dim
-        for layer in range(1, self.depth + 1):
-            weights = params[f"W{layer}"] / math.sqrt(fan_in) if explicit else params[f"W{layer}"]
-            hidden, fan_in = phi(hidden @ weights + params[f"b{layer}"]), self.width
-        scale = {"standard": 1.0, "ntk": 1.0 / math.sqrt(self.width),
-                 "mean-field": 1.0 / self.width}[self.parameterization]
-        return scale * (hidden @ params["a"])
+        return forward(params, inputs, depth=self.depth, width=self.width,
+                       input_dim=self.input_dim, nonlinearity=self.nonlinearity,
+                       parameterization=self.parameterization)
 
     def loss(self, params: dict[str, jax.Array]) -> jax.Array:
         residual = self.output(params, self.inputs) - self.targets
         return 0.5 * jnp.mean(residual * residual)
 
     def init(self, key: jax.Array) -> dict[str, jax.Array]:
-        keys = jax.random.split(key, self.depth + 1)
-        standard = self.parameterization == "standard"
-        params, fan_in = {}, self.input_dim
-        for layer in range(1, self.depth + 1):
-            std = self.init_scale / (math.sqrt(fan_in) if standard else 1.0)
-            params[f"W{layer}"] = std * jax.random.normal(keys[layer - 1], (fan_in, self.width),
-                                                          jnp.float32)
-            params[f"b{layer}"] = jnp.zeros((self.width,), jnp.float32)
-            fan_in = self.width
-        std = self.init_scale / (math.sqrt(self.width) if standard else 1.0)
-        params["a"] = std * jax.random.normal(keys[-1], (self.width,), jnp.float32)
-        return params
+        return init_params(key, depth=self.depth, width=self.width, input_dim=self.input_dim,
+                           parameterization=self.parameterization, init_scale=self.init_scale)
