@@ -1,9 +1,9 @@
 """Grid axes: building them, parsing them from text, and deciding what each one sweeps.
 
 A grid is an ordered mapping ``name -> 1-D values``. Each name is an optimizer hyperparameter,
-a numeric field of the landscape or of the schedule, ``gradient_noise`` or ``seed``; a name that could mean two of
-these is refused unless written with its prefix (``"landscape.start"``, ``"schedule.final"``,
-``"optimizer.momentum"``).
+a numeric field of the landscape or of the schedule, ``gradient_noise`` or ``seed``; a name
+that could mean two of these is refused unless written with its prefix
+(``"landscape.start"``, ``"schedule.final"``, ``"optimizer.momentum"``).
 """
 
 from __future__ import annotations
