@@ -1,0 +1,259 @@
+"""Stochastic training: the noisy quadratic model against theory, minibatches, epoch logs."""
+
+import importlib.util
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import lrscape
+from lrscape import theory
+from lrscape.landscapes import LinearRegression, NoisyQuadratic
+
+ROOT = pathlib.Path(__file__).parents[1]
+
+
+# -- the noisy quadratic model ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.5])
+def test_noisy_quadratic_matches_the_closed_form(momentum):
+    """The mean over seeds of the simulated loss follows E[L_t] and settles where theory says."""
+    nqm = NoisyQuadratic(dim=8, batch_size=4.0, start=1.0)
+    lr, steps, every = 0.6, 400, 20
+    optimizer = lrscape.optimizers.get("momentum", momentum=momentum)
+    ds = lrscape.sweep(nqm, optimizer, {"learning_rate": [lr], "seed": np.arange(4096)},
+                       steps=steps, record_every=every, progress=False)
+    expected = theory.nqm_expected_loss(nqm.eigenvalues, lr, 4.0, steps, momentum=momentum)
+    simulated = ds.loss_full.mean("seed").values[0]
+    np.testing.assert_allclose(simulated, expected[every::every], rtol=0.04)
+    steady = theory.nqm_steady_state_loss(nqm.eigenvalues, lr, 4.0, momentum)
+    late = ds.loss_full.isel(step=slice(-5, None)).mean().item()
+    assert late == pytest.approx(steady, rel=0.03)
+    assert float(ds.final_loss.mean()) == pytest.approx(steady, rel=0.04)
+    # The minibatch loss exceeds the full loss by n / (2B) on average.
+    gap = float((ds.loss_mean - ds.loss_full).isel(step=slice(-5, None)).mean())
+    assert gap == pytest.approx(nqm.dim / (2 * 4.0), rel=0.05)
+
+
+def test_steady_state_is_the_limit_of_the_recursion():
+    h = 1.0 / np.arange(1, 21)
+    for momentum in (0.0, 0.3, 0.9):
+        loss = theory.nqm_expected_loss(h, 0.3, 2.0, 20_000, momentum=momentum)
+        assert loss[-1] == pytest.approx(theory.nqm_steady_state_loss(h, 0.3, 2.0, momentum),
+                                         rel=1e-6)
+    assert theory.nqm_steady_state_loss([1.0], 2.5, 1.0) == float("inf")
+
+
+def test_gradient_noise_on_a_quadratic_is_the_noisy_quadratic_model():
+    """Noise N(0, s^2) on the gradient of (h/2) x^2 is the NQM with B = h / s^2."""
+    h, sigma, lr = 2.0, 0.5, 0.3
+    bowl = lrscape.landscapes.get("quadratic", eigenvalues=[h])
+    ds = lrscape.sweep(bowl, "sgd", {"learning_rate": [lr], "seed": np.arange(4096)},
+                       gradient_noise=sigma, steps=200, progress=False)
+    steady = theory.nqm_steady_state_loss([h], lr, h / sigma**2)
+    assert float(ds.final_loss.mean()) == pytest.approx(steady, rel=0.05)
+    # Noisy runs are never labelled periodic or chaotic.
+    assert set(np.unique(ds.regime.values)) <= {lrscape.Regime.MONOTONE,
+                                                lrscape.Regime.OSCILLATORY}
+
+
+def test_gradient_noise_is_a_grid_axis():
+    grid = {"gradient_noise": [0.0, 0.3], "learning_rate": [0.1], "seed": np.arange(256)}
+    ds = lrscape.sweep("quadratic", "sgd", grid, steps=100, progress=False)
+    final = ds.final_loss.mean(["learning_rate", "seed"]).values
+    assert final[0] < 1e-8
+    assert final[1] == pytest.approx(theory.nqm_steady_state_loss([1.0], 0.1, 1 / 0.3**2),
+                                     rel=0.2)
+    assert ds.attrs["gradient_noise"] == "axis" and ds.attrs["noisy"] == 1
+
+
+# -- minibatches and what a training loop logs ------------------------------------------------
+
+
+def python_loop(task, lr, steps, seed=0, schedule=None):
+    """Plain SGD written out step by step: the minibatch losses and the epoch-end metrics."""
+    task = task.prepare()
+    key = jax.random.key(seed)
+    params = task.init(key)
+    sampler = task.sampler(jax.random.fold_in(key, 1))
+    grad = jax.jit(jax.value_and_grad(task.batch_loss))
+    sample, evaluate = jax.jit(task.sample), jax.jit(task.metrics)
+    rates = [lr * (1.0 if schedule is None else float(schedule(t))) for t in range(steps)]
+    losses, metrics = [], []
+    for t in range(steps):
+        batch, sampler = sample(sampler, jnp.int32(t))
+        loss, g = grad(params, batch)
+        params = params - rates[t] * g
+        losses.append(float(loss))
+        if (t + 1) % task.steps_per_epoch == 0:
+            metrics.append({k: float(v) for k, v in evaluate(params).items()})
+    return np.array(losses), metrics, params
+
+
+@pytest.fixture(scope="module")
+def small_task():
+    return LinearRegression(n_train=64, n_val=32, batch_size=8, wall_curvature=5.0)
+
+
+def test_records_with_k_1_are_the_per_step_losses(small_task):
+    losses, metrics, _ = python_loop(small_task, 0.1, 24)
+    ds = lrscape.sweep(small_task, "sgd", {"learning_rate": [0.1]}, steps=24, record_every=1,
+                       progress=False)
+    np.testing.assert_allclose(ds.loss_last.values[0], losses, rtol=2e-5)
+    np.testing.assert_allclose(ds.loss_mean.values[0], losses, rtol=2e-5)
+    # Epoch logs: the mean of the epoch's minibatch losses, then evaluations at its end.
+    np.testing.assert_allclose(ds.epoch_loss_mean.values[0], losses.reshape(3, 8).mean(1),
+                               rtol=2e-5)
+    for name in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
+        np.testing.assert_allclose(ds[name].values[0], [m[name] for m in metrics], rtol=2e-5)
+    assert list(ds.epoch.values) == [1, 2, 3]
+
+
+def test_window_records_for_k_above_1_are_their_windows_statistics(small_task):
+    losses, _, params = python_loop(small_task, 0.1, 24)
+    ds = lrscape.sweep(small_task, "sgd", {"learning_rate": [0.1]}, steps=24, record_every=6,
+                       progress=False)
+    windows = losses.reshape(4, 6)
+    np.testing.assert_allclose(ds.loss_mean.values[0], windows.mean(1), rtol=2e-5)
+    np.testing.assert_allclose(ds.loss_min.values[0], windows.min(1), rtol=2e-5)
+    np.testing.assert_allclose(ds.loss_max.values[0], windows.max(1), rtol=2e-5)
+    np.testing.assert_allclose(ds.loss_last.values[0], windows[:, -1], rtol=2e-5)
+    assert ds.loss_full.values[0, -1] == pytest.approx(float(small_task.loss(params)), rel=2e-5)
+    assert list(ds.step.values) == [6, 12, 18, 24]
+
+
+def test_memory_grows_with_records_not_steps(small_task):
+    ds = lrscape.sweep(small_task, "sgd", {"learning_rate": [0.05]}, steps=800, record_every=400,
+                       progress=False)
+    assert ds.loss_mean.shape == (1, 2) and ds.val_loss.shape == (1, 100)
+
+
+def test_each_epoch_sees_every_example_once_in_a_new_order():
+    task = LinearRegression(n_train=50, batch_size=8)  # 6 minibatches, 2 examples sit out
+    sampler = task.sampler(jax.random.key(3))
+    sample = jax.jit(task.sample)
+    epochs = []
+    for epoch in range(3):
+        seen = []
+        for position in range(task.steps_per_epoch):
+            batch, sampler = sample(sampler, jnp.int32(epoch * 6 + position))
+            seen.extend(np.asarray(batch).tolist())
+        assert len(seen) == len(set(seen)) == 48 and set(seen) <= set(range(50))
+        epochs.append(seen)
+    assert epochs[0] != epochs[1] != epochs[2]
+
+
+def test_data_are_shared_unless_data_seed_is_an_axis():
+    task = LinearRegression(n_train=64, n_val=32, batch_size=64)  # full batch: no order effect
+    ds = lrscape.sweep(task, "sgd", {"data_seed": [0, 0, 1], "learning_rate": [0.05]},
+                       steps=16, record_every=4, progress=False)
+    val = ds.val_loss.values[:, 0]
+    np.testing.assert_array_equal(val[0], val[1])
+    assert not np.allclose(val[0], val[2])
+    assert float(ds.final_loss.values[2, 0]) != float(ds.final_loss.values[0, 0])
+
+
+@pytest.mark.parametrize("name", ["logistic-regression", "teacher-student"])
+def test_classification_and_teacher_student_tasks_learn(name):
+    task = lrscape.landscapes.get(name, n_train=256, n_val=256, batch_size=32)
+    ds = lrscape.sweep(task, "sgd", {"learning_rate": [0.2]}, steps=8 * 30, record_every=8,
+                       progress=False)
+    assert ds.val_loss.values[0, -1] < ds.val_loss.values[0, 0]
+    assert ds.val_accuracy.values[0, -1] > 0.7
+    assert np.all((ds.train_accuracy.values >= 0) & (ds.train_accuracy.values <= 1))
+
+
+# -- schedules in stochastic sweeps ----------------------------------------------------------
+
+SCHEDULES = {
+    "piecewise-constant": ({"boundaries": [16, 32], "multipliers": [1.0, 0.1, 0.01]},
+                           "multipliers"),
+    "warmup-stable-decay": ({"warmup_steps": 8, "stable_steps": 24, "decay_steps": 16},
+                            "final"),
+    "cosine": ({"decay_steps": 48}, "final"),
+    "triangular": ({"period": 16}, "minimum"),
+    "one-cycle": ({"total_steps": 48}, "peak_fraction"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULES))
+def test_schedules_run_in_stochastic_sweeps_and_sweep_their_fields(name, small_task):
+    fields, swept = SCHEDULES[name]
+    schedule = lrscape.schedules.get(name, **fields)
+    values = [0.3, 0.5] if swept != "multipliers" else None
+    if values is None:  # an array field: sweep a scalar one through the rate instead
+        grid = {"learning_rate": [0.1, 0.2]}
+    else:
+        grid = {"learning_rate": [0.1], swept: values}
+    ds = lrscape.sweep(small_task, "sgd", grid, schedule=schedule, steps=48, record_every=1,
+                       progress=False)
+    flat = ds.loss_last.values.reshape(-1, 48)
+    points = [dict(zip(grid, p, strict=True))
+              for p in np.array(np.meshgrid(*grid.values(), indexing="ij")).reshape(
+                  len(grid), -1).T]
+    for row, point in zip(flat, points, strict=True):
+        sched = schedule if values is None else schedule.replace(**{swept: point[swept]})
+        losses, _, _ = python_loop(small_task, point["learning_rate"], 48, schedule=sched)
+        np.testing.assert_allclose(row, losses, rtol=5e-5)
+
+
+# -- bad input ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"n_train": 16, "batch_size": 32}, "`batch_size` must be at most the training set's size"),
+    ({"batch_size": 0}, "`batch_size` must be >= 1, got 0"),
+    ({"batch_size": -4}, "`batch_size` must be >= 1, got -4"),
+    ({"n_train": 0}, "`n_train` must be >= 1, got 0"),
+    ({"n_val": -1}, "`n_val` must be >= 1, got -1"),
+    ({"data_seed": 1.5}, "`data_seed` must be a whole number, got 1.5"),
+])
+def test_bad_dataset_sizes_are_refused(fields, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        LinearRegression(**fields)
+
+
+@pytest.mark.parametrize("value", [0.0, -1.0])
+def test_noisy_quadratic_needs_a_positive_batch_size(value):
+    with pytest.raises(ValueError, match=f"`batch_size` must be > 0, got {value}"):
+        NoisyQuadratic(batch_size=value)
+
+
+def test_bad_noise_and_late_boundaries_are_refused_before_compiling(small_task):
+    with pytest.raises(ValueError, match="`gradient_noise` must be a finite number >= 0"):
+        lrscape.sweep("quadratic", "sgd", {"learning_rate": [0.1]}, gradient_noise=-0.1)
+    with pytest.raises(ValueError, match="grid axis 'gradient_noise'.*>= 0, got -0.5"):
+        lrscape.sweep("quadratic", "sgd", {"learning_rate": [0.1], "gradient_noise": [-0.5]})
+    late = lrscape.schedules.get("piecewise-constant", boundaries=[100, 900],
+                                 multipliers=[1.0, 0.1, 0.01])
+    with pytest.raises(ValueError, match="900"):
+        lrscape.sweep(small_task, "sgd", {"learning_rate": [0.1]}, schedule=late, steps=400)
+
+
+# -- the first question, measured ------------------------------------------------------------
+
+
+def _load_experiment(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "experiments" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_epoch_mean_hides_the_bouncing_that_validation_snapshots_show():
+    """Why validation loss jumps while the epoch-mean training loss falls smoothly."""
+    experiment = _load_experiment("snapshot_vs_mean")
+    ds = experiment.run(epochs=20, seeds=4)
+    jumps = experiment.epoch_jumps(ds.isel(epoch=slice(4, None)))
+    large, small = experiment.LARGE_LR, experiment.SMALL_LR
+    # At the large rate the validation snapshot jumps several times more than the epoch mean.
+    assert jumps["val_loss"].sel(learning_rate=large) > 2.5 * jumps["epoch_loss_mean"].sel(
+        learning_rate=large)
+    # A smaller rate lets the parameters settle: the validation jumps shrink.
+    assert jumps["val_loss"].sel(learning_rate=small) < 0.25 * jumps["val_loss"].sel(
+        learning_rate=large)
+    # And the bouncing is there: most of the large rate's path reverses direction.
+    assert int(ds.regime.sel(learning_rate=large).min()) == lrscape.Regime.OSCILLATORY
