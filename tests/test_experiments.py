@@ -59,3 +59,42 @@ def test_large_lr_instability_experiment(tmp_path):
     lines = {line.split()[0]: line for line in out.splitlines() if "eta =" in line}
     assert "sharp drops 0" in lines["small"] and "min overlap 1.00" in lines["small"]
     assert "sharp drops 0" not in lines["medium"]
+
+
+def numbers(line: str) -> list[float]:
+    return [float(x) for x in re.findall(r"(?<![\w.])-?\d+\.\d+(?:e-?\d+)?", line)]
+
+
+@pytest.mark.slow
+def test_snapshot_vs_mean_experiment(tmp_path):
+    out = run("snapshot_vs_mean.py", tmp_path)
+    assert (tmp_path / "snapshot_vs_mean.png").stat().st_size > 50_000
+    assert "epoch | train loss (epoch mean) | train loss (snapshot) | val loss | val acc" in out
+    large = next(x for x in out.splitlines() if x.startswith("lr 0.12:"))
+    small = next(x for x in out.splitlines() if x.startswith("lr 0.02:"))
+    (mean_large, val_large), (_, val_small) = numbers(large)[-2:], numbers(small)[-2:]
+    assert val_large > 2.5 * mean_large and val_small < 0.25 * val_large
+
+
+@pytest.mark.slow
+def test_step_decay_experiment(tmp_path):
+    out = run("step_decay.py", tmp_path)
+    assert (tmp_path / "step_decay.png").stat().st_size > 50_000
+    lines = out.splitlines()
+    constant = numbers(next(x for x in lines if x.startswith("constant   valley")))
+    decay = numbers(next(x for x in lines if x.startswith("step decay valley")))
+    assert max(constant) < 1.2 * min(constant)  # one plateau
+    assert decay[1] < decay[0] / 5 and decay[2] < decay[1] / 1.5  # a drop at each cut
+    for line in (x for x in lines if "noisy quadratic model" in x):
+        assert numbers(line)[0] < 0.05  # the median error against the closed form
+
+
+@pytest.mark.slow
+def test_lr_range_test_experiment(tmp_path):
+    out = run("lr_range_test.py", tmp_path)
+    assert (tmp_path / "lr_range_test.png").stat().st_size > 50_000
+    lowest, tenth, steepest = numbers(next(x for x in out.splitlines() if "loss lowest" in x))
+    edge, theory_edge, best = numbers(next(x for x in out.splitlines()
+                                           if "does not diverge" in x))
+    assert edge == pytest.approx(theory_edge, rel=0.1)
+    assert steepest < lowest < edge and tenth == pytest.approx(lowest / 10, rel=0.02)
