@@ -78,7 +78,7 @@ def _load_config(path: str | None) -> dict[str, Any]:
         raise SystemExit(f"lrscape: --config {path!r}: not valid TOML ({err})") from None
     known = {"landscape", "landscape_fields", "optimizer", "optimizer_values", "schedule",
              "grid", "steps", "record_every", "seed", "dtype", "thresholds", "out", "plot",
-             "chunk_size"}
+             "chunk_size", "gradient_noise"}
     if unknown := sorted(set(config) - known):
         raise SystemExit(f"lrscape: --config {path!r}: unknown keys {unknown}; "
                          f"known: {sorted(known)}")
@@ -93,7 +93,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     if has_own_grid:
         settings["grid"] = dict(config.get("grid", {}))
     for key in ("landscape", "optimizer", "steps", "record_every", "seed", "dtype", "out",
-                "plot", "chunk_size"):
+                "plot", "chunk_size", "gradient_noise"):
         value = getattr(args, key)
         if value is not None:
             settings[key] = value
@@ -143,6 +143,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
             record_every=int(s["record_every"]), seed=int(s["seed"]), schedule=schedule,
             thresholds=s.get("thresholds"), dtype=dtype, chunk_size=s.get("chunk_size"),
             progress=args.progress, store=s["out"],
+            gradient_noise=float(s.get("gradient_noise", 0.0)),
         )
     except ValueError as err:
         print(f"lrscape sweep: {err}", file=sys.stderr)
@@ -238,7 +239,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="another grid axis, e.g. --axis momentum=0:0.99:64 (repeatable)")
     sw.add_argument("--steps", type=int, help="updates per trajectory (default 1000)")
     sw.add_argument("--record-every", type=int, help="record window in steps (default 10)")
-    sw.add_argument("--seed", type=int, help="seed of the starting points (default 0)")
+    sw.add_argument("--seed", type=int, help="seed of the starting points, minibatch order "
+                    "and noise (default 0)")
+    sw.add_argument("--gradient-noise", type=float, metavar="SIGMA",
+                    help="add N(0, SIGMA^2) noise to every gradient (default 0; also an axis: "
+                    "--axis gradient_noise=0:1:8)")
     sw.add_argument("--dtype", choices=["float32", "float64"], help="default float32")
     sw.add_argument("--chunk-size", type=int, help="trajectories per compiled call")
     sw.add_argument("--out", help=f"results store (default {DEFAULT_OUT})")
