@@ -34,7 +34,7 @@ class Tracker(NamedTuple):
     q3_max: jax.Array  # largest loss over the windows starting in [T/2, 3T/4)
     q4_max: jax.Array  # largest loss over the windows starting in [3T/4, T)
     window_max: jax.Array
-    window_min: jax.Array
+    window_min: jax.Array | None  # only on noisy runs (see ``start``)
     window_sum: jax.Array
     window_start: jax.Array  # alive_steps when the window opened
     window_last: jax.Array  # loss at the window's latest step
@@ -46,8 +46,8 @@ class Record(NamedTuple):
 
     loss_last: jax.Array  # the loss at the window's last step, as a training loop logs it
     loss_mean: jax.Array  # the mean loss over the window's steps
-    loss_min: jax.Array  # the smallest loss over the window's steps
-    loss_max: jax.Array  # the largest loss over the window's steps
+    loss_min: jax.Array | None  # the smallest loss over the window's steps (noisy runs)
+    loss_max: jax.Array | None  # the largest loss over the window's steps (noisy runs)
 
 
 def tree_dot(a: Params, b: Params) -> jax.Array:
@@ -75,9 +75,15 @@ def projection_direction(params: Params, dtype: Any) -> Params:
 
 
 def start(
-    loss0: jax.Array, first_update: Params, params: Params, thresholds: Thresholds
+    loss0: jax.Array, first_update: Params, params: Params, thresholds: Thresholds,
+    spread: bool = False,
 ) -> Tracker:
-    """The tracker before step 0, given the loss there and the first update's value."""
+    """The tracker before step 0, given the loss there and the first update's value.
+
+    ``spread``: also keep each window's smallest loss and report its extremes (``loss_min``,
+    ``loss_max``). That costs one more reduction per step, so only noisy runs, where the
+    spread within a window is the point, keep it.
+    """
     dtype = loss0.dtype
     zero = jnp.zeros((), dtype)
     limit = thresholds.divergence_ratio * jnp.maximum(jnp.abs(loss0), thresholds.divergence_floor)
@@ -95,7 +101,7 @@ def start(
         q3_max=jnp.full((), -jnp.inf, dtype),
         q4_max=jnp.full((), -jnp.inf, dtype),
         window_max=jnp.full((), -jnp.inf, dtype),
-        window_min=jnp.full((), jnp.inf, dtype),
+        window_min=jnp.full((), jnp.inf, dtype) if spread else None,
         window_sum=zero,
         window_start=zero,
         window_last=zero,
@@ -137,7 +143,8 @@ def observe(
         reversed_path=tracker.reversed_path + jnp.where(reverses, length, 0.0),
         prev_update=update,
         window_max=jnp.maximum(tracker.window_max, jnp.where(alive, loss, -jnp.inf)),
-        window_min=jnp.minimum(tracker.window_min, jnp.where(alive, loss, jnp.inf)),
+        window_min=None if tracker.window_min is None else jnp.minimum(
+            tracker.window_min, jnp.where(alive, loss, jnp.inf)),
         window_sum=tracker.window_sum + jnp.where(alive, loss, 0.0),
         window_last=loss,
         ring=ring,
@@ -150,10 +157,11 @@ def close_window(tracker: Tracker, w: jax.Array, steps: int, every: int) -> tupl
     count = tracker.alive_steps - tracker.window_start
     mean = jnp.where(count > 0, tracker.window_sum / jnp.maximum(count, 1.0), jnp.nan)
     dead = tracker.diverged | (count <= 0)
+    spread = tracker.window_min is not None
     record = Record(loss_last=jnp.where(tracker.diverged, jnp.nan, tracker.window_last),
                     loss_mean=mean,
-                    loss_min=jnp.where(dead, jnp.nan, tracker.window_min),
-                    loss_max=jnp.where(dead, jnp.nan, tracker.window_max))
+                    loss_min=jnp.where(dead, jnp.nan, tracker.window_min) if spread else None,
+                    loss_max=jnp.where(dead, jnp.nan, tracker.window_max) if spread else None)
     first = w * every
     in_q3 = (first >= steps // 2) & (first < (3 * steps) // 4)
     in_q4 = first >= (3 * steps) // 4
@@ -163,7 +171,7 @@ def close_window(tracker: Tracker, w: jax.Array, steps: int, every: int) -> tupl
         q3_max=jnp.where(in_q3, jnp.maximum(tracker.q3_max, wmax), tracker.q3_max),
         q4_max=jnp.where(in_q4, jnp.maximum(tracker.q4_max, wmax), tracker.q4_max),
         window_max=jnp.full_like(wmax, -jnp.inf),
-        window_min=jnp.full_like(wmax, jnp.inf),
+        window_min=None if not spread else jnp.full_like(wmax, jnp.inf),
         window_sum=jnp.zeros_like(tracker.window_sum),
         window_start=tracker.alive_steps,
     )

@@ -173,7 +173,8 @@ def run_trajectory(
     zero_step = jnp.zeros((), jnp.int32)
     first_draws, _ = draw(extras.get("sampler"), zero_step)
     loss0, first_update, _ = scaled_update(params, opt_state, zero_step, first_draws)
-    tracker = record.start(loss0, first_update, params, spec.thresholds)
+    noisy = stochastic or spec.gradient_noise
+    tracker = record.start(loss0, first_update, params, spec.thresholds, spread=noisy)
     direction = record.projection_direction(params, dtype)
 
     n_epochs = steps // per_epoch if per_epoch else 0
@@ -246,7 +247,7 @@ def run_trajectory(
         carry, _ = jax.lax.scan(functools.partial(step, with_ring=with_ring), carry, ts)
         params, opt_state, tracker, extras = carry
         tracker, rec = record.close_window(tracker, w, steps, every)
-        rec = rec._asdict()
+        rec = {name: value for name, value in rec._asdict().items() if value is not None}
         if stochastic:
             rec["loss_full"] = jnp.where(tracker.diverged, jnp.nan, landscape.loss(params))
         return (params, opt_state, tracker, extras), rec
@@ -283,7 +284,6 @@ def run_trajectory(
                            tail_records)
     params, _, tracker, extras = carry
     final_loss = landscape.loss(params)
-    noisy = stochastic or spec.gradient_noise
     summary = record.summarise(tracker, final_loss, steps, spec.thresholds, noisy)._asdict()
     tail = summary.pop("tail")
     if spec.keep_tail:

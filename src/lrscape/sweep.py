@@ -113,8 +113,8 @@ def sweep(
             the landscape or the schedule, ``gradient_noise``, or ``seed``.
         steps: number of updates per trajectory, >= 1. On a finite-sum landscape an epoch is
             ``landscape.steps_per_epoch`` updates.
-        record_every: the window, in steps, of each record (``loss_last``, ``loss_mean``,
-            ``loss_min``, ``loss_max``); must divide ``steps``. Memory grows with
+        record_every: the window, in steps, of each record (``loss_last``, ``loss_mean``, and
+            on noisy runs ``loss_min``, ``loss_max``); must divide ``steps``. Memory grows with
             ``steps / record_every``, never with ``steps``.
         seed: the PRNG seed of ``landscape.init``, of the minibatch order and of the gradient
             noise when ``seed`` is not a grid axis.
@@ -155,8 +155,9 @@ def sweep(
         ``step_ratio``, ``late_change``, ``loss_last``, ``loss_mean``; with
         ``curvature_every``, ``sharpness`` and ``eigvec_overlap`` along ``curvature_step``;
         with ``lyapunov``, ``lyapunov``; with ``keep_tail``, ``tail_loss`` and
-        ``tail_projection``. Records also hold ``loss_min`` and ``loss_max``; on a
-        :class:`~lrscape.landscapes.StochasticLandscape`, the records' losses are minibatch
+        ``tail_projection``. With noisy gradients (a stochastic landscape or
+        ``gradient_noise``), records also hold each window's ``loss_min`` and ``loss_max``; on
+        a :class:`~lrscape.landscapes.StochasticLandscape`, the records' losses are minibatch
         losses and ``loss_full`` is the full loss after each window. On a finite-sum
         landscape, ``epoch_loss_mean``, ``train_loss``, ``train_accuracy``, ``val_loss`` and
         ``val_accuracy`` along ``epoch``, logged at the end of every whole epoch.
