@@ -1,9 +1,20 @@
-"""Results stores: a sweep's Dataset as a zarr store, readable with ``xarray.open_zarr``.
+"""Results stores: a sweep streamed to zarr chunk by chunk, resumable, readable by xarray.
 
-A store remembers the configuration that made it (landscape, optimizer, schedule, grid, steps,
-seeds, thresholds, dtype, versions) in its attributes. Writing a sweep into a path that holds a
-store of a *different* configuration is refused, so results are never silently mixed or lost;
-the same configuration overwrites it (a re-run).
+A store holds the sweep's variables *flat*: every per-trajectory variable has the dimension
+``trajectory`` (the grid in C order: the last axis varies fastest) followed by its own
+(``step``, ``epoch``, ...), and the grid's axes are stored as coordinates of their own.
+:func:`open` reshapes it back into the Dataset :func:`lrscape.sweep` returned; plain
+``xarray.open_zarr`` reads it as is. Flat storage lets every chunk of a sweep be one contiguous
+region, whatever the grid's shape, so chunks are written as they finish.
+
+Resuming: the store's attributes hold the sweep's full configuration (landscape, optimizer,
+schedule, grid, steps, seeds, thresholds, dtype, lrscape and jax versions) and its chunk size;
+a variable ``chunk_done`` (one zarr chunk per sweep chunk, written after the chunk's data) marks
+the finished chunks. Rerunning the same sweep into the store computes only the unfinished
+chunks; a sweep killed at any moment (SIGKILL included) loses only the chunks in flight, and
+since each chunk is a pure function of the configuration, the rerun ends with exactly the
+numbers of an uninterrupted run. A different configuration is refused with the keys that
+differ.
 """
 
 from __future__ import annotations
@@ -11,6 +22,8 @@ from __future__ import annotations
 import json
 import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -20,48 +33,167 @@ import xarray as xr
 CONFIG_KEYS = (
     "landscape", "landscape_config", "optimizer", "optimizer_config", "schedule",
     "schedule_config", "grid_axes", "steps", "record_every", "seed", "x0", "thresholds", "dtype",
-    "curvature_every", "curvature_iters", "curvature_k", "lyapunov",
+    "curvature_every", "curvature_iters", "curvature_k", "lyapunov", "gradient_noise",
 )
+TRAJECTORY = "trajectory"
+DONE = "chunk_done"
 
 
-def configuration(ds: xr.Dataset) -> dict[str, Any]:
-    """The attributes of ``ds`` that define its sweep, plus its grid coordinates."""
-    config = {k: ds.attrs.get(k) for k in CONFIG_KEYS}
-    axes = json.loads(ds.attrs.get("grid_axes", "[]"))
-    config["coords"] = {name: np.asarray(ds[name].values).tolist() for name, _ in axes}
+def configuration(attrs: dict[str, Any], coords: dict[str, Any]) -> dict[str, Any]:
+    """What defines a sweep: its configuration attributes and its grid's coordinates."""
+    config = {k: attrs.get(k) for k in CONFIG_KEYS}
+    config["coords"] = {name: np.asarray(values).tolist() for name, values in coords.items()}
     return config
 
 
-def write(ds: xr.Dataset, path: str | os.PathLike[str]) -> None:
-    """Write ``ds`` to a zarr store at ``path``; refuse to replace a different sweep."""
-    path = os.fspath(path)
-    if os.path.exists(path):
-        try:
-            existing = xr.open_zarr(path)
-        except Exception as err:  # not a zarr store at all
-            raise ValueError(
-                f"store {path!r} exists and is not an lrscape results store ({err}); "
-                "choose another path or remove it"
-            ) from None
-        if "lrscape_version" not in existing.attrs:
-            raise ValueError(f"store {path!r} exists and was not written by lrscape; "
-                             "choose another path or remove it")
-        old, new = configuration(existing), configuration(ds)
-        if old != new:
-            differing = sorted(k for k in new if old.get(k) != new.get(k))
-            raise ValueError(
-                f"store {path!r} holds a different sweep (differs in: {', '.join(differing)}); "
-                "write to another path or remove it first"
-            )
+def _grid_coords(ds: xr.Dataset) -> dict[str, Any]:
+    axes = json.loads(ds.attrs.get("grid_axes", "[]"))
+    return {name: ds[name].values for name, _ in axes}
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
     with warnings.catch_warnings():
         # zarr 3 notes that consolidated metadata is not in its spec; xarray reads it fastest.
         warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
-        ds.to_zarr(path, mode="w")
+        yield
+
+
+def to_flat(ds: xr.Dataset) -> xr.Dataset:
+    """A grid Dataset with its grid axes flattened into one ``trajectory`` dimension."""
+    axes = [name for name, _ in json.loads(ds.attrs.get("grid_axes", "[]"))]
+    shape = tuple(ds.sizes[a] for a in axes)
+    total = int(np.prod(shape)) if axes else 1
+    out = xr.Dataset(attrs=dict(ds.attrs))
+    for name, var in ds.data_vars.items():
+        rest = tuple(d for d in var.dims if d not in axes)
+        values = var.transpose(*axes, *rest).values.reshape((total,) + var.shape[len(axes):])
+        out[name] = ((TRAJECTORY,) + rest, values, dict(var.attrs))
+    for name, coord in ds.coords.items():
+        out.coords[name] = coord.variable.copy()
+    return out
+
+
+def from_flat(flat: xr.Dataset) -> xr.Dataset:
+    """The inverse of :func:`to_flat`: the grid Dataset a sweep returns."""
+    axes = [name for name, _ in json.loads(flat.attrs.get("grid_axes", "[]"))]
+    shape = tuple(flat.sizes[a] for a in axes)
+    data = {}
+    for name, var in flat.data_vars.items():
+        if TRAJECTORY not in var.dims or name == DONE:
+            continue
+        rest = var.dims[1:]
+        data[name] = (tuple(axes) + rest, var.values.reshape(shape + var.shape[1:]),
+                      dict(var.attrs))
+    coords = {name: coord.variable for name, coord in flat.coords.items()
+              if TRAJECTORY not in coord.dims}
+    attrs = {k: v for k, v in flat.attrs.items() if k != "chunk_size"}
+    return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+class ChunkStore:
+    """A sweep's store, opened for writing chunk by chunk.
+
+    ``create_or_resume`` either creates the store from a template (the sweep's Dataset before
+    any chunk has run) or checks that the existing store holds the same sweep and returns the
+    chunk size it was written with and which chunks are done.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = os.fspath(path)
+
+    def create_or_resume(
+        self, template: xr.Dataset, chunk: int, n_chunks: int
+    ) -> tuple[int, np.ndarray]:
+        """Returns ``(chunk_size, done)``: the store's chunk size and a bool per chunk."""
+        if os.path.exists(self.path):
+            existing = self._open_existing()
+            old = configuration(existing.attrs, _grid_coords(existing))
+            new = configuration(template.attrs, _grid_coords(template))
+            if old != new:
+                differing = sorted(k for k in new if old.get(k) != new.get(k))
+                raise ValueError(
+                    f"store {self.path!r} holds a different sweep (differs in: "
+                    f"{', '.join(differing)}); write to another path or remove it first")
+            if DONE in existing and "chunk_size" in existing.attrs:
+                return int(existing.attrs["chunk_size"]), existing[DONE].values.astype(bool)
+            # A complete store written without chunk records: every chunk is done.
+            return chunk, np.ones(n_chunks, bool)
+        flat = to_flat(template)
+        flat.attrs["chunk_size"] = chunk
+        flat[DONE] = (("chunk",), np.zeros(n_chunks, np.int8),
+                      {"long_name": "1 once the sweep chunk's results are written"})
+        encoding = {name: {"chunks": (chunk,) + var.shape[1:]}
+                    for name, var in flat.data_vars.items() if TRAJECTORY in var.dims}
+        encoding[DONE] = {"chunks": (1,)}
+        with _quiet():
+            flat.to_zarr(self.path, mode="w", encoding=encoding)
+        return chunk, np.zeros(n_chunks, bool)
+
+    def _open_existing(self) -> xr.Dataset:
+        try:
+            with _quiet():
+                existing = xr.open_zarr(self.path)
+        except Exception as err:  # not a zarr store at all
+            raise ValueError(
+                f"store {self.path!r} exists and is not an lrscape results store ({err}); "
+                "choose another path or remove it") from None
+        if "lrscape_version" not in existing.attrs:
+            raise ValueError(f"store {self.path!r} exists and was not written by lrscape; "
+                             "choose another path or remove it")
+        return existing
+
+    def read(self, start: int, stop: int) -> dict[str, np.ndarray]:
+        """The stored values of trajectories ``start:stop``, per variable."""
+        with _quiet():
+            flat = xr.open_zarr(self.path)
+        region = flat.isel({TRAJECTORY: slice(start, stop)})
+        return {name: var.values for name, var in region.data_vars.items()
+                if TRAJECTORY in var.dims}
+
+    def write(self, index: int, start: int, values: dict[str, tuple[tuple[str, ...],
+                                                                   np.ndarray]]) -> None:
+        """Write chunk ``index`` (trajectories from ``start``), then mark it done."""
+        stop = start + len(next(iter(values.values()))[1])
+        region = xr.Dataset({name: ((TRAJECTORY,) + dims, value)
+                             for name, (dims, value) in values.items()})
+        with _quiet():
+            region.to_zarr(self.path, region={TRAJECTORY: slice(start, stop)})
+            done = xr.Dataset({DONE: (("chunk",), np.ones(1, np.int8))})
+            done.to_zarr(self.path, region={"chunk": slice(index, index + 1)})
+
+
+def write(ds: xr.Dataset, path: str | os.PathLike[str]) -> None:
+    """Write a finished sweep's Dataset to a store at ``path``, all chunks done.
+
+    Refuses to replace a store of a different sweep; the same sweep is overwritten.
+    """
+    store = ChunkStore(path)
+    total = int(np.prod([ds.sizes[n] for n, _ in json.loads(ds.attrs.get("grid_axes", "[]"))]))
+    if os.path.exists(store.path):
+        store.create_or_resume(ds, total, 1)  # raises for a different sweep
+    flat = to_flat(ds)
+    flat.attrs["chunk_size"] = total
+    flat[DONE] = (("chunk",), np.ones(1, np.int8), {"long_name": "1 once the sweep chunk's "
+                                                                 "results are written"})
+    with _quiet():
+        flat.to_zarr(store.path, mode="w")
 
 
 def open(path: str | os.PathLike[str]) -> xr.Dataset:  # noqa: A001 - mirrors xarray.open_*
-    """Read a results store back as the Dataset :func:`lrscape.sweep` returned."""
+    """Read a results store back as the Dataset :func:`lrscape.sweep` returned.
+
+    Chunks a killed sweep never finished hold fill values (NaN for floats, 0 otherwise) and
+    the Dataset's ``attrs["complete"]`` is 0; rerun the sweep with the same store to finish
+    them.
+    """
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no results store at {path!r}")
-    return xr.open_zarr(path).load()
+    with _quiet():
+        flat = xr.open_zarr(path).load()
+    done = bool(np.all(flat[DONE].values)) if DONE in flat else True
+    ds = from_flat(flat)
+    if not done:
+        ds.attrs["complete"] = 0
+    return ds

@@ -129,7 +129,9 @@ def sweep(
         chunk_size: trajectories per compiled call (default: as many as fit in about 512 MiB).
         devices: devices to shard each chunk over (default: all local devices).
         progress: show a progress bar (default: only when stderr is a terminal).
-        store: a path: also write the Dataset there as a zarr store.
+        store: a path: stream the results there, chunk by chunk, as a zarr store
+            (:mod:`lrscape.store`). Rerunning the same sweep into it computes only the chunks
+            not yet written (an interrupted sweep resumes); a different sweep is refused.
         curvature_every: measure the sharpness (the Hessian's top eigenvalue, by Lanczos
             warm-started from the last top eigenvector) at step 0 and every this many steps,
             with the overlap ``|<v1(t), v1(t')>|`` of successive top eigenvectors (landscape
@@ -225,27 +227,33 @@ def sweep(
               "gradient_noise": noise_axis or gradient_noise > 0}
     per_epoch = getattr(landscape, "steps_per_epoch", None)
 
+    attrs = _attributes(landscape, optimizer, schedule, axes, steps, record_every, seed,
+                        thresholds, dtype, x0)
+    attrs.update({"curvature_every": curvature_every or 0,
+                  "curvature_iters": curvature_iters if curvature_every else 0,
+                  "curvature_k": curvature_k if curvature_every else 0,
+                  "lyapunov": int(lyapunov),
+                  "gradient_noise": "axis" if noise_axis else float(gradient_noise),
+                  "steps_per_epoch": per_epoch or 0,
+                  "noisy": int(isinstance(landscape, StochasticLandscape)
+                               or extras["gradient_noise"])})
+
+    def build(outputs: tuple[dict[str, np.ndarray], ...]) -> xr.Dataset:
+        ds = _dataset(axes, outputs, steps, record_every, curvature_every, per_epoch)
+        ds.attrs.update(attrs)
+        return ds
+
+    sink = None
+    if store is not None:
+        from .store import ChunkStore
+
+        sink = ChunkStore(store)
     with jax.enable_x64(dtype == np.float64):
         outputs = _run(
             landscape, optimizer, schedule, axes, steps, record_every, seed, x0, thresholds,
-            dtype, chunk_size, devices, progress, extras, float(gradient_noise),
+            dtype, chunk_size, devices, progress, extras, float(gradient_noise), sink, build,
         )
-    ds = _dataset(axes, outputs, steps, record_every, curvature_every, per_epoch)
-    ds.attrs.update(_attributes(landscape, optimizer, schedule, axes, steps, record_every, seed,
-                                thresholds, dtype, x0))
-    ds.attrs.update({"curvature_every": curvature_every or 0,
-                     "curvature_iters": curvature_iters if curvature_every else 0,
-                     "curvature_k": curvature_k if curvature_every else 0,
-                     "lyapunov": int(lyapunov),
-                     "gradient_noise": "axis" if noise_axis else float(gradient_noise),
-                     "steps_per_epoch": per_epoch or 0,
-                     "noisy": int(isinstance(landscape, StochasticLandscape)
-                                  or extras["gradient_noise"])})
-    if store is not None:
-        from .store import write
-
-        write(ds, store)
-    return ds
+    return build(outputs)
 
 
 def _normalise_x0(x0: Any, landscape: Landscape) -> Any:
@@ -317,6 +325,8 @@ def _run(
     progress: bool | None,
     extras: dict[str, Any],
     gradient_noise: float,
+    sink: Any,
+    build: Callable[[tuple[dict[str, np.ndarray], ...]], xr.Dataset],
 ) -> tuple[dict[str, np.ndarray], ...]:
     total = grid_mod.size(axes)
     flat = grid_mod.flatten(axes)
@@ -367,30 +377,54 @@ def _run(
     )
     runner = compiled_chunk(spec)
 
-    outputs: tuple[dict[str, np.ndarray], ...] = ({}, {}, {}, {})
+    def chunk_inputs(start: int, size: int) -> tuple[Any, Any]:
+        index = np.minimum(np.arange(start, start + size), total - 1)  # pad with the last
+        return jax.device_put(({k: v[index] for k, v in swept.items()}, seeds[index]), batched)
 
-    def collect(start: int, out: tuple[dict[str, Any], ...]) -> None:
-        stop = min(start + chunk, total)
+    # Every output, preallocated for the whole grid: NaN (or 0) until its chunk is done.
+    shapes = jax.eval_shape(runner, *shared, *chunk_inputs(0, chunk))
+    outputs: tuple[dict[str, np.ndarray], ...] = tuple(
+        {name: np.full((total,) + s.shape[1:],
+                       np.nan if np.issubdtype(s.dtype, np.floating) else 0, s.dtype)
+         for name, s in group.items()} for group in shapes)
+    done = np.zeros(n_chunks, bool)
+    if sink is not None:
+        chunk, done = sink.create_or_resume(build(outputs), chunk, n_chunks)
+        n_chunks = len(done)
+    padded = math.ceil(chunk / n_dev) * n_dev  # a stored chunk size from another device count
+    dims = {name: ds_var.dims[len(axes):] for name, ds_var in build(outputs).data_vars.items()}
+
+    def bounds(c: int) -> tuple[int, int]:
+        return c * chunk, min((c + 1) * chunk, total)
+
+    for c in np.flatnonzero(done):
+        stored = sink.read(*bounds(c))
+        for group in outputs:
+            for name in group:
+                group[name][slice(*bounds(c))] = stored[name]
+
+    def collect(c: int, out: tuple[dict[str, Any], ...]) -> None:
+        start, stop = bounds(c)
         for group, values in zip(outputs, jax.device_get(out), strict=True):
             for name, value in values.items():
-                if name not in group:
-                    group[name] = np.empty((total,) + value.shape[1:], value.dtype)
                 group[name][start:stop] = value[: stop - start]
+        if sink is not None:
+            sink.write(c, start, {name: (dims[name], group[name][start:stop])
+                                  for group in outputs for name in group})
         bar.update(stop - start)
 
     show = sys.stderr.isatty() if progress is None else bool(progress)
-    with tqdm(total=total, unit="traj", disable=not show, desc="sweep") as bar:
+    finished = sum(bounds(c)[1] - bounds(c)[0] for c in np.flatnonzero(done))
+    with tqdm(total=total, initial=finished, unit="traj", disable=not show,
+              desc="sweep") as bar:
         pending = None
-        for c in range(n_chunks):
-            start = c * chunk
-            index = np.minimum(np.arange(start, start + chunk), total - 1)  # pad with the last
-            inputs = jax.device_put(({k: v[index] for k, v in swept.items()}, seeds[index]),
-                                    batched)
-            out = runner(*shared, *inputs)
+        for c in np.flatnonzero(~done):
+            out = runner(*shared, *chunk_inputs(bounds(c)[0], padded))
             if pending is not None:
                 collect(*pending)
-            pending = (start, out)
-        collect(*pending)
+            pending = (int(c), out)
+        if pending is not None:
+            collect(*pending)
     return outputs
 
 

@@ -1,0 +1,106 @@
+"""The streaming store: chunks written as they finish, resumed after a kill, never mixed."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import lrscape
+from lrscape import store as store_mod
+
+VALLEY = lrscape.landscapes.get("narrow-valley", wall_curvature=50.0)
+GRID = {"learning_rate": lrscape.logspace(1e-3, 0.1, 12), "momentum": [0.0, 0.5, 0.9]}
+
+
+def _forget(path, chunks):
+    """Make a store look as if the sweep was killed before ``chunks`` were written."""
+    flat = xr.open_zarr(path).load()
+    size = int(flat.attrs["chunk_size"])
+    for c in chunks:
+        region = slice(c * size, (c + 1) * size)
+        nan = flat[["final_loss"]].isel(trajectory=region) * np.nan
+        nan.to_zarr(path, region={"trajectory": region})
+        xr.Dataset({"chunk_done": (("chunk",), np.zeros(1, np.int8))}).to_zarr(
+            path, region={"chunk": slice(c, c + 1)})
+
+
+def test_a_rerun_computes_only_the_missing_chunks(tmp_path):
+    path = str(tmp_path / "s.zarr")
+    full = lrscape.sweep(VALLEY, "momentum", GRID, steps=200, chunk_size=8, progress=False,
+                         store=path)
+    _forget(path, [1, 3])
+    partial = lrscape.open(path)
+    lost = partial.final_loss.values.reshape(-1)
+    assert partial.attrs["complete"] == 0
+    assert np.isnan(lost[8:16]).all() and np.isnan(lost[24:32]).all()
+    calls = []
+    original = store_mod.ChunkStore.write
+    store_mod.ChunkStore.write = lambda self, c, *a: (calls.append(c), original(self, c, *a))
+    try:
+        again = lrscape.sweep(VALLEY, "momentum", GRID, steps=200, chunk_size=8,
+                              progress=False, store=path)
+    finally:
+        store_mod.ChunkStore.write = original
+    assert calls == [1, 3]
+    xr.testing.assert_identical(again, full)
+    xr.testing.assert_identical(lrscape.open(path), full)
+    assert "complete" not in lrscape.open(path).attrs
+
+
+def test_a_resumed_store_keeps_its_chunk_size(tmp_path):
+    path = str(tmp_path / "s.zarr")
+    full = lrscape.sweep(VALLEY, "momentum", GRID, steps=200, chunk_size=8, progress=False,
+                         store=path)
+    _forget(path, [0])
+    again = lrscape.sweep(VALLEY, "momentum", GRID, steps=200, chunk_size=32, progress=False,
+                          store=path)
+    xr.testing.assert_identical(again, full)
+
+
+def test_a_different_sweep_into_the_store_is_refused(tmp_path):
+    path = str(tmp_path / "s.zarr")
+    lrscape.sweep(VALLEY, "momentum", GRID, steps=200, progress=False, store=path)
+    with pytest.raises(ValueError, match=r"holds a different sweep \(differs in: coords\)"):
+        lrscape.sweep(VALLEY, "momentum", {**GRID, "momentum": [0.0, 0.6, 0.9]}, steps=200,
+                      progress=False, store=path)
+    with pytest.raises(ValueError, match="differs in: gradient_noise"):
+        lrscape.sweep(VALLEY, "momentum", GRID, steps=200, gradient_noise=0.1,
+                      progress=False, store=path)
+
+
+def _done_chunks(path):
+    try:
+        return int(xr.open_zarr(path, consolidated=False)["chunk_done"].values.sum())
+    except Exception:  # the store is being created or written
+        return 0
+
+
+def _cli_sweep(out):
+    return [sys.executable, "-c", "import sys; from lrscape.cli import main; sys.exit(main())",
+            "sweep", "--landscape", "narrow-valley", "--set", "wall_curvature=50",
+            "--optimizer", "momentum", "--lr", "1e-3:0.1:16:log", "--axis",
+            "momentum=0:0.9:16", "--steps", "40000", "--record-every", "4000",
+            "--chunk-size", "16", "--out", str(out), "--plot", "", "--no-progress"]
+
+
+def test_a_cli_sweep_killed_with_sigkill_resumes_to_the_same_store(tmp_path):
+    killed, clean = tmp_path / "killed.zarr", tmp_path / "clean.zarr"
+    process = subprocess.Popen(_cli_sweep(killed), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    deadline = time.time() + 240
+    while _done_chunks(killed) < 2 and time.time() < deadline and process.poll() is None:
+        time.sleep(0.02)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    done = _done_chunks(killed)
+    assert 2 <= done < 16, f"the kill came too late or too early: {done} of 16 chunks done"
+    assert lrscape.open(killed).attrs["complete"] == 0
+    for out in (killed, clean):
+        result = subprocess.run(_cli_sweep(out), capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr
+    xr.testing.assert_identical(lrscape.open(killed), lrscape.open(clean))
