@@ -78,7 +78,7 @@ def _load_config(path: str | None) -> dict[str, Any]:
         raise SystemExit(f"lrscape: --config {path!r}: not valid TOML ({err})") from None
     known = {"landscape", "landscape_fields", "optimizer", "optimizer_values", "schedule",
              "grid", "steps", "record_every", "seed", "dtype", "thresholds", "out", "plot",
-             "chunk_size", "gradient_noise"}
+             "chunk_size", "gradient_noise", "max_memory"}
     if unknown := sorted(set(config) - known):
         raise SystemExit(f"lrscape: --config {path!r}: unknown keys {unknown}; "
                          f"known: {sorted(known)}")
@@ -93,7 +93,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     if has_own_grid:
         settings["grid"] = dict(config.get("grid", {}))
     for key in ("landscape", "optimizer", "steps", "record_every", "seed", "dtype", "out",
-                "plot", "chunk_size", "gradient_noise"):
+                "plot", "chunk_size", "gradient_noise", "max_memory"):
         value = getattr(args, key)
         if value is not None:
             settings[key] = value
@@ -143,7 +143,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
             record_every=int(s["record_every"]), seed=int(s["seed"]), schedule=schedule,
             thresholds=s.get("thresholds"), dtype=dtype, chunk_size=s.get("chunk_size"),
             progress=args.progress, store=s["out"],
-            gradient_noise=float(s.get("gradient_noise", 0.0)),
+            gradient_noise=float(s.get("gradient_noise", 0.0)), max_memory=s.get("max_memory"),
         )
     except ValueError as err:
         print(f"lrscape sweep: {err}", file=sys.stderr)
@@ -246,6 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "--axis gradient_noise=0:1:8)")
     sw.add_argument("--dtype", choices=["float32", "float64"], help="default float32")
     sw.add_argument("--chunk-size", type=int, help="trajectories per compiled call")
+    sw.add_argument("--max-memory", metavar="SIZE",
+                    help="memory one chunk may use, e.g. 4GiB (default: a quarter of the RAM "
+                    "up to 2 GiB, or half of the GPUs' memory)")
     sw.add_argument("--out", help=f"results store (default {DEFAULT_OUT})")
     sw.add_argument("--plot", help="figure path (default: the store's name with .png; "
                                    "'' for none)")

@@ -12,6 +12,8 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import math
+import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -93,6 +95,7 @@ def sweep(
     thresholds: Thresholds | Mapping[str, Any] | None = None,
     dtype: Any = None,
     chunk_size: int | None = None,
+    max_memory: int | str | None = None,
     devices: Sequence[jax.Device] | None = None,
     progress: bool | None = None,
     store: str | None = None,
@@ -126,7 +129,10 @@ def sweep(
             step and trajectory (on any landscape; also a grid axis, ``"gradient_noise"``).
         thresholds: the classifier's :class:`~lrscape.regimes.Thresholds` (or a dict of them).
         dtype: ``jnp.float32`` (default) or ``jnp.float64`` (enables x64 for this call).
-        chunk_size: trajectories per compiled call (default: as many as fit in about 512 MiB).
+        chunk_size: trajectories per compiled call (default: as many as fit in
+            ``max_memory``, by the compiled program's own memory analysis).
+        max_memory: the memory one chunk may use, in bytes or as ``"4GiB"`` (default: half
+            the accelerators' memory, or a quarter of the RAM up to 2 GiB on CPU).
         devices: devices to shard each chunk over (default: all local devices).
         progress: show a progress bar (default: only when stderr is a terminal).
         store: a path: stream the results there, chunk by chunk, as a zarr store
@@ -201,6 +207,8 @@ def sweep(
         raise ValueError("`devices` is empty")
     if chunk_size is not None:
         _check_positive_int("chunk_size", chunk_size)
+    max_memory = (default_memory_budget(devices) if max_memory is None
+                  else parse_memory(max_memory))
     if x0 is not None:
         x0 = _normalise_x0(x0, landscape)
     if curvature_every is not None:
@@ -251,7 +259,8 @@ def sweep(
     with jax.enable_x64(dtype == np.float64):
         outputs = _run(
             landscape, optimizer, schedule, axes, steps, record_every, seed, x0, thresholds,
-            dtype, chunk_size, devices, progress, extras, float(gradient_noise), sink, build,
+            dtype, chunk_size, devices, progress, extras, float(gradient_noise), max_memory,
+            sink, build,
         )
     return build(outputs)
 
@@ -302,11 +311,72 @@ def _dtype(dtype: Any) -> np.dtype:
     return resolved
 
 
-def default_chunk_size(per_trajectory_bytes: int, n_devices: int, budget: int = 512 << 20) -> int:
-    """Trajectories per chunk: a power of two under ``budget`` bytes, a multiple of devices."""
-    chunk = 1 << max(0, int(math.log2(max(budget // max(per_trajectory_bytes, 1), 1))))
-    chunk = min(chunk, 1 << 16)
-    return max(n_devices, chunk - chunk % n_devices)
+def default_memory_budget(devices: Sequence[jax.Device]) -> int:
+    """Bytes a chunk may use by default: half of the accelerators' memory, or on CPU a
+    quarter of the machine's RAM, at most 2 GiB."""
+    limits = []
+    for device in devices:
+        stats = device.memory_stats() if device.platform != "cpu" else None
+        if stats and stats.get("bytes_limit"):
+            limits.append(int(stats["bytes_limit"]) // 2)
+    if limits and len(limits) == len(devices):
+        return sum(limits)
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not a POSIX system
+        ram = 8 << 30
+    return int(min(ram // 4, 2 << 30))
+
+
+def parse_memory(value: int | str) -> int:
+    """Bytes from an integer or a size such as ``"512MiB"``, ``"4GiB"`` or ``"2GB"``."""
+    units = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+             "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
+    if isinstance(value, bool):
+        raise ValueError(f"`max_memory` must be a number of bytes or a size like '4GiB', "
+                         f"got {value!r}")
+    if isinstance(value, int | np.integer | float) and np.isfinite(value) and value > 0:
+        return int(value)
+    if isinstance(value, str):
+        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]*)\s*", value)
+        if match and match.group(2).lower() in units and float(match.group(1)) > 0:
+            return int(float(match.group(1)) * units[match.group(2).lower()])
+    raise ValueError(f"`max_memory` must be a number of bytes > 0 or a size like '4GiB', "
+                     f"got {value!r}")
+
+
+_PROGRAMS: dict[Any, Any] = {}  # compiled chunk programs, by Spec and argument shapes
+
+
+def _program(runner: Any, spec: Spec, shared: Any, inputs: Any) -> Any:
+    """The chunk program compiled ahead of time for these argument shapes (cached).
+
+    Compiling ahead of time gives the program's own memory analysis before anything runs;
+    the same executable then runs every chunk, so a grid still compiles once.
+    """
+    leaves, treedef = jax.tree.flatten((shared, inputs))
+    key = (spec, str(treedef), tuple((np.shape(x), str(x.dtype), str(getattr(x, "sharding", "")))
+                                     for x in leaves))
+    if key not in _PROGRAMS:
+        if len(_PROGRAMS) >= 64:
+            _PROGRAMS.pop(next(iter(_PROGRAMS)))
+        _PROGRAMS[key] = runner.lower(*shared, *inputs).compile()
+    return _PROGRAMS[key]
+
+
+def program_bytes(program: Any, n_devices: int) -> int:
+    """Memory a compiled chunk program needs on all devices together (arguments, outputs,
+    temporaries), from XLA's memory analysis of the per-device program."""
+    stats = program.memory_analysis()
+    per_device = (stats.argument_size_in_bytes + stats.output_size_in_bytes
+                  + stats.temp_size_in_bytes - stats.alias_size_in_bytes)
+    return int(per_device) * n_devices
+
+
+def chunk_for_budget(bytes_per_trajectory: float, n_devices: int, budget: int) -> int:
+    """Trajectories per chunk: ``n_devices`` times a power of two, within ``budget`` bytes."""
+    per_device = budget / n_devices / max(bytes_per_trajectory, 1.0)
+    return n_devices * (1 << max(0, int(math.log2(max(per_device, 1.0)))))
 
 
 def _run(
@@ -325,6 +395,7 @@ def _run(
     progress: bool | None,
     extras: dict[str, Any],
     gradient_noise: float,
+    max_memory: int,
     sink: Any,
     build: Callable[[tuple[dict[str, np.ndarray], ...]], xr.Dataset],
 ) -> tuple[dict[str, np.ndarray], ...]:
@@ -355,19 +426,6 @@ def _run(
         swept["gradient_noise"] = np.full(total, gradient_noise, dtype)
 
     n_dev = len(devices)
-    n_records = steps // record_every
-    if chunk_size is None:
-        n_params = sum(np.size(leaf) for leaf in jax.tree.leaves(
-            jax.eval_shape(lambda: landscape.init(jax.random.key(0))) if x0 is None else x0))
-        n_epochs = steps // landscape.steps_per_epoch if isinstance(
-            landscape, StochasticLandscape) and landscape.steps_per_epoch else 0
-        per_traj = dtype.itemsize * (8 * n_params + 5 * n_records + 2 * thresholds.buffer_size
-                                     + 5 * n_epochs + getattr(landscape, "n_train", 0) + 64)
-        chunk_size = default_chunk_size(per_traj, n_dev)
-    chunk = min(chunk_size, math.ceil(total / n_dev) * n_dev)
-    chunk = math.ceil(chunk / n_dev) * n_dev
-    n_chunks = math.ceil(total / chunk)
-
     mesh = Mesh(np.array(devices), ("batch",))
     batched = NamedSharding(mesh, PartitionSpec("batch"))
     replicated = NamedSharding(mesh, PartitionSpec())
@@ -381,6 +439,17 @@ def _run(
         index = np.minimum(np.arange(start, start + size), total - 1)  # pad with the last
         return jax.device_put(({k: v[index] for k, v in swept.items()}, seeds[index]), batched)
 
+    whole = math.ceil(total / n_dev) * n_dev
+    chunk = math.ceil(min(chunk_size or whole, whole) / n_dev) * n_dev
+    program = _program(runner, spec, shared, chunk_inputs(0, chunk))
+    if chunk_size is None and program_bytes(program, n_dev) > max_memory:
+        # The whole grid does not fit: as many trajectories as the budget allows.
+        per_trajectory = program_bytes(program, n_dev) / chunk
+        chunk = min(chunk, chunk_for_budget(per_trajectory, n_dev, max_memory))
+        program = _program(runner, spec, shared, chunk_inputs(0, chunk))
+    program_size = chunk
+    n_chunks = math.ceil(total / chunk)
+
     # Every output, preallocated for the whole grid: NaN (or 0) until its chunk is done.
     shapes = jax.eval_shape(runner, *shared, *chunk_inputs(0, chunk))
     outputs: tuple[dict[str, np.ndarray], ...] = tuple(
@@ -392,6 +461,8 @@ def _run(
         chunk, done = sink.create_or_resume(build(outputs), chunk, n_chunks)
         n_chunks = len(done)
     padded = math.ceil(chunk / n_dev) * n_dev  # a stored chunk size from another device count
+    if padded != program_size:
+        program = _program(runner, spec, shared, chunk_inputs(0, padded))
     dims = {name: ds_var.dims[len(axes):] for name, ds_var in build(outputs).data_vars.items()}
 
     def bounds(c: int) -> tuple[int, int]:
@@ -419,7 +490,7 @@ def _run(
               desc="sweep") as bar:
         pending = None
         for c in np.flatnonzero(~done):
-            out = runner(*shared, *chunk_inputs(bounds(c)[0], padded))
+            out = program(*shared, *chunk_inputs(bounds(c)[0], padded))
             if pending is not None:
                 collect(*pending)
             pending = (int(c), out)
