@@ -164,14 +164,27 @@ def _curvatures(dim: int, wall: Any, floor: Any) -> jax.Array:
     return jnp.exp((1 - fraction) * jnp.log(wall) + fraction * jnp.log(floor))
 
 
-class _LinearFeatures:
+@dataclasses.dataclass(frozen=True, eq=False, kw_only=True)
+class _LinearTask(FiniteSum):
     """Shared by the two linear models: anisotropic Gaussian features (a narrow valley)."""
 
-    def _validate_features(self) -> None:
+    dim: int = static_field(2)
+    wall_curvature: float = 10.0
+    floor_curvature: float = 0.1
+    start: float = 0.0
+
+    def _validate(self) -> None:
+        FiniteSum._validate(self)
         check_int(self, "dim", 1)
         check_scalar(self, "wall_curvature", positive=True)
         check_scalar(self, "floor_curvature", positive=True)
         check_scalar(self, "start")
+
+    def _teacher_signal(self, key: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
+        """Inputs and the teacher's noisy signal w*.x + label_noise * N(0, 1)."""
+        inputs, teacher = self._features(key, n)
+        noise = jax.random.normal(jax.random.fold_in(key, 1), (n,))
+        return inputs, inputs @ teacher + self.label_noise * noise
 
     def _features(self, key: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
         """Inputs with covariance diag(h) and the teacher's weights w* ~ N(0, I)."""
@@ -190,7 +203,7 @@ class _LinearFeatures:
 
 
 @register("linear-regression")
-class LinearRegression(_LinearFeatures, FiniteSum):
+class LinearRegression(_LinearTask):
     r"""Least squares on anisotropic Gaussian features: a narrow valley made of data.
 
     .. math::
@@ -217,19 +230,10 @@ class LinearRegression(_LinearFeatures, FiniteSum):
         batch_size: :math:`B`, examples per minibatch (at most ``n_train``).
     """
 
-    dim: int = static_field(2)
-    wall_curvature: float = 10.0
-    floor_curvature: float = 0.1
     start: float = 3.0
 
-    def _validate(self) -> None:
-        FiniteSum._validate(self)
-        self._validate_features()
-
     def _draw(self, key: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
-        inputs, teacher = self._features(key, n)
-        noise = jax.random.normal(jax.random.fold_in(key, 1), (n,))
-        return inputs, inputs @ teacher + self.label_noise * noise
+        return self._teacher_signal(key, n)
 
     def example_loss(self, outputs: jax.Array, targets: jax.Array) -> jax.Array:
         return 0.5 * (outputs - targets) ** 2
@@ -239,7 +243,7 @@ class LinearRegression(_LinearFeatures, FiniteSum):
 
 
 @register("logistic-regression")
-class LogisticRegression(_LinearFeatures, FiniteSum):
+class LogisticRegression(_LinearTask):
     r"""Binary logistic regression on anisotropic Gaussian features.
 
     .. math::
@@ -265,20 +269,9 @@ class LogisticRegression(_LinearFeatures, FiniteSum):
         batch_size: :math:`B`, examples per minibatch (at most ``n_train``).
     """
 
-    dim: int = static_field(2)
-    wall_curvature: float = 10.0
-    floor_curvature: float = 0.1
-    start: float = 0.0
-
-    def _validate(self) -> None:
-        FiniteSum._validate(self)
-        self._validate_features()
-
     def _draw(self, key: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
-        inputs, teacher = self._features(key, n)
-        noise = jax.random.normal(jax.random.fold_in(key, 1), (n,))
-        labels = (inputs @ teacher + self.label_noise * noise > 0).astype(inputs.dtype)
-        return inputs, labels
+        inputs, signal = self._teacher_signal(key, n)
+        return inputs, (signal > 0).astype(inputs.dtype)
 
     def example_loss(self, outputs: jax.Array, targets: jax.Array) -> jax.Array:
         return jax.nn.softplus(-(2 * targets - 1) * outputs)
