@@ -1,6 +1,7 @@
 """Stochastic training: the noisy quadratic model against theory, minibatches, epoch logs."""
 
 import importlib.util
+import itertools
 import pathlib
 
 import jax
@@ -183,21 +184,17 @@ SCHEDULES = {
 def test_schedules_run_in_stochastic_sweeps_and_sweep_their_fields(name, small_task):
     fields, swept = SCHEDULES[name]
     schedule = lrscape.schedules.get(name, **fields)
-    values = [0.3, 0.5] if swept != "multipliers" else None
-    if values is None:  # an array field: sweep a scalar one through the rate instead
+    if swept == "multipliers":  # an array field: sweep the rate instead
         grid = {"learning_rate": [0.1, 0.2]}
     else:
-        grid = {"learning_rate": [0.1], swept: values}
+        grid = {"learning_rate": [0.1], swept: [0.3, 0.5]}
     ds = lrscape.sweep(small_task, "sgd", grid, schedule=schedule, steps=48, record_every=1,
                        progress=False)
-    flat = ds.loss_last.values.reshape(-1, 48)
-    points = [dict(zip(grid, p, strict=True))
-              for p in np.array(np.meshgrid(*grid.values(), indexing="ij")).reshape(
-                  len(grid), -1).T]
-    for row, point in zip(flat, points, strict=True):
-        sched = schedule if values is None else schedule.replace(**{swept: point[swept]})
-        losses, _, _ = python_loop(small_task, point["learning_rate"], 48, schedule=sched)
-        np.testing.assert_allclose(row, losses, rtol=5e-5)
+    for point in itertools.product(*grid.values()):
+        coords = dict(zip(grid, point, strict=True))
+        sched = schedule.replace(**{k: v for k, v in coords.items() if k == swept})
+        losses, _, _ = python_loop(small_task, coords["learning_rate"], 48, schedule=sched)
+        np.testing.assert_allclose(ds.loss_last.sel(coords).values, losses, rtol=5e-5)
 
 
 # -- bad input ------------------------------------------------------------------------------

@@ -99,8 +99,9 @@ def run_trajectory(
     """Run one trajectory.
 
     Returns four dicts of outputs: per trajectory (the :class:`~lrscape.record.Summary` and,
-    if asked, ``lyapunov``), per record window (``loss_last``, ``loss_mean``, ``loss_min``,
-    ``loss_max``, and on a stochastic landscape ``loss_full``), per curvature measurement
+    if asked, ``lyapunov``), per record window (``loss_last``, ``loss_mean``; with noisy
+    gradients also ``loss_min`` and ``loss_max``; on a stochastic landscape also
+    ``loss_full``), per curvature measurement
     (``sharpness``, ``eigvec_overlap``; at step 0 and every ``curvature_every`` steps), and
     per epoch of a finite-sum landscape (``epoch_loss_mean``, ``train_loss``,
     ``train_accuracy``, ``val_loss``, ``val_accuracy``), the last two empty unless asked.

@@ -115,10 +115,7 @@ class ChunkStore:
                 raise ValueError(
                     f"store {self.path!r} holds a different sweep (differs in: "
                     f"{', '.join(differing)}); write to another path or remove it first")
-            if DONE in existing and "chunk_size" in existing.attrs:
-                return int(existing.attrs["chunk_size"]), existing[DONE].values.astype(bool)
-            # A complete store written without chunk records: every chunk is done.
-            return chunk, np.ones(n_chunks, bool)
+            return int(existing.attrs["chunk_size"]), existing[DONE].values.astype(bool)
         flat = to_flat(template)
         flat.attrs["chunk_size"] = chunk
         flat[DONE] = (("chunk",), np.zeros(n_chunks, np.int8),
@@ -141,6 +138,9 @@ class ChunkStore:
         if "lrscape_version" not in existing.attrs:
             raise ValueError(f"store {self.path!r} exists and was not written by lrscape; "
                              "choose another path or remove it")
+        if DONE not in existing or "chunk_size" not in existing.attrs:
+            raise ValueError(f"store {self.path!r} was written by an lrscape without resumable "
+                             "stores; choose another path or remove it")
         return existing
 
     def read(self, start: int, stop: int) -> dict[str, np.ndarray]:
@@ -161,23 +161,6 @@ class ChunkStore:
             region.to_zarr(self.path, region={TRAJECTORY: slice(start, stop)})
             done = xr.Dataset({DONE: (("chunk",), np.ones(1, np.int8))})
             done.to_zarr(self.path, region={"chunk": slice(index, index + 1)})
-
-
-def write(ds: xr.Dataset, path: str | os.PathLike[str]) -> None:
-    """Write a finished sweep's Dataset to a store at ``path``, all chunks done.
-
-    Refuses to replace a store of a different sweep; the same sweep is overwritten.
-    """
-    store = ChunkStore(path)
-    total = int(np.prod([ds.sizes[n] for n, _ in json.loads(ds.attrs.get("grid_axes", "[]"))]))
-    if os.path.exists(store.path):
-        store.create_or_resume(ds, total, 1)  # raises for a different sweep
-    flat = to_flat(ds)
-    flat.attrs["chunk_size"] = total
-    flat[DONE] = (("chunk",), np.ones(1, np.int8), {"long_name": "1 once the sweep chunk's "
-                                                                 "results are written"})
-    with _quiet():
-        flat.to_zarr(store.path, mode="w")
 
 
 def open(path: str | os.PathLike[str]) -> xr.Dataset:  # noqa: A001 - mirrors xarray.open_*

@@ -451,19 +451,19 @@ def _run(
     n_chunks = math.ceil(total / chunk)
 
     # Every output, preallocated for the whole grid: NaN (or 0) until its chunk is done.
-    shapes = jax.eval_shape(runner, *shared, *chunk_inputs(0, chunk))
+    shapes = program.out_info
     outputs: tuple[dict[str, np.ndarray], ...] = tuple(
         {name: np.full((total,) + s.shape[1:],
                        np.nan if np.issubdtype(s.dtype, np.floating) else 0, s.dtype)
          for name, s in group.items()} for group in shapes)
-    done = np.zeros(n_chunks, bool)
+    done, dims = np.zeros(n_chunks, bool), {}
     if sink is not None:
-        chunk, done = sink.create_or_resume(build(outputs), chunk, n_chunks)
-        n_chunks = len(done)
+        template = build(outputs)
+        chunk, done = sink.create_or_resume(template, chunk, n_chunks)
+        dims = {name: var.dims[len(axes):] for name, var in template.data_vars.items()}
     padded = math.ceil(chunk / n_dev) * n_dev  # a stored chunk size from another device count
     if padded != program_size:
         program = _program(runner, spec, shared, chunk_inputs(0, padded))
-    dims = {name: ds_var.dims[len(axes):] for name, ds_var in build(outputs).data_vars.items()}
 
     def bounds(c: int) -> tuple[int, int]:
         return c * chunk, min((c + 1) * chunk, total)

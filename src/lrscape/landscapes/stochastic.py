@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._fields import check_scalar, check_vector, static_field
+from .._fields import check_int, check_scalar, check_vector, static_field
 from ._base import Landscape, Params, register, sum_small
 
 
@@ -83,10 +83,7 @@ class NoisyQuadratic(StochasticLandscape):
     def _validate(self) -> None:
         check_scalar(self, "batch_size", positive=True)
         check_scalar(self, "start")
-        if isinstance(self.dim, bool) or not isinstance(self.dim, int | np.integer) or (
-                self.dim < 1):
-            raise ValueError(f"NoisyQuadratic: field `dim` must be an integer >= 1, "
-                             f"got {self.dim!r}")
+        check_int(self, "dim", 1)
         if self.eigenvalues is None:
             h = 1.0 / np.arange(1, self.dim + 1, dtype=np.float32)
             object.__setattr__(self, "eigenvalues", h)
