@@ -11,6 +11,7 @@ import pytest
 import xarray as xr
 
 import lrscape
+from lrscape import chunks as chunks_mod
 from lrscape import store as store_mod
 
 VALLEY = lrscape.landscapes.get("narrow-valley", wall_curvature=50.0)
@@ -105,7 +106,6 @@ def test_a_cli_sweep_killed_with_sigkill_resumes_to_the_same_store(tmp_path):
 
 
 def test_the_memory_budget_sets_the_chunk_from_the_compiled_program(tmp_path):
-    sweep_mod = __import__("importlib").import_module("lrscape.sweep")
     path = str(tmp_path / "m.zarr")
     grid = {"learning_rate": lrscape.logspace(1e-3, 0.1, 64), "momentum": [0.0, 0.5, 0.9, 0.99]}
     whole = lrscape.sweep(VALLEY, "momentum", grid, steps=200, progress=False)
@@ -115,8 +115,8 @@ def test_the_memory_budget_sets_the_chunk_from_the_compiled_program(tmp_path):
     xr.testing.assert_identical(small, whole)
     chunk = int(xr.open_zarr(path).attrs["chunk_size"])
     assert chunk < 256 and chunk % len(__import__("jax").devices()) == 0
-    programs = [p for k, p in sweep_mod._PROGRAMS.items()
+    programs = [p for k, p in chunks_mod._PROGRAMS.items()
                 if any(shape == (chunk,) for shape, *_ in k[2])]
-    assert programs and all(sweep_mod.program_bytes(p, 4) <= budget for p in programs)
+    assert programs and all(chunks_mod.program_bytes(p, 4) <= budget for p in programs)
     with pytest.raises(ValueError, match="`max_memory` must be .* got '4 parsecs'"):
         lrscape.sweep(VALLEY, "momentum", grid, max_memory="4 parsecs")

@@ -22,16 +22,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
+from . import executors, landscapes, optimizers
 from . import grid as grid_mod
-from . import landscapes, optimizers
+from .chunks import ChunkJob, Outputs, cast_tree, chunk_for_budget, program_bytes
 from .landscapes import Landscape, StochasticLandscape
 from .optimizers import Optimizer
 from .regimes import Regime, Thresholds
 from .schedules import Schedule
-from .simulate import Spec, compiled_chunk
+from .simulate import Spec
+from .store import ChunkStore
 
 try:
     VERSION = importlib.metadata.version("lrscape")
@@ -99,6 +100,7 @@ def sweep(
     devices: Sequence[jax.Device] | None = None,
     progress: bool | None = None,
     store: str | None = None,
+    executor: str | executors.LocalExecutor | executors.RayExecutor | None = None,
     curvature_every: int | None = None,
     curvature_iters: int = 20,
     curvature_k: int = 1,
@@ -138,6 +140,11 @@ def sweep(
         store: a path: stream the results there, chunk by chunk, as a zarr store
             (:mod:`lrscape.store`). Rerunning the same sweep into it computes only the chunks
             not yet written (an interrupted sweep resumes); a different sweep is refused.
+        executor: who computes the chunks: ``"local"`` (default: this process, on
+            ``devices``), ``"ray"`` (every chunk a Ray task, on the Ray cluster this process
+            is connected to or a local one; each task writes its own region of ``store``), or
+            an executor from :mod:`lrscape.executors`, such as
+            ``RayExecutor(address="auto", num_gpus=1)``.
         curvature_every: measure the sharpness (the Hessian's top eigenvalue, by Lanczos
             warm-started from the last top eigenvector) at step 0 and every this many steps,
             with the overlap ``|<v1(t), v1(t')>|`` of successive top eigenvectors (landscape
@@ -246,21 +253,21 @@ def sweep(
                   "noisy": int(isinstance(landscape, StochasticLandscape)
                                or extras["gradient_noise"])})
 
-    def build(outputs: tuple[dict[str, np.ndarray], ...]) -> xr.Dataset:
+    def build(outputs: Outputs) -> xr.Dataset:
         ds = _dataset(axes, outputs, steps, record_every, curvature_every, per_epoch)
         ds.attrs.update(attrs)
         return ds
 
-    sink = None
-    if store is not None:
-        from .store import ChunkStore
-
-        sink = ChunkStore(store)
+    if store is not None and not isinstance(store, str | os.PathLike):
+        raise ValueError(f"`store` must be a path, got {store!r}")
+    run_on = executors.get(executor, devices=devices)
+    if isinstance(run_on, executors.RayExecutor):
+        executors._import_ray()  # a missing extra is reported before anything compiles
     with jax.enable_x64(dtype == np.float64):
         outputs = _run(
             landscape, optimizer, schedule, axes, steps, record_every, seed, x0, thresholds,
             dtype, chunk_size, devices, progress, extras, float(gradient_noise), max_memory,
-            sink, build,
+            None if store is None else os.fspath(store), run_on, build,
         )
     return build(outputs)
 
@@ -345,40 +352,6 @@ def parse_memory(value: int | str) -> int:
                      f"got {value!r}")
 
 
-_PROGRAMS: dict[Any, Any] = {}  # compiled chunk programs, by Spec and argument shapes
-
-
-def _program(runner: Any, spec: Spec, shared: Any, inputs: Any) -> Any:
-    """The chunk program compiled ahead of time for these argument shapes (cached).
-
-    Compiling ahead of time gives the program's own memory analysis before anything runs;
-    the same executable then runs every chunk, so a grid still compiles once.
-    """
-    leaves, treedef = jax.tree.flatten((shared, inputs))
-    key = (spec, str(treedef), tuple((np.shape(x), str(x.dtype), str(getattr(x, "sharding", "")))
-                                     for x in leaves))
-    if key not in _PROGRAMS:
-        if len(_PROGRAMS) >= 64:
-            _PROGRAMS.pop(next(iter(_PROGRAMS)))
-        _PROGRAMS[key] = runner.lower(*shared, *inputs).compile()
-    return _PROGRAMS[key]
-
-
-def program_bytes(program: Any, n_devices: int) -> int:
-    """Memory a compiled chunk program needs on all devices together (arguments, outputs,
-    temporaries), from XLA's memory analysis of the per-device program."""
-    stats = program.memory_analysis()
-    per_device = (stats.argument_size_in_bytes + stats.output_size_in_bytes
-                  + stats.temp_size_in_bytes - stats.alias_size_in_bytes)
-    return int(per_device) * n_devices
-
-
-def chunk_for_budget(bytes_per_trajectory: float, n_devices: int, budget: int) -> int:
-    """Trajectories per chunk: ``n_devices`` times a power of two, within ``budget`` bytes."""
-    per_device = budget / n_devices / max(bytes_per_trajectory, 1.0)
-    return n_devices * (1 << max(0, int(math.log2(max(per_device, 1.0)))))
-
-
 def _run(
     landscape: Landscape,
     optimizer: Optimizer,
@@ -396,14 +369,11 @@ def _run(
     extras: dict[str, Any],
     gradient_noise: float,
     max_memory: int,
-    sink: Any,
-    build: Callable[[tuple[dict[str, np.ndarray], ...]], xr.Dataset],
-) -> tuple[dict[str, np.ndarray], ...]:
+    store: str | None,
+    executor: Any,
+    build: Callable[[Outputs], xr.Dataset],
+) -> Outputs:
     total = grid_mod.size(axes)
-    flat = grid_mod.flatten(axes)
-    seed_axis = next((a.name for a in axes if a.target == "seed"), None)
-    seeds = (flat[seed_axis] if seed_axis else np.full(total, seed)).astype(np.uint32)
-    swept = {a.name: flat[a.name].astype(dtype) for a in axes if a.target != "seed"}
     fixed = {k: np.asarray(v, dtype) for k, v in optimizer.hyperparams.items()
              if v is not None and k not in {a.field for a in axes if a.target == "optimizer"}}
     spec = Spec(
@@ -418,105 +388,54 @@ def _run(
         dtype=dtype.name,
         **extras,
     )
-    # Optimizer axes and the noise are passed under their field names.
-    for a in axes:
-        if a.target in ("optimizer", "noise") and a.name != a.field:
-            swept[a.field] = swept.pop(a.name)
-    if spec.gradient_noise and "gradient_noise" not in swept:
-        swept["gradient_noise"] = np.full(total, gradient_noise, dtype)
-
+    shared = tuple(cast_tree(part, dtype) for part in (landscape, schedule, fixed, x0))
     n_dev = len(devices)
-    mesh = Mesh(np.array(devices), ("batch",))
-    batched = NamedSharding(mesh, PartitionSpec("batch"))
-    replicated = NamedSharding(mesh, PartitionSpec())
-    cast = _caster(dtype)
-    shared = jax.device_put(
-        (cast(landscape), cast(schedule), fixed, None if x0 is None else cast(x0)), replicated
-    )
-    runner = compiled_chunk(spec)
-
-    def chunk_inputs(start: int, size: int) -> tuple[Any, Any]:
-        index = np.minimum(np.arange(start, start + size), total - 1)  # pad with the last
-        return jax.device_put(({k: v[index] for k, v in swept.items()}, seeds[index]), batched)
-
     whole = math.ceil(total / n_dev) * n_dev
     chunk = math.ceil(min(chunk_size or whole, whole) / n_dev) * n_dev
-    program = _program(runner, spec, shared, chunk_inputs(0, chunk))
+    job = ChunkJob(spec, shared, axes, seed=seed, gradient_noise=gradient_noise, chunk=chunk)
+    program = job.program(devices, chunk)
     if chunk_size is None and program_bytes(program, n_dev) > max_memory:
         # The whole grid does not fit: as many trajectories as the budget allows.
         per_trajectory = program_bytes(program, n_dev) / chunk
         chunk = min(chunk, chunk_for_budget(per_trajectory, n_dev, max_memory))
-        program = _program(runner, spec, shared, chunk_inputs(0, chunk))
-    program_size = chunk
     n_chunks = math.ceil(total / chunk)
 
     # Every output, preallocated for the whole grid: NaN (or 0) until its chunk is done.
-    shapes = program.out_info
-    outputs: tuple[dict[str, np.ndarray], ...] = tuple(
+    outputs: Outputs = tuple(
         {name: np.full((total,) + s.shape[1:],
                        np.nan if np.issubdtype(s.dtype, np.floating) else 0, s.dtype)
-         for name, s in group.items()} for group in shapes)
+         for name, s in group.items()} for group in program.out_info)
     done, dims = np.zeros(n_chunks, bool), {}
-    if sink is not None:
+    if store is not None:
         template = build(outputs)
-        chunk, done = sink.create_or_resume(template, chunk, n_chunks)
+        chunk, done = ChunkStore(store).create_or_resume(template, chunk, n_chunks)
         dims = {name: var.dims[len(axes):] for name, var in template.data_vars.items()}
-    padded = math.ceil(chunk / n_dev) * n_dev  # a stored chunk size from another device count
-    if padded != program_size:
-        program = _program(runner, spec, shared, chunk_inputs(0, padded))
-
-    def bounds(c: int) -> tuple[int, int]:
-        return c * chunk, min((c + 1) * chunk, total)
+    job = job.with_chunk(chunk, store, dims)
 
     for c in np.flatnonzero(done):
-        stored = sink.read(*bounds(c))
+        stored = ChunkStore(store).read(*job.bounds(c))
         for group in outputs:
             for name in group:
-                group[name][slice(*bounds(c))] = stored[name]
+                group[name][slice(*job.bounds(c))] = stored[name]
 
-    def collect(c: int, out: tuple[dict[str, Any], ...]) -> None:
-        start, stop = bounds(c)
-        for group, values in zip(outputs, jax.device_get(out), strict=True):
-            for name, value in values.items():
-                group[name][start:stop] = value[: stop - start]
-        if sink is not None:
-            sink.write(c, start, {name: (dims[name], group[name][start:stop])
-                                  for group in outputs for name in group})
+    def on_done(c: int, values: Outputs) -> None:
+        start, stop = job.bounds(c)
+        for group, new in zip(outputs, values, strict=True):
+            for name, value in new.items():
+                group[name][start:stop] = value
         bar.update(stop - start)
 
     show = sys.stderr.isatty() if progress is None else bool(progress)
-    finished = sum(bounds(c)[1] - bounds(c)[0] for c in np.flatnonzero(done))
+    finished = sum(job.bounds(c)[1] - job.bounds(c)[0] for c in np.flatnonzero(done))
     with tqdm(total=total, initial=finished, unit="traj", disable=not show,
               desc="sweep") as bar:
-        pending = None
-        for c in np.flatnonzero(~done):
-            out = program(*shared, *chunk_inputs(bounds(c)[0], padded))
-            if pending is not None:
-                collect(*pending)
-            pending = (int(c), out)
-        if pending is not None:
-            collect(*pending)
+        executor.run(job, [int(c) for c in np.flatnonzero(~done)], on_done)
     return outputs
-
-
-def _caster(dtype: np.dtype) -> Callable[[Any], Any]:
-    def cast(tree: Any) -> Any:
-        if tree is None:
-            return None
-
-        def leaf(x: Any) -> Any:
-            arr = np.asarray(x)
-            return arr.astype(dtype) if np.issubdtype(arr.dtype, np.floating) or isinstance(
-                x, float) else arr
-
-        return jax.tree.map(leaf, tree)
-
-    return cast
 
 
 def _dataset(
     axes: tuple[grid_mod.Axis, ...],
-    outputs: tuple[dict[str, np.ndarray], ...],
+    outputs: Outputs,
     steps: int,
     record_every: int,
     curvature_every: int | None,

@@ -1,0 +1,207 @@
+"""A sweep cut into chunks: the self-contained unit of work that every executor runs.
+
+A :class:`ChunkJob` holds everything a process needs to compute any chunk of a sweep on its
+own devices (the compiled program's :class:`~lrscape.simulate.Spec`, the landscape, schedule
+and fixed hyperparameters as NumPy values, the grid's axes, the chunk size) and nothing that
+belongs to one process (no devices, no compiled programs), so it pickles: the local executor
+uses it in place, and Ray ships it once to every worker.
+
+Chunk ``c`` is trajectories ``c * chunk`` to ``(c + 1) * chunk`` of the flat grid (C order);
+its inputs are computed from the axes alone, so no process ever holds the whole flat grid.
+The last chunk is padded by repeating the last trajectory, and each process pads a chunk to a
+multiple of its own device count; the padding is cut off before anything leaves the chunk.
+Every chunk is a pure function of the job and its index: computed twice, anywhere, it gives
+the same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from . import grid as grid_mod
+from .simulate import Spec, compiled_chunk
+
+#: One chunk's results: (summary, records, series, epochs), each variable name -> values.
+Outputs = tuple[dict[str, np.ndarray], ...]
+
+_PROGRAMS: dict[Any, Any] = {}  # compiled chunk programs, by Spec, shapes and shardings
+
+
+def cast_tree(tree: Any, dtype: np.dtype) -> Any:
+    """``tree`` with its floating-point leaves (and Python floats) as NumPy ``dtype``."""
+    if tree is None:
+        return None
+
+    def leaf(x: Any) -> Any:
+        arr = np.asarray(x)
+        floating = np.issubdtype(arr.dtype, np.floating) or isinstance(x, float)
+        return arr.astype(dtype) if floating else arr
+
+    return jax.tree.map(leaf, tree)
+
+
+def program_bytes(program: Any, n_devices: int) -> int:
+    """Memory a compiled chunk program needs on all devices together (arguments, outputs,
+    temporaries), from XLA's memory analysis of the per-device program."""
+    stats = program.memory_analysis()
+    per_device = (stats.argument_size_in_bytes + stats.output_size_in_bytes
+                  + stats.temp_size_in_bytes - stats.alias_size_in_bytes)
+    return int(per_device) * n_devices
+
+
+def chunk_for_budget(bytes_per_trajectory: float, n_devices: int, budget: int) -> int:
+    """Trajectories per chunk: ``n_devices`` times a power of two, within ``budget`` bytes."""
+    per_device = budget / n_devices / max(bytes_per_trajectory, 1.0)
+    return n_devices * (1 << max(0, int(math.log2(max(per_device, 1.0)))))
+
+
+class ChunkJob:
+    """One sweep, ready to compute any of its chunks in any process.
+
+    Args:
+        spec: what shapes the compiled program.
+        shared: ``(landscape, schedule, fixed hyperparameters, x0)``, NumPy leaves.
+        axes: the grid's axes.
+        seed: the seed of every trajectory when ``seed`` is not an axis.
+        gradient_noise: the noise's standard deviation when it is not an axis.
+        chunk: trajectories per chunk.
+        store: a results store each chunk is written to as it finishes, or ``None``.
+        store_dims: each variable's dimensions after ``trajectory`` in the store.
+    """
+
+    def __init__(
+        self,
+        spec: Spec,
+        shared: tuple[Any, ...],
+        axes: tuple[grid_mod.Axis, ...],
+        *,
+        seed: int,
+        gradient_noise: float,
+        chunk: int,
+        store: str | None = None,
+        store_dims: Mapping[str, tuple[str, ...]] | None = None,
+    ):
+        self.spec = spec
+        self.shared = shared
+        self.axes = axes
+        self.seed = seed
+        self.gradient_noise = gradient_noise
+        self.chunk = chunk
+        self.store = store
+        self.store_dims = dict(store_dims or {})
+        self.total = grid_mod.size(axes)
+        self._placed: dict[Any, Any] = {}  # shared values on this process's devices
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_placed"] = {}  # device buffers stay in the process that made them
+        return state
+
+    def with_chunk(self, chunk: int, store: str | None = None,
+                   store_dims: Mapping[str, tuple[str, ...]] | None = None) -> ChunkJob:
+        """The same job cut into chunks of ``chunk`` trajectories (and written to ``store``)."""
+        return ChunkJob(self.spec, self.shared, self.axes, seed=self.seed,
+                        gradient_noise=self.gradient_noise, chunk=chunk, store=store,
+                        store_dims=store_dims)
+
+    @property
+    def n_chunks(self) -> int:
+        return math.ceil(self.total / self.chunk)
+
+    def bounds(self, index: int) -> tuple[int, int]:
+        """The trajectories ``[start, stop)`` of chunk ``index``."""
+        return index * self.chunk, min((index + 1) * self.chunk, self.total)
+
+    def inputs(self, start: int, size: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The swept values and seeds of trajectories ``start .. start + size - 1`` (indices
+        past the grid repeat its last trajectory)."""
+        dtype = np.dtype(self.spec.dtype)
+        index = np.minimum(np.arange(start, start + size), self.total - 1)
+        position = np.unravel_index(index, tuple(len(a.values) for a in self.axes))
+        swept, seeds = {}, np.full(size, self.seed, np.uint32)
+        for axis, where in zip(self.axes, position, strict=True):
+            values = axis.values[where]
+            if axis.target == "seed":
+                seeds = values.astype(np.uint32)
+                continue
+            # Optimizer hyperparameters and the noise are passed under their field names.
+            name = axis.field if axis.target in ("optimizer", "noise") else axis.name
+            swept[name] = values.astype(dtype)
+        if self.spec.gradient_noise and "gradient_noise" not in swept:
+            swept["gradient_noise"] = np.full(size, self.gradient_noise, dtype)
+        return swept, seeds
+
+    def padded(self, size: int, n_devices: int) -> int:
+        """``size`` rounded up to a multiple of ``n_devices``."""
+        return math.ceil(size / n_devices) * n_devices
+
+    def program(self, devices: Sequence[jax.Device], size: int) -> Any:
+        """The chunk program for ``size`` trajectories sharded over ``devices``, compiled ahead
+        of time (cached per process), so its memory analysis is known before anything runs
+        and one executable serves every chunk."""
+        shared, batched = self._placement(devices)
+        with jax.enable_x64(self.spec.dtype == "float64"):
+            inputs = jax.device_put(self.inputs(0, size), batched)
+        leaves, treedef = jax.tree.flatten((shared, inputs))
+        key = (self.spec, str(treedef),
+               tuple((np.shape(x), str(x.dtype), str(getattr(x, "sharding", "")))
+                     for x in leaves))
+        if key not in _PROGRAMS:
+            if len(_PROGRAMS) >= 64:
+                _PROGRAMS.pop(next(iter(_PROGRAMS)))
+            with jax.enable_x64(self.spec.dtype == "float64"):
+                _PROGRAMS[key] = compiled_chunk(self.spec).lower(*shared, *inputs).compile()
+        return _PROGRAMS[key]
+
+    def _placement(self, devices: Sequence[jax.Device]) -> tuple[Any, NamedSharding]:
+        key = tuple(d.id for d in devices)
+        if key not in self._placed:
+            mesh = Mesh(np.array(devices), ("batch",))
+            replicated = NamedSharding(mesh, PartitionSpec())
+            with jax.enable_x64(self.spec.dtype == "float64"):
+                shared = jax.device_put(self.shared, replicated)
+            self._placed[key] = (shared, NamedSharding(mesh, PartitionSpec("batch")))
+        return self._placed[key]
+
+    def launch(self, index: int, devices: Sequence[jax.Device]) -> Any:
+        """Start chunk ``index`` on ``devices`` and return its device outputs at once (JAX
+        dispatches asynchronously)."""
+        size = self.padded(self.chunk, len(devices))
+        program = self.program(devices, size)
+        shared, batched = self._placement(devices)
+        with jax.enable_x64(self.spec.dtype == "float64"):
+            inputs = jax.device_put(self.inputs(self.bounds(index)[0], size), batched)
+            return program(*shared, *inputs)
+
+    def fetch(self, index: int, out: Any) -> Outputs:
+        """Chunk ``index``'s results on the host, padding removed."""
+        start, stop = self.bounds(index)
+        return tuple({name: np.asarray(value)[: stop - start] for name, value in group.items()}
+                     for group in jax.device_get(out))
+
+    def save(self, index: int, values: Outputs) -> None:
+        """Write chunk ``index`` to the store, data first, then its done marker."""
+        if self.store is None:
+            return
+        from .store import ChunkStore
+
+        flat = {name: (self.store_dims[name], value)
+                for group in values for name, value in group.items()}
+        ChunkStore(self.store).write(index, self.bounds(index)[0], flat)
+
+    def compute(self, index: int, devices: Sequence[jax.Device] | None = None) -> Outputs:
+        """Compute chunk ``index`` start to finish on ``devices`` (default: this process's
+        local devices), write it to the store if there is one, and return it."""
+        values = self.fetch(index, self.launch(index, devices or jax.local_devices()))
+        self.save(index, values)
+        return values
+
+
+#: Called by an executor with each chunk's index and results as soon as it is done.
+OnDone = Callable[[int, Outputs], None]
