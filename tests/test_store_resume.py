@@ -120,3 +120,18 @@ def test_the_memory_budget_sets_the_chunk_from_the_compiled_program(tmp_path):
     assert programs and all(chunks_mod.program_bytes(p, 4) <= budget for p in programs)
     with pytest.raises(ValueError, match="`max_memory` must be .* got '4 parsecs'"):
         lrscape.sweep(VALLEY, "momentum", grid, max_memory="4 parsecs")
+
+
+def test_progress_counts_trajectories_including_resumed_chunks(tmp_path, capsys):
+    import zarr
+
+    path = str(tmp_path / "p.zarr")
+    grid = {"learning_rate": lrscape.logspace(1e-3, 0.1, 64)}
+    lrscape.sweep(VALLEY, "momentum", {**grid, "momentum": [0.9]}, steps=100, chunk_size=16,
+                  progress=False, store=path)
+    done = zarr.open_group(path)["chunk_done"]
+    done[2:] = 0  # as if the sweep had been killed after two of its four chunks
+    lrscape.sweep(VALLEY, "momentum", {**grid, "momentum": [0.9]}, steps=100, chunk_size=16,
+                  progress=True, store=path)
+    err = capsys.readouterr().err
+    assert "32/64" in err and "64/64" in err and "traj/s" in err

@@ -11,7 +11,7 @@
 True
 """
 
-from . import curvature, grid, landscapes, optimizers, regimes, schedules, theory
+from . import curvature, executors, grid, landscapes, optimizers, regimes, schedules, theory
 from .grid import linspace, logspace
 from .regimes import Regime, Thresholds, reclassify
 from .store import open
@@ -24,6 +24,7 @@ __all__ = [
     "grid",
     "__version__",
     "curvature",
+    "executors",
     "landscapes",
     "linspace",
     "logspace",

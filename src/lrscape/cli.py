@@ -78,7 +78,7 @@ def _load_config(path: str | None) -> dict[str, Any]:
         raise SystemExit(f"lrscape: --config {path!r}: not valid TOML ({err})") from None
     known = {"landscape", "landscape_fields", "optimizer", "optimizer_values", "schedule",
              "grid", "steps", "record_every", "seed", "dtype", "thresholds", "out", "plot",
-             "chunk_size", "gradient_noise", "max_memory"}
+             "chunk_size", "gradient_noise", "max_memory", "executor", "address"}
     if unknown := sorted(set(config) - known):
         raise SystemExit(f"lrscape: --config {path!r}: unknown keys {unknown}; "
                          f"known: {sorted(known)}")
@@ -93,7 +93,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     if has_own_grid:
         settings["grid"] = dict(config.get("grid", {}))
     for key in ("landscape", "optimizer", "steps", "record_every", "seed", "dtype", "out",
-                "plot", "chunk_size", "gradient_noise", "max_memory"):
+                "plot", "chunk_size", "gradient_noise", "max_memory", "executor", "address"):
         value = getattr(args, key)
         if value is not None:
             settings[key] = value
@@ -138,14 +138,20 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         dtype = {"float32": "float32", "float64": "float64"}.get(str(s["dtype"]))
         if dtype is None:
             raise ValueError(f"--dtype must be float32 or float64, got {s['dtype']!r}")
+        executor = s.get("executor", "local")
+        if s.get("address") is not None:
+            if executor != "ray":
+                raise ValueError(f"--address {s['address']!r} needs --executor ray")
+            executor = lrscape.executors.RayExecutor(address=s["address"])
         ds = lrscape.sweep(
             landscape, optimizer, grid, steps=int(s["steps"]),
             record_every=int(s["record_every"]), seed=int(s["seed"]), schedule=schedule,
             thresholds=s.get("thresholds"), dtype=dtype, chunk_size=s.get("chunk_size"),
             progress=args.progress, store=s["out"],
             gradient_noise=float(s.get("gradient_noise", 0.0)), max_memory=s.get("max_memory"),
+            executor=executor,
         )
-    except ValueError as err:
+    except (ValueError, ImportError) as err:
         print(f"lrscape sweep: {err}", file=sys.stderr)
         return 2
     counts = {r.name.lower(): int((ds["regime"] == r).sum()) for r in lrscape.Regime}
@@ -249,6 +255,11 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--max-memory", metavar="SIZE",
                     help="memory one chunk may use, e.g. 4GiB (default: a quarter of the RAM "
                     "up to 2 GiB, or half of the GPUs' memory)")
+    sw.add_argument("--executor", choices=["local", "ray"],
+                    help="who computes the chunks: this process (local, the default) or Ray "
+                    "tasks, each writing its own region of the store")
+    sw.add_argument("--address", help="with --executor ray: the Ray cluster to join (e.g. "
+                    "auto, or ray://HOST:10001; default: a running one, else a local one)")
     sw.add_argument("--out", help=f"results store (default {DEFAULT_OUT})")
     sw.add_argument("--plot", help="figure path (default: the store's name with .png; "
                                    "'' for none)")

@@ -1,0 +1,100 @@
+"""The Ray executor on a real local Ray instance: the same store as the local executor, also
+when a worker is killed mid-sweep, and the CLI joining an existing cluster with --address."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import ray
+import xarray as xr
+
+import lrscape
+from lrscape.executors import RayExecutor
+
+VALLEY = lrscape.landscapes.get("narrow-valley")
+GRID = {"learning_rate": lrscape.logspace(1e-3, 0.1, 64), "momentum": [0.0, 0.5, 0.9, 0.99]}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A local Ray instance: two worker CPUs, a small object store, no dashboard."""
+    ray.init(num_cpus=2, object_store_memory=80 << 20, include_dashboard=False,
+             log_to_driver=False)
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def local_store(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("local") / "local.zarr")
+    lrscape.sweep(VALLEY, "momentum", GRID, steps=400, chunk_size=16, progress=False,
+                  store=path)
+    return path
+
+
+def _task_processes() -> list[int]:
+    """Ray workers now running a chunk (Ray titles a busy worker after its task)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                title = f.read().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if title.startswith(b"ray::_compute_chunk"):
+            pids.append(int(entry))
+    return pids
+
+
+def test_ray_executor_gives_the_local_store(cluster, local_store, tmp_path, capsys):
+    path = str(tmp_path / "ray.zarr")
+    ds = lrscape.sweep(VALLEY, "momentum", GRID, steps=400, chunk_size=16, progress=True,
+                       store=path, executor="ray")
+    assert "256/256" in capsys.readouterr().err  # progress counts trajectories across tasks
+    xr.testing.assert_identical(lrscape.open(path), lrscape.open(local_store))
+    xr.testing.assert_identical(ds, lrscape.open(local_store))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds workers in /proc")
+def test_a_worker_killed_mid_sweep_is_retried_and_the_store_is_unchanged(
+        cluster, local_store, tmp_path):
+    path = str(tmp_path / "killed.zarr")
+    killed: list[int] = []
+
+    def kill_one_worker() -> None:
+        # Once a chunk is in the store, SIGKILL a worker in the middle of another.
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not killed:
+            done = os.path.join(path, "chunk_done", "c")
+            busy = _task_processes()
+            if os.path.isdir(done) and os.listdir(done) and busy:
+                os.kill(busy[0], signal.SIGKILL)
+                killed.append(busy[0])
+            time.sleep(0.005)
+
+    killer = threading.Thread(target=kill_one_worker)
+    killer.start()
+    ds = lrscape.sweep(VALLEY, "momentum", GRID, steps=400, chunk_size=16, progress=False,
+                       store=path, executor=RayExecutor(max_retries=3))
+    killer.join()
+    assert killed, "no worker was running a chunk to kill"
+    xr.testing.assert_identical(lrscape.open(path), lrscape.open(local_store))
+    xr.testing.assert_identical(ds, lrscape.open(local_store))
+
+
+def test_cli_joins_an_existing_cluster_with_address(cluster, local_store, tmp_path):
+    out = str(tmp_path / "cli.zarr")
+    command = [sys.executable, "-c", "import sys; from lrscape.cli import main; sys.exit(main())",
+               "sweep", "--landscape", "narrow-valley",
+               "--optimizer", "momentum", "--lr", "1e-3:0.1:64:log",
+               "--axis", "momentum=0,0.5,0.9,0.99", "--steps", "400", "--chunk-size", "16",
+               "--out", out, "--plot", "", "--executor", "ray", "--address", cluster]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    xr.testing.assert_identical(lrscape.open(out), lrscape.open(local_store))
