@@ -98,3 +98,21 @@ def test_cli_joins_an_existing_cluster_with_address(cluster, local_store, tmp_pa
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     xr.testing.assert_identical(lrscape.open(out), lrscape.open(local_store))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"executor": "dask"}, "`executor` must be 'local', 'ray' or an executor, got 'dask'"),
+])
+def test_an_unknown_executor_is_refused_before_compiling(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        lrscape.sweep(VALLEY, "sgd", {"learning_rate": [0.1]}, **kwargs)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"num_gpus": -1}, "`num_gpus` must be a number >= 0, got -1"),
+    ({"max_retries": 1.5}, "`max_retries` must be an integer >= 0, got 1.5"),
+    ({"address": ""}, "`address` must be a Ray address string, got ''"),
+])
+def test_bad_ray_executor_settings_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        RayExecutor(**kwargs)
