@@ -1,12 +1,16 @@
-"""A vectorised NumPy implementation of the benchmark's work, for comparison with lrscape.
+"""A vectorised NumPy implementation of the benchmarks' work, for comparison with lrscape.
 
-Heavy-ball momentum on the 2-D narrow valley, one trajectory per grid point, every trajectory
-advanced together with NumPy array operations (a Python loop over steps only). It does what the
-lrscape sweep does per step: loss and gradient, the momentum update, divergence detection with
-freezing, path length and direction reversals, the late loss envelope, window sums and records
-every ``record_every`` steps, a ring buffer over the tail for period detection, and the same
-classification at the end. Arrays are updated in place where NumPy allows, as a careful NumPy
-programmer would write it.
+``run_valley_momentum``: heavy-ball momentum on the 2-D narrow valley, one trajectory per grid
+point, every trajectory advanced together with NumPy array operations (a Python loop over steps
+only). It does what the lrscape sweep does per step: loss and gradient, the momentum update,
+divergence detection with freezing, path length and direction reversals, the late loss
+envelope, window sums and records every ``record_every`` steps, a ring buffer over the tail for
+period detection, and the same classification at the end. Arrays are updated in place where
+NumPy allows, as a careful NumPy programmer would write it.
+
+``run_momentum``: the same per-step work and classification on any landscape given as a
+vectorised loss and gradient over a (trajectories, dim) batch, here the 1,000-dimensional rugged
+quadratic (``rugged_loss_and_grad``: its gradient by hand, two matrix products per step).
 """
 
 from __future__ import annotations
@@ -117,6 +121,20 @@ def run_valley_momentum(
 
     final_loss, _, _ = loss_and_grad(x0, x1)
     diverged |= ~(final_loss <= limit)
+    last_step = np.sqrt(p0 * p0 + p1 * p1)
+    out = _summarise(ring, steps, size, diverged, first_step, last_step, path, reversed_path,
+                     q3, q4, max_period=max_period, converged_tol=converged_tol,
+                     oscillation_threshold=oscillation_threshold, period_rtol=period_rtol,
+                     steady_rtol=steady_rtol)
+    return {**out, "final_loss": final_loss, "loss_last": loss_last.T,
+            "loss_mean": loss_mean.T}
+
+
+def _summarise(ring, steps, size, diverged, first_step, last_step, path, reversed_path, q3,
+               q4, *, max_period, converged_tol, oscillation_threshold, period_rtol,
+               steady_rtol):
+    """Period detection on the tail ring buffer, then the classifier (shared by both runs)."""
+    n = diverged.shape[0]
     ordered = np.roll(ring, -(steps % size), axis=0) if steps >= size else ring[:steps]
     scale = np.max(np.abs(ordered), axis=0) + 1e-30
     period = np.zeros(n, np.int32)
@@ -125,7 +143,6 @@ def run_valley_momentum(
                          * scale, axis=(0, 1))
         period[repeats] = p
     with np.errstate(invalid="ignore", divide="ignore"):
-        last_step = np.sqrt(p0 * p0 + p1 * p1)
         step_ratio = np.where(first_step > 0, last_step / np.maximum(first_step, 1e-38), 0)
         path = path - first_step
         oscillation = np.where(path > 0, np.clip(reversed_path / path, 0, 1), 0)
@@ -139,5 +156,118 @@ def run_valley_momentum(
     unsettled = np.where(period >= 2, PERIODIC,
                          np.where(bouncing & (np.abs(late) <= steady_rtol), CHAOTIC, approach))
     regime = np.where(diverged, DIVERGED, np.where(settled, approach, unsettled))
-    return {"regime": regime.astype(np.int8), "period": period, "final_loss": final_loss,
-            "loss_last": loss_last.T, "loss_mean": loss_mean.T, "oscillation": oscillation}
+    return {"regime": regime.astype(np.int8), "period": period, "oscillation": oscillation}
+
+
+def rugged_loss_and_grad(curvature, amplitude, frequency, directions, phases):
+    """The rugged quadratic's loss and gradient on a batch ``x`` of shape (trajectories, dim):
+
+    f(x) = c |x|^2 / 2 + A sqrt(2/M) sum_j cos(omega w_j.x + phi_j),
+    grad = c x - A sqrt(2/M) omega sum_j sin(omega w_j.x + phi_j) w_j.
+    """
+    scale = amplitude * np.sqrt(2.0 / directions.shape[0])
+    w_t = np.ascontiguousarray(directions.T)
+
+    def loss_and_grad(x):
+        angles = x @ w_t
+        angles *= frequency
+        angles += phases
+        loss = 0.5 * curvature * np.einsum("nd,nd->n", x, x) + scale * np.cos(angles).sum(1)
+        np.sin(angles, out=angles)
+        grad = angles @ directions
+        grad *= -scale * frequency
+        grad += curvature * x
+        return loss, grad
+
+    return loss_and_grad
+
+
+def run_momentum(
+    loss_and_grad,
+    x: np.ndarray,
+    lr: np.ndarray,
+    beta: np.ndarray,
+    *,
+    steps: int,
+    record_every: int,
+    max_period: int = 16,
+    divergence_ratio: float = 1e6,
+    converged_tol: float = 1e-5,
+    oscillation_threshold: float = 0.5,
+    period_rtol: float = 1e-4,
+    steady_rtol: float = 1e-2,
+    dtype: type = np.float32,
+) -> dict[str, np.ndarray]:
+    """Heavy ball from the starts ``x`` (trajectories, dim) on any landscape given as a
+    vectorised ``loss_and_grad``: the same per-step work and records as the valley's run."""
+    n, dim = x.shape
+    x = x.astype(dtype, copy=True)
+    lr = lr.astype(dtype)[:, None]
+    beta = beta.astype(dtype)[:, None]
+    v = np.zeros_like(x)
+    u = np.empty_like(x)
+    p = np.zeros_like(x)
+    loss0, grad = loss_and_grad(x)
+    limit = divergence_ratio * np.maximum(np.abs(loss0), 1e-12)
+    first_step = lr[:, 0] * np.sqrt(np.einsum("nd,nd->n", grad, grad))
+    diverged = np.zeros(n, bool)
+    alive_steps = np.zeros(n, dtype)
+    path = np.zeros(n, dtype)
+    reversed_path = np.zeros(n, dtype)
+    peak = loss0.copy()
+    q3 = np.full(n, -np.inf, dtype)
+    q4 = np.full(n, -np.inf, dtype)
+    size = 2 * max_period
+    ring = np.zeros((size, 2, n), dtype)
+    r = np.random.default_rng(20260101).standard_normal(dim)
+    r = (r / np.sqrt(np.sum(r * r))).astype(dtype)
+    n_windows = steps // record_every
+    loss_last = np.empty((n_windows, n), dtype)
+    loss_mean = np.empty((n_windows, n), dtype)
+    tail_start = steps - min(steps, -(-size // record_every) * record_every)
+    neg_inf, zero = dtype(-np.inf), dtype(0)
+
+    for w in range(n_windows):
+        wsum = np.zeros(n, dtype)
+        wmax = np.full(n, -np.inf, dtype)
+        wstart = alive_steps.copy()
+        for i in range(record_every):
+            t = w * record_every + i
+            loss, grad = loss_and_grad(x)
+            v *= beta
+            v += grad
+            np.multiply(-lr, v, out=u)
+            sq = np.einsum("nd,nd->n", u, u)
+            diverged |= ~(loss <= limit) | ~(sq < np.inf)
+            alive = ~diverged
+            length = np.sqrt(np.where(alive, sq, zero))
+            alive_steps += alive
+            path += length
+            reversed_path += np.where(np.einsum("nd,nd->n", u, p) < 0, length, zero)
+            p, u = u, p
+            np.maximum(wmax, np.where(alive, loss, neg_inf), out=wmax)
+            wsum += np.where(alive, loss, zero)
+            if t >= tail_start:
+                ring[t % size, 0] = np.where(alive, loss, zero)
+                ring[t % size, 1] = np.where(alive, x @ r, zero)
+            x += np.where(alive[:, None], p, zero)
+        loss_last[w] = np.where(diverged, np.nan, loss)
+        count = alive_steps - wstart
+        with np.errstate(invalid="ignore", divide="ignore"):
+            loss_mean[w] = np.where(count > 0, wsum / np.maximum(count, 1), np.nan)
+        np.maximum(peak, wmax, out=peak)
+        first = w * record_every
+        if steps // 2 <= first < 3 * steps // 4:
+            np.maximum(q3, wmax, out=q3)
+        elif first >= 3 * steps // 4:
+            np.maximum(q4, wmax, out=q4)
+
+    final_loss, _ = loss_and_grad(x)
+    diverged |= ~(final_loss <= limit)
+    last_step = np.sqrt(np.einsum("nd,nd->n", p, p))
+    out = _summarise(ring, steps, size, diverged, first_step, last_step, path, reversed_path,
+                     q3, q4, max_period=max_period, converged_tol=converged_tol,
+                     oscillation_threshold=oscillation_threshold, period_rtol=period_rtol,
+                     steady_rtol=steady_rtol)
+    return {**out, "final_loss": final_loss, "loss_last": loss_last.T,
+            "loss_mean": loss_mean.T}

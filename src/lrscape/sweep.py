@@ -26,7 +26,14 @@ from tqdm.auto import tqdm
 
 from . import executors, landscapes, optimizers
 from . import grid as grid_mod
-from .chunks import ChunkJob, Outputs, cast_tree, chunk_for_budget, program_bytes
+from .chunks import (
+    ChunkJob,
+    Outputs,
+    cast_tree,
+    chunk_for_budget,
+    chunk_for_cache,
+    program_bytes,
+)
 from .landscapes import Landscape, StochasticLandscape
 from .optimizers import Optimizer
 from .regimes import Regime, Thresholds
@@ -393,11 +400,14 @@ def _run(
     whole = math.ceil(total / n_dev) * n_dev
     chunk = math.ceil(min(chunk_size or whole, whole) / n_dev) * n_dev
     job = ChunkJob(spec, shared, axes, seed=seed, gradient_noise=gradient_noise, chunk=chunk)
-    program = job.program(devices, chunk)
+    program, compiled_for = job.program(devices, chunk), chunk
     if chunk_size is None and program_bytes(program, n_dev) > max_memory:
         # The whole grid does not fit: as many trajectories as the budget allows.
         per_trajectory = program_bytes(program, n_dev) / chunk
         chunk = min(chunk, chunk_for_budget(per_trajectory, n_dev, max_memory))
+    if chunk_size is None and all(d.platform == "cpu" for d in devices):
+        # On CPU, chunks whose working set stays in cache run fastest.
+        chunk = min(chunk, chunk_for_cache(program, compiled_for, n_dev))
     n_chunks = math.ceil(total / chunk)
 
     # Every output, preallocated for the whole grid: NaN (or 0) until its chunk is done.
