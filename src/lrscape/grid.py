@@ -3,7 +3,9 @@
 A grid is an ordered mapping ``name -> 1-D values``. Each name is an optimizer hyperparameter,
 a numeric field of the landscape or of the schedule, ``gradient_noise`` or ``seed``; a name
 that could mean two of these is refused unless written with its prefix
-(``"landscape.start"``, ``"schedule.final"``, ``"optimizer.momentum"``).
+(``"landscape.start"``, ``"schedule.final"``, ``"optimizer.momentum"``). A hyperparameter of
+one parameter group only is written ``"hyperparameter@group"`` (``"learning_rate@input"``),
+with the groups of the landscape's ``group_names()``.
 """
 
 from __future__ import annotations
@@ -131,6 +133,8 @@ def _target_of(
         raise ValueError(f"grid key {name!r} must be a string")
     if name == "seed":
         return "seed", "seed"
+    if "@" in name:
+        return "optimizer", _group_axis(name, owners["optimizer"], landscape)
     prefix, dot, rest = name.partition(".")
     if dot and prefix in owners:
         if rest in owners[prefix]:
@@ -153,6 +157,34 @@ def _target_of(
             )
     known = sorted(set().union(*owners.values()) | {"seed"})
     raise ValueError(f"unknown grid key {name!r}; sweepable here: {', '.join(known)}")
+
+
+def _group_axis(name: str, hyperparams: set[str], landscape: Landscape) -> str:
+    """Check a per-group axis ``"hyperparameter@group"``; return it without a prefix."""
+    field, _, group = name.removeprefix("optimizer.").partition("@")
+    if field not in hyperparams:
+        raise ValueError(f"grid key {name!r}: the optimizer has no hyperparameter {field!r}; "
+                         f"it has: {', '.join(sorted(hyperparams))}")
+    groups = landscape.group_names()
+    if not groups:
+        raise ValueError(f"grid key {name!r}: {type(landscape).__name__} has one parameter "
+                         "group, so per-group hyperparameters do not apply")
+    if group not in groups:
+        raise ValueError(f"grid key {name!r}: {type(landscape).__name__} has no parameter "
+                         f"group {group!r}; its groups are: {', '.join(groups)}")
+    return f"{field}@{group}"
+
+
+def covered(axes: tuple[Axis, ...], landscape: Landscape) -> set[str]:
+    """Optimizer hyperparameters that every parameter group gets from the grid: those swept
+    globally, and those swept separately for each group."""
+    fields = {a.field for a in axes if a.target == "optimizer"}
+    done = {f for f in fields if "@" not in f}
+    groups = landscape.group_names()
+    for field in {f.partition("@")[0] for f in fields if "@" in f}:
+        if all(f"{field}@{g}" in fields for g in groups):
+            done.add(field)
+    return done
 
 
 def _values(name: str, raw: Any, *, integer: bool) -> np.ndarray:

@@ -39,6 +39,15 @@ class Tracker(NamedTuple):
     window_start: jax.Array  # alive_steps when the window opened
     window_last: jax.Array  # loss at the window's latest step
     ring: jax.Array  # (2 * max_period, 2): loss and projection of the last steps
+    score_sums: jax.Array | None = None  # (2,): sums of v_t and 1/v_t (see ``trainability``)
+
+
+#: The trainability score's cap on the normalised loss v_t = L_t / L_0 (also its value once a
+#: trajectory has diverged), as in Sohl-Dickstein (2024).
+SCORE_CAP = 1e6
+#: The trainability score calls a run converged when the mean of its last this many
+#: normalised losses is below 1.
+SCORE_WINDOW = 20
 
 
 class Record(NamedTuple):
@@ -76,13 +85,14 @@ def projection_direction(params: Params, dtype: Any) -> Params:
 
 def start(
     loss0: jax.Array, first_update: Params, params: Params, thresholds: Thresholds,
-    spread: bool = False,
+    spread: bool = False, score: bool = False,
 ) -> Tracker:
     """The tracker before step 0, given the loss there and the first update's value.
 
     ``spread``: also keep each window's smallest loss and report its extremes (``loss_min``,
     ``loss_max``). That costs one more reduction per step, so only noisy runs, where the
-    spread within a window is the point, keep it.
+    spread within a window is the point, keep it. ``score``: also keep the sums behind
+    :func:`trainability`.
     """
     dtype = loss0.dtype
     zero = jnp.zeros((), dtype)
@@ -106,6 +116,7 @@ def start(
         window_start=zero,
         window_last=zero,
         ring=jnp.zeros((thresholds.buffer_size, 2), dtype),
+        score_sums=jnp.zeros((2,), dtype) if score else None,
     )
 
 
@@ -149,6 +160,10 @@ def observe(
         window_last=loss,
         ring=ring,
     )
+    if tracker.score_sums is not None:
+        scale = jnp.maximum(jnp.abs(tracker.loss0), jnp.finfo(loss.dtype).tiny)
+        v = jnp.where(alive, jnp.minimum(loss / scale, SCORE_CAP), SCORE_CAP)
+        tracker = tracker._replace(score_sums=tracker.score_sums + jnp.stack([v, 1.0 / v]))
     return tracker, alive
 
 
@@ -178,6 +193,32 @@ def close_window(tracker: Tracker, w: jax.Array, steps: int, every: int) -> tupl
     return tracker, record
 
 
+def trainability(
+    tracker: Tracker, tail_loss: jax.Array, diverged: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+    r"""The trainability score of Sohl-Dickstein (2024) and whether the run trained.
+
+    With the normalised losses :math:`v_t = \min(L_t / L_0, 10^6)` over the run's steps
+    (:math:`10^6` once diverged), the run *trained* when the mean of its last 20 is below 1
+    (averaging over any oscillation), and the score is
+
+    .. math::
+
+        s = \begin{cases} -\sum_t v_t & \text{trained (more negative: faster)} \\
+                           \sum_t 1 / v_t & \text{otherwise (smaller: diverged sooner)}
+            \end{cases}
+
+    so that images of :math:`s` show shades on both sides of the boundary. ``tail_loss`` holds
+    the losses of the last steps, oldest first (the ring buffer); the last 20 of them are used
+    (all of them if there are fewer). Meaningful for non-negative losses.
+    """
+    window = tail_loss[-min(SCORE_WINDOW, tail_loss.shape[0]):]
+    scale = jnp.maximum(jnp.abs(tracker.loss0), jnp.finfo(tail_loss.dtype).tiny)
+    trained = ~diverged & (jnp.mean(window) / scale < 1.0)
+    total, inverse = tracker.score_sums[0], tracker.score_sums[1]
+    return jnp.where(trained, -total, inverse), trained
+
+
 class Summary(NamedTuple):
     """Per-trajectory outputs of a sweep, besides the records."""
 
@@ -192,6 +233,8 @@ class Summary(NamedTuple):
     step_ratio: jax.Array
     late_change: jax.Array
     tail: jax.Array  # (2 * max_period, 2): loss and projection of the last steps, oldest first
+    trainability: jax.Array | None = None  # the score of ``trainability`` (when tracked)
+    trainable: jax.Array | None = None
 
 
 def summarise(
@@ -228,6 +271,9 @@ def summarise(
         late_change=late_change, thresholds=thresholds, noisy=noisy,
     )
     nan = jnp.full((), jnp.nan, final_loss.dtype)
+    score = trained = None
+    if tracker.score_sums is not None:
+        score, trained = trainability(tracker, ordered[:, 0], diverged)
     divergence_step = jnp.where(tracker.diverged, tracker.alive_steps.astype(jnp.int32),
                                 jnp.where(diverged, steps, -1))
     return Summary(
@@ -242,4 +288,6 @@ def summarise(
         step_ratio=jnp.where(diverged, nan, step_ratio),
         late_change=jnp.where(diverged, nan, late_change),
         tail=jnp.where(diverged, nan, ordered),
+        trainability=score,
+        trainable=trained,
     )

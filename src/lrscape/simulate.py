@@ -43,6 +43,7 @@ class Spec(NamedTuple):
     lyapunov: bool = False  # propagate a tangent vector for the largest Lyapunov exponent
     keep_tail: bool = False  # return the ring buffer: the run's last 2 * max_period steps
     gradient_noise: bool = False  # add N(0, sigma^2 I) to every gradient (sigma is swept)
+    trainability: bool = False  # the trainability score of Sohl-Dickstein (2024)
 
 
 #: What is logged at the end of every epoch of a finite-sum landscape, in this order.
@@ -87,6 +88,33 @@ def _top_eigenpair(
     return pair.value, pair.vector
 
 
+def _optimizer(
+    spec: Spec, landscape: Landscape, params: Any, fixed: dict[str, jax.Array],
+    swept: dict[str, jax.Array],
+) -> optax.GradientTransformation:
+    """The optimizer with its fixed and swept hyperparameters injected as arrays.
+
+    With per-group axes (``"learning_rate@input"``), one optimizer per parameter group, each
+    with the group's own values where it has them and the shared ones elsewhere, joined by
+    ``optax.partition`` over the landscape's ``parameter_groups``.
+    """
+    make = optax.inject_hyperparams(spec.factory, static_args=tuple(k for k, _ in spec.options))
+    shared, per_group = dict(fixed), {}
+    for name in spec.optimizer_axes:
+        field, _, group = name.partition("@")
+        if group:
+            per_group.setdefault(group, {})[field] = swept[name]
+        else:
+            shared[field] = swept[name]
+    if not per_group:
+        return make(**shared, **dict(spec.options))
+    labels = landscape.parameter_groups(params)
+    groups = dict.fromkeys(jax.tree.leaves(labels))
+    return optax.partition(
+        {g: make(**{**shared, **per_group.get(g, {})}, **dict(spec.options)) for g in groups},
+        labels)
+
+
 def run_trajectory(
     spec: Spec,
     landscape: Landscape,
@@ -116,15 +144,10 @@ def run_trajectory(
     per_epoch = landscape.steps_per_epoch if stochastic else None
     if schedule is not None and spec.schedule_axes:
         schedule = schedule.replace(**{f: swept[k] for k, f in spec.schedule_axes})
-    hyper = dict(hyperparams)
-    hyper.update({name: swept[name] for name in spec.optimizer_axes})
-    tx = optax.inject_hyperparams(spec.factory, static_args=tuple(k for k, _ in spec.options))(
-        **hyper, **dict(spec.options)
-    )
-
     key = jax.random.key(seed)
     params = landscape.init(key) if x0 is None else x0
     params = _cast(params, dtype)
+    tx = _optimizer(spec, landscape, params, hyperparams, swept)
     opt_state = tx.init(params)
     steps, every = spec.steps, spec.record_every
     noise_key = jax.random.fold_in(key, 2)
@@ -175,7 +198,8 @@ def run_trajectory(
     first_draws, _ = draw(extras.get("sampler"), zero_step)
     loss0, first_update, _ = scaled_update(params, opt_state, zero_step, first_draws)
     noisy = stochastic or spec.gradient_noise
-    tracker = record.start(loss0, first_update, params, spec.thresholds, spread=noisy)
+    tracker = record.start(loss0, first_update, params, spec.thresholds, spread=noisy,
+                           score=spec.trainability)
     direction = record.projection_direction(params, dtype)
 
     n_epochs = steps // per_epoch if per_epoch else 0
@@ -285,7 +309,9 @@ def run_trajectory(
                            tail_records)
     params, _, tracker, extras = carry
     final_loss = landscape.loss(params)
-    summary = record.summarise(tracker, final_loss, steps, spec.thresholds, noisy)._asdict()
+    summary = {name: value for name, value in record.summarise(
+        tracker, final_loss, steps, spec.thresholds, noisy)._asdict().items()
+        if value is not None}
     tail = summary.pop("tail")
     if spec.keep_tail:
         summary["tail_loss"], summary["tail_projection"] = tail[:, 0], tail[:, 1]

@@ -34,6 +34,7 @@ CONFIG_KEYS = (
     "landscape", "landscape_config", "optimizer", "optimizer_config", "schedule",
     "schedule_config", "grid_axes", "steps", "record_every", "seed", "x0", "thresholds", "dtype",
     "curvature_every", "curvature_iters", "curvature_k", "lyapunov", "gradient_noise",
+    "trainability",
 )
 TRAJECTORY = "trajectory"
 DONE = "chunk_done"

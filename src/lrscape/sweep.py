@@ -59,6 +59,11 @@ _SUMMARY_ATTRS: dict[str, dict[str, Any]] = {
     "step_ratio": {"long_name": "length of the last step / length of the first"},
     "late_change": {"long_name": "relative change of the largest loss, last quarter vs third"},
 }
+_SUMMARY_ATTRS["trainability"] = {
+    "long_name": "trainability score: -sum of L_t/L_0 if trained, else sum of L_0/L_t "
+                 "(Sohl-Dickstein 2024)"}
+_SUMMARY_ATTRS["trainable"] = {
+    "long_name": "trained: the mean of the last 20 losses is below the initial loss"}
 _SUMMARY_ATTRS["lyapunov"] = {
     "long_name": "largest finite-time Lyapunov exponent of the update map, per step"}
 _SERIES_ATTRS = {
@@ -113,6 +118,7 @@ def sweep(
     curvature_k: int = 1,
     lyapunov: bool = False,
     keep_tail: bool = False,
+    trainability: bool = False,
 ) -> xr.Dataset:
     """Run one optimizer from every point of a hyperparameter grid and label each trajectory.
 
@@ -169,6 +175,12 @@ def sweep(
             ``tail_loss`` and ``tail_projection`` (the iterate projected on a fixed random
             unit direction; in one dimension, the iterate up to its sign) along ``tail``, the
             material of bifurcation diagrams.
+        trainability: also return the trainability score of Sohl-Dickstein (2024) as
+            ``trainability`` and its class as ``trainable`` (see
+            :func:`lrscape.record.trainability`): with :math:`v_t = L_t / L_0` capped at
+            :math:`10^6`, a run trained when its last 20 :math:`v_t` average below 1; the
+            score is :math:`-\\sum_t v_t` then, else :math:`\\sum_t 1/v_t`. Two more sums per
+            step.
 
     Returns:
         An ``xarray.Dataset`` with one dimension per grid axis (coordinates = axis values) and
@@ -209,8 +221,7 @@ def sweep(
     if schedule is not None:
         schedule.check_horizon(steps)
     axes = grid_mod.resolve(grid, landscape, optimizer, schedule)
-    swept_names = {a.field for a in axes if a.target == "optimizer"}
-    if missing := optimizer.missing(swept_names):
+    if missing := optimizer.missing(grid_mod.covered(axes, landscape)):
         raise ValueError(
             f"optimizer {optimizer.name!r} needs {', '.join(missing)}: make it a grid axis "
             f"(grid={{{missing[0]!r}: ...}}) or fix it with "
@@ -237,7 +248,8 @@ def sweep(
     if curvature_k > curvature_iters:
         raise ValueError(f"`curvature_k` = {curvature_k} must be at most `curvature_iters` = "
                          f"{curvature_iters}")
-    for name, flag in (("lyapunov", lyapunov), ("keep_tail", keep_tail)):
+    for name, flag in (("lyapunov", lyapunov), ("keep_tail", keep_tail),
+                       ("trainability", trainability)):
         if not isinstance(flag, bool):
             raise ValueError(f"`{name}` must be True or False, got {flag!r}")
     if (isinstance(gradient_noise, bool) or not isinstance(gradient_noise, int | float)
@@ -246,6 +258,7 @@ def sweep(
     noise_axis = any(a.target == "noise" for a in axes)
     extras = {"curvature_every": curvature_every, "curvature_iters": curvature_iters,
               "curvature_k": curvature_k, "lyapunov": lyapunov, "keep_tail": keep_tail,
+              "trainability": trainability,
               "gradient_noise": noise_axis or gradient_noise > 0}
     per_epoch = getattr(landscape, "steps_per_epoch", None)
 
@@ -255,6 +268,7 @@ def sweep(
                   "curvature_iters": curvature_iters if curvature_every else 0,
                   "curvature_k": curvature_k if curvature_every else 0,
                   "lyapunov": int(lyapunov),
+                  "trainability": int(trainability),
                   "gradient_noise": "axis" if noise_axis else float(gradient_noise),
                   "steps_per_epoch": per_epoch or 0,
                   "noisy": int(isinstance(landscape, StochasticLandscape)

@@ -39,6 +39,24 @@ class Landscape(FieldsMixin):
         """The global minimum value where known, else ``None``."""
         return None
 
+    def parameter_groups(self, params: Params) -> Params | None:
+        """Names of the parameter groups, for per-group hyperparameters.
+
+        A pytree shaped like ``params`` with a group name (a string) at every leaf, such as
+        ``"input"`` and ``"output"`` for the layers of a network; ``None`` when the landscape
+        has one group. Grid axes named ``"learning_rate@input"`` then set a hyperparameter for
+        one group only.
+        """
+        return None
+
+    def group_names(self) -> tuple[str, ...]:
+        """The parameter groups' names, in the order of the parameters' leaves (``()``: one)."""
+        shapes = jax.eval_shape(lambda: self.init(jax.random.key(0)))
+        labels = self.parameter_groups(shapes)
+        if labels is None:
+            return ()
+        return tuple(dict.fromkeys(jax.tree.leaves(labels)))
+
     def prepare(self: L) -> L:
         """This landscape with its seeded data materialised, once per trajectory.
 

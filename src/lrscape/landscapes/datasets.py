@@ -26,7 +26,7 @@ import numpy as np
 
 from .._fields import check_int, check_scalar, derived_field, fail, is_concrete, static_field
 from ._base import Params, register
-from .mlp import forward, init_params
+from .mlp import forward, init_params, layer_groups
 from .stochastic import StochasticLandscape
 
 
@@ -308,6 +308,10 @@ class TeacherStudent(FiniteSum):
         data_seed: seed of the data set and the teacher (sweepable, whole numbers).
         n_train, n_val: sizes of the training and validation sets.
         batch_size: :math:`B`, examples per minibatch (at most ``n_train``).
+        bias: whether the student's hidden layers have biases.
+
+    Per-layer hyperparameters: the groups of :class:`~lrscape.landscapes.MLP` (``"input"``,
+    ``"hidden2"`` ..., ``"output"``).
     """
 
     label_noise: float = 0.1
@@ -318,9 +322,12 @@ class TeacherStudent(FiniteSum):
     teacher_width: int = static_field(4)
     nonlinearity: str = static_field("tanh")
     parameterization: str = static_field("standard")
+    bias: bool = static_field(True)
 
     def _validate(self) -> None:
         FiniteSum._validate(self)
+        if not isinstance(self.bias, bool):
+            fail(self, "bias", self.bias, "True or False")
         for name in ("width", "depth", "input_dim", "teacher_width"):
             check_int(self, name, 1)
         if self.nonlinearity not in ("tanh", "relu", "identity"):
@@ -346,7 +353,11 @@ class TeacherStudent(FiniteSum):
 
     def init(self, key: jax.Array) -> dict[str, jax.Array]:
         return init_params(key, depth=self.depth, width=self.width, input_dim=self.input_dim,
-                           parameterization=self.parameterization, init_scale=self.init_scale)
+                           parameterization=self.parameterization, init_scale=self.init_scale,
+                           bias=self.bias)
+
+    def parameter_groups(self, params: dict[str, Any]) -> dict[str, str]:
+        return layer_groups(params)
 
     def example_loss(self, outputs: jax.Array, targets: jax.Array) -> jax.Array:
         return 0.5 * (outputs - targets) ** 2

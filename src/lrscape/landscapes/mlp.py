@@ -17,15 +17,44 @@ _NONLINEARITIES = {"tanh": jnp.tanh, "relu": jax.nn.relu, "identity": lambda x: 
 _PARAMETERIZATIONS = ("standard", "ntk", "mean-field")
 
 
+_TASKS = ("teacher", "random")
+
+
 @functools.lru_cache(maxsize=32)
-def _teacher_data(n_data: int, input_dim: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Inputs x ~ N(0, I) and a single-index teacher's clean outputs tanh(w* . x)."""
+def _teacher_data(
+    n_data: int, input_dim: int, seed: int, task: str = "teacher"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs x ~ N(0, I), and clean targets (a single-index teacher's tanh(2 w* . x / sqrt d),
+    or for ``task="random"`` independent N(0, 1) draws) with unit noise."""
     rng = np.random.default_rng(seed)
     inputs = rng.standard_normal((n_data, input_dim))
     teacher = rng.standard_normal(input_dim)
-    clean = np.tanh(inputs @ teacher / math.sqrt(input_dim) * 2.0)
+    if task == "random":
+        clean = rng.standard_normal(n_data)
+    else:
+        clean = np.tanh(inputs @ teacher / math.sqrt(input_dim) * 2.0)
     noise = rng.standard_normal(n_data)
     return inputs.astype(np.float32), np.stack([clean, noise]).astype(np.float32)
+
+
+def count_params(*, depth: int, width: int, input_dim: int, bias: bool = True) -> int:
+    """Number of parameters of the network of :func:`init_params`."""
+    weights = input_dim * width + (depth - 1) * width * width + width
+    return weights + (depth * width if bias else 0)
+
+
+def layer_groups(params: dict[str, Any]) -> dict[str, str]:
+    """Each parameter's layer, for per-layer hyperparameters: ``W1`` (and ``b1``) are the
+    ``"input"`` layer, ``W2`` ... of deeper networks ``"hidden2"`` ..., the readout ``a`` the
+    ``"output"`` layer."""
+    labels = {}
+    for name in params:
+        if name == "a":
+            labels[name] = "output"
+        else:
+            layer = int(name[1:])
+            labels[name] = "input" if layer == 1 else f"hidden{layer}"
+    return labels
 
 
 def forward(
@@ -44,7 +73,11 @@ def forward(
     hidden, fan_in = inputs, input_dim
     for layer in range(1, depth + 1):
         weights = params[f"W{layer}"] / math.sqrt(fan_in) if explicit else params[f"W{layer}"]
-        hidden, fan_in = phi(hidden @ weights + params[f"b{layer}"]), width
+        if f"b{layer}" in params:
+            hidden = hidden @ weights + params[f"b{layer}"]
+        else:
+            hidden = hidden @ weights
+        hidden, fan_in = phi(hidden), width
     scale = {"standard": 1.0, "ntk": 1.0 / math.sqrt(width),
              "mean-field": 1.0 / width}[parameterization]
     return scale * (hidden @ params["a"])
@@ -58,8 +91,10 @@ def init_params(
     input_dim: int,
     parameterization: str,
     init_scale: Any,
+    bias: bool = True,
 ) -> dict[str, jax.Array]:
-    """Initial weights ``{"W1", "b1", ..., "a"}`` for :func:`forward`; see :class:`MLP`."""
+    """Initial weights ``{"W1", "b1", ..., "a"}`` (without the ``b``'s when ``bias`` is
+    False) for :func:`forward`; see :class:`MLP`."""
     keys = jax.random.split(key, depth + 1)
     standard = parameterization == "standard"
     params, fan_in = {}, input_dim
@@ -67,7 +102,8 @@ def init_params(
         std = init_scale / (math.sqrt(fan_in) if standard else 1.0)
         params[f"W{layer}"] = std * jax.random.normal(keys[layer - 1], (fan_in, width),
                                                       jnp.float32)
-        params[f"b{layer}"] = jnp.zeros((width,), jnp.float32)
+        if bias:
+            params[f"b{layer}"] = jnp.zeros((width,), jnp.float32)
         fan_in = width
     std = init_scale / (math.sqrt(width) if standard else 1.0)
     params["a"] = std * jax.random.normal(keys[-1], (width,), jnp.float32)
@@ -76,12 +112,14 @@ def init_params(
 
 @register("mlp")
 class MLP(Landscape):
-    r"""A fully connected network fitting a seeded teacher by mean squared error (full batch).
+    r"""A fully connected network fitting a seeded data set by mean squared error (full batch).
 
     Data: ``n_data`` inputs :math:`x_j \sim \mathcal N(0, I_d)` and targets
-    :math:`y_j = \tanh(2\, w_*^\top x_j / \sqrt d) + \sigma \varepsilon_j`, all drawn once from
-    ``data_seed``. The network with ``depth`` hidden layers of ``width`` units and nonlinearity
-    :math:`\phi` is
+    :math:`y_j = \tanh(2\, w_*^\top x_j / \sqrt d) + \sigma \varepsilon_j` (``task="teacher"``)
+    or :math:`y_j \sim \mathcal N(0, 1)` plus the same noise (``task="random"``), all drawn
+    once from ``data_seed``. With ``data_ratio`` set, ``n_data`` is that multiple of the
+    number of parameters. The network with ``depth`` hidden layers of ``width`` units and
+    nonlinearity :math:`\phi` is
 
     .. math::
 
@@ -99,7 +137,19 @@ class MLP(Landscape):
     hovers there, the edge of stability (Cohen et al., "Gradient descent on neural networks
     typically occurs at the edge of stability", 2021).
 
-    Parameters are a dict ``{"W1", "b1", ..., "WL", "bL", "a"}``.
+    Parameters are a dict ``{"W1", "b1", ..., "WL", "bL", "a"}`` (no ``b``'s with
+    ``bias=False``), in three kinds of groups for per-layer hyperparameters (grid axes such as
+    ``"learning_rate@input"``): ``"input"`` (layer 1), ``"hidden2"`` ... ``"hiddenL"``, and
+    ``"output"`` (the readout :math:`a`).
+
+    The trainability-boundary network (Sohl-Dickstein, "The boundary of neural network
+    trainability is fractal", 2024) is ``MLP(width=16, depth=1, input_dim=16,
+    parameterization="mean-field", bias=False, task="random", data_ratio=1.0,
+    label_noise=0.0)`` trained in float64 with one learning rate per layer. (The paper's
+    network also multiplies the pre-activations by :math:`\sqrt 2` and drops the loss's
+    :math:`\tfrac12`; the first changes the picture's details, the second rescales both
+    learning rates by 2.) For minibatches on the same network, see
+    :class:`~lrscape.landscapes.TeacherStudent`.
 
     Fields:
         width: units per hidden layer, >= 1.
@@ -111,6 +161,9 @@ class MLP(Landscape):
         label_noise: :math:`\sigma \ge 0`, the targets' noise.
         init_scale: :math:`s \ge 0`, standard deviation of every initial weight.
         data_seed: seed of the data set (the same for every trajectory of a sweep).
+        bias: whether the hidden layers have biases.
+        task: ``"teacher"`` or ``"random"`` targets.
+        data_ratio: examples per parameter; when set, ``n_data`` is ignored.
     """
 
     width: int = static_field(32)
@@ -122,6 +175,9 @@ class MLP(Landscape):
     label_noise: float = 0.1
     init_scale: float = 1.0
     data_seed: int = static_field(0)
+    bias: bool = static_field(True)
+    task: str = static_field("teacher")
+    data_ratio: float | None = static_field(None)
     inputs: jax.Array | None = derived_field()
     parts: jax.Array | None = derived_field()  # (2, N): clean teacher outputs and unit noise
 
@@ -136,10 +192,33 @@ class MLP(Landscape):
                  f"one of {_PARAMETERIZATIONS}")
         check_scalar(self, "label_noise", nonnegative=True)
         check_scalar(self, "init_scale", nonnegative=True)
+        if not isinstance(self.bias, bool):
+            fail(self, "bias", self.bias, "True or False")
+        if self.task not in _TASKS:
+            fail(self, "task", self.task, f"one of {_TASKS}")
+        if self.data_ratio is not None:
+            check_scalar(self, "data_ratio", positive=True)
         if self.inputs is None:
-            inputs, parts = _teacher_data(self.n_data, self.input_dim, self.data_seed)
+            inputs, parts = _teacher_data(self.n_examples, self.input_dim, self.data_seed,
+                                          self.task)
             object.__setattr__(self, "inputs", inputs)
             object.__setattr__(self, "parts", parts)
+
+    @property
+    def n_params(self) -> int:
+        """Number of parameters."""
+        return count_params(depth=self.depth, width=self.width, input_dim=self.input_dim,
+                            bias=self.bias)
+
+    @property
+    def n_examples(self) -> int:
+        """Examples in the data set: ``n_data``, or ``data_ratio`` per parameter."""
+        if self.data_ratio is None:
+            return self.n_data
+        return max(1, round(self.data_ratio * self.n_params))
+
+    def parameter_groups(self, params: dict[str, Any]) -> dict[str, str]:
+        return layer_groups(params)
 
     @property
     def targets(self) -> jax.Array:
@@ -156,4 +235,5 @@ class MLP(Landscape):
 
     def init(self, key: jax.Array) -> dict[str, jax.Array]:
         return init_params(key, depth=self.depth, width=self.width, input_dim=self.input_dim,
-                           parameterization=self.parameterization, init_scale=self.init_scale)
+                           parameterization=self.parameterization, init_scale=self.init_scale,
+                           bias=self.bias)

@@ -56,6 +56,10 @@ class UVModel(Landscape):
         u, v = params
         return (jnp.dot(u, u) + jnp.dot(v, v)) / self.width
 
+    def parameter_groups(self, params: tuple[jax.Array, jax.Array]) -> tuple[str, str]:
+        """Two groups, ``"u"`` and ``"v"``: one learning rate per layer."""
+        return ("u", "v")
+
     def init(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
         ku, kv = jax.random.split(key)
         shape = (self.width,)
