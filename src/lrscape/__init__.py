@@ -13,6 +13,7 @@ True
 
 from . import curvature, executors, grid, landscapes, optimizers, regimes, schedules, theory
 from .grid import linspace, logspace
+from .refine import refine
 from .regimes import Regime, Thresholds, reclassify
 from .store import open
 from .sweep import VERSION as __version__
@@ -31,6 +32,7 @@ __all__ = [
     "open",
     "optimizers",
     "reclassify",
+    "refine",
     "regimes",
     "schedules",
     "sweep",

@@ -87,6 +87,8 @@ class ChunkJob:
         seed: the seed of every trajectory when ``seed`` is not an axis.
         gradient_noise: the noise's standard deviation when it is not an axis.
         chunk: trajectories per chunk.
+        zipped: the axes are a list of points (the i-th trajectory takes every axis's i-th
+            value), not the axes of a grid.
         store: a results store each chunk is written to as it finishes, or ``None``.
         store_dims: each variable's dimensions after ``trajectory`` in the store.
     """
@@ -102,6 +104,7 @@ class ChunkJob:
         chunk: int,
         store: str | None = None,
         store_dims: Mapping[str, tuple[str, ...]] | None = None,
+        zipped: bool = False,
     ):
         self.spec = spec
         self.shared = shared
@@ -111,7 +114,8 @@ class ChunkJob:
         self.chunk = chunk
         self.store = store
         self.store_dims = dict(store_dims or {})
-        self.total = grid_mod.size(axes)
+        self.zipped = zipped
+        self.total = len(axes[0].values) if zipped else grid_mod.size(axes)
         self._placed: dict[Any, Any] = {}  # shared values on this process's devices
         self._programs: dict[Any, Any] = {}  # this process's compiled programs, by size
 
@@ -126,7 +130,7 @@ class ChunkJob:
         """The same job cut into chunks of ``chunk`` trajectories (and written to ``store``)."""
         return ChunkJob(self.spec, self.shared, self.axes, seed=self.seed,
                         gradient_noise=self.gradient_noise, chunk=chunk, store=store,
-                        store_dims=store_dims)
+                        store_dims=store_dims, zipped=self.zipped)
 
     @property
     def n_chunks(self) -> int:
@@ -141,7 +145,10 @@ class ChunkJob:
         past the grid repeat its last trajectory)."""
         dtype = np.dtype(self.spec.dtype)
         index = np.minimum(np.arange(start, start + size), self.total - 1)
-        position = np.unravel_index(index, tuple(len(a.values) for a in self.axes))
+        if self.zipped:  # a list of points: the i-th trajectory takes every axis's i-th value
+            position = (index,) * len(self.axes)
+        else:
+            position = np.unravel_index(index, tuple(len(a.values) for a in self.axes))
         swept, seeds = {}, np.full(size, self.seed, np.uint32)
         for axis, where in zip(self.axes, position, strict=True):
             values = axis.values[where]

@@ -119,6 +119,7 @@ def sweep(
     lyapunov: bool = False,
     keep_tail: bool = False,
     trainability: bool = False,
+    points: Mapping[str, Iterable[float]] | None = None,
 ) -> xr.Dataset:
     """Run one optimizer from every point of a hyperparameter grid and label each trajectory.
 
@@ -175,6 +176,10 @@ def sweep(
             ``tail_loss`` and ``tail_projection`` (the iterate projected on a fixed random
             unit direction; in one dimension, the iterate up to its sign) along ``tail``, the
             material of bifurcation diagrams.
+        points: instead of a grid, a list of points: axis name -> values, all of one length
+            :math:`n`; trajectory :math:`i` takes every axis's :math:`i`-th value. The Dataset
+            then has the dimension ``point`` with each axis a coordinate along it (what
+            :func:`lrscape.refine` evaluates). Not with ``grid`` or ``store``.
         trainability: also return the trainability score of Sohl-Dickstein (2024) as
             ``trainability`` and its class as ``trainable`` (see
             :func:`lrscape.record.trainability`): with :math:`v_t = L_t / L_0` capped at
@@ -220,7 +225,19 @@ def sweep(
     dtype = _dtype(dtype)
     if schedule is not None:
         schedule.check_horizon(steps)
-    axes = grid_mod.resolve(grid, landscape, optimizer, schedule)
+    if points is not None:
+        if grid is not None:
+            raise ValueError("give `grid` or `points`, not both")
+        if store is not None:
+            raise ValueError("`store` needs a `grid`; a sweep over `points` returns its "
+                             "Dataset only")
+        axes = grid_mod.resolve(points, landscape, optimizer, schedule)
+        lengths = {a.name: len(a.values) for a in axes}
+        if not axes or len(set(lengths.values())) != 1:
+            raise ValueError(f"`points` must give every axis the same number of values, got "
+                             f"{lengths}")
+    else:
+        axes = grid_mod.resolve(grid, landscape, optimizer, schedule)
     if missing := optimizer.missing(grid_mod.covered(axes, landscape)):
         raise ValueError(
             f"optimizer {optimizer.name!r} needs {', '.join(missing)}: make it a grid axis "
@@ -275,7 +292,8 @@ def sweep(
                                or extras["gradient_noise"])})
 
     def build(outputs: Outputs) -> xr.Dataset:
-        ds = _dataset(axes, outputs, steps, record_every, curvature_every, per_epoch)
+        ds = _dataset(axes, outputs, steps, record_every, curvature_every, per_epoch,
+                      zipped=points is not None)
         ds.attrs.update(attrs)
         return ds
 
@@ -288,7 +306,7 @@ def sweep(
         outputs = _run(
             landscape, optimizer, schedule, axes, steps, record_every, seed, x0, thresholds,
             dtype, chunk_size, devices, progress, extras, float(gradient_noise), max_memory,
-            None if store is None else os.fspath(store), run_on, build,
+            None if store is None else os.fspath(store), run_on, build, points is not None,
         )
     return build(outputs)
 
@@ -393,8 +411,9 @@ def _run(
     store: str | None,
     executor: Any,
     build: Callable[[Outputs], xr.Dataset],
+    zipped: bool = False,
 ) -> Outputs:
-    total = grid_mod.size(axes)
+    total = len(axes[0].values) if zipped else grid_mod.size(axes)
     fixed = {k: np.asarray(v, dtype) for k, v in optimizer.hyperparams.items()
              if v is not None and k not in {a.field for a in axes if a.target == "optimizer"}}
     spec = Spec(
@@ -413,7 +432,8 @@ def _run(
     n_dev = len(devices)
     whole = math.ceil(total / n_dev) * n_dev
     chunk = math.ceil(min(chunk_size or whole, whole) / n_dev) * n_dev
-    job = ChunkJob(spec, shared, axes, seed=seed, gradient_noise=gradient_noise, chunk=chunk)
+    job = ChunkJob(spec, shared, axes, seed=seed, gradient_noise=gradient_noise, chunk=chunk,
+                   zipped=zipped)
     program, compiled_for = job.program(devices, chunk), chunk
     if chunk_size is None and program_bytes(program, n_dev) > max_memory:
         # The whole grid does not fit: as many trajectories as the budget allows.
@@ -464,15 +484,18 @@ def _dataset(
     record_every: int,
     curvature_every: int | None,
     steps_per_epoch: int | None,
+    zipped: bool = False,
 ) -> xr.Dataset:
     summary, records, series, epochs = outputs
-    shape = tuple(len(a.values) for a in axes)
-    dims = tuple(a.name for a in axes)
+    if zipped:
+        shape, dims = (len(axes[0].values),), ("point",)
+    else:
+        shape, dims = tuple(len(a.values) for a in axes), tuple(a.name for a in axes)
     coords: dict[str, Any] = {}
     for a in axes:
         spacing = "log" if grid_mod.is_log_spaced(a.values) else "linear"
-        coords[a.name] = (a.name, a.values, {"sweeps": f"{a.target}.{a.field}",
-                                             "spacing": spacing})
+        coords[a.name] = (dims[0] if zipped else a.name, a.values,
+                          {"sweeps": f"{a.target}.{a.field}", "spacing": spacing})
     coords["step"] = ("step", np.arange(1, steps // record_every + 1) * record_every,
                       {"long_name": "updates done at the end of the record window"})
     if curvature_every:
