@@ -88,7 +88,7 @@ def refine(
     *,
     coarse: int = 33,
     by: str = "trainable",
-    block: int = 1024,
+    block: int = 256,
     progress: bool | None = False,
     **sweep_kwargs: Any,
 ) -> xr.Dataset:
@@ -102,9 +102,12 @@ def refine(
         coarse: :math:`C`, points per side of the first, coarse lattice.
         by: the class the boundary separates: ``"trainable"`` (Sohl-Dickstein's convergence
             measure; ``trainability=True`` is implied) or ``"regime"``.
-        block: the most trajectories per compiled call. Each batch of new points is padded
-            to a power of two up to ``block``, then to a multiple of it, so a few compiled
-            programs serve every level.
+        block: trajectories per compiled call. Each batch of new points is padded to a
+            multiple of it, so one compiled program serves every level. Evaluated pixels equal
+            a brute-force ``sweep(..., chunk_size=block)`` bit for bit; with another chunk
+            size they can differ in the last bit, because XLA's CPU matrix products sum in an
+            order that depends on the program's batch size (and on a fractal boundary one bit
+            can change a pixel's class).
         progress: a progress bar per batch (default off).
         **sweep_kwargs: the rest of :func:`lrscape.sweep`'s arguments (``steps``, ``dtype``,
             ``seed``, ``schedule``, ``executor``, ...), the same for every pixel.
@@ -145,14 +148,13 @@ def refine(
         flat = flat[~known.ravel()[flat]]
         if flat.size == 0:
             return
-        # Pad to a power of two (up to `block`, then to a multiple of it): a few program
-        # shapes, compiled once each, and little work wasted on padding.
-        size = min(block, 1 << int(np.ceil(np.log2(max(flat.size, 32)))))
-        padded = np.concatenate([flat, np.full(-flat.size % size, flat[-1])])
+        # Pad to a multiple of `block`: one compiled program of `block` trajectories runs
+        # every batch, the same program a brute-force sweep with chunk_size=block runs.
+        padded = np.concatenate([flat, np.full(-flat.size % block, flat[-1])])
         r, c = np.divmod(padded, n)
         ds = sweep(landscape, optimizer, points={row_name: row_values[r],
                                                  col_name: col_values[c]},
-                   chunk_size=size, progress=progress, **sweep_kwargs)
+                   chunk_size=block, progress=progress, **sweep_kwargs)
         r, c = r[: flat.size], c[: flat.size]
         for name, var in ds.data_vars.items():
             if var.dims != ("point",) or name == by:
