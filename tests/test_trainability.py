@@ -3,6 +3,7 @@ adaptive refinement against brute force, box counting, and zooms to float64's li
 
 import numpy as np
 import pytest
+import xarray as xr
 
 import lrscape
 from lrscape import fractal
@@ -146,3 +147,23 @@ def test_zoom_stops_where_float64_runs_out_and_reports_it():
     assert frames[1].attrs["centre_row"] != 40.0  # moved onto the boundary found in frame 0
     second = frames[1].trainable.values
     assert second.any() and not second.all()  # ... and the boundary is in the next frame
+
+
+def test_cli_refine_writes_the_image_and_its_figure(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "valley.zarr"
+    command = [sys.executable, "-c", "import sys; from lrscape.cli import main; sys.exit(main())",
+               "refine", "--landscape", "narrow-valley", "--optimizer", "sgd",
+               "--axis", "wall_curvature=10:1000:33:log", "--lr", "1e-4:1:33:log",
+               "--coarse", "5", "--steps", "200", "--out", str(out)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    image = xr.open_zarr(out)
+    assert image.trainable.shape == (33, 33)
+    assert image.attrs["evaluated"] < 33 * 33
+    assert (tmp_path / "valley.png").exists()
+    bad = subprocess.run(command[:-6] + ["--coarse", "6", "--out", str(out)],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "must be (coarse - 1) * 2**L + 1" in bad.stderr

@@ -118,26 +118,80 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     return settings
 
 
+def _problem(s: dict[str, Any]) -> tuple[Any, Any, Any, dict[str, Any], str]:
+    """Landscape, optimizer, schedule, grid and dtype from the merged settings."""
+    import lrscape
+
+    landscape = lrscape.landscapes.get(s["landscape"], **s["landscape_fields"])
+    optimizer = lrscape.optimizers.get(s["optimizer"], **s["optimizer_values"])
+    schedule = None
+    if s.get("schedule"):
+        fields = dict(s["schedule"])
+        name = fields.pop("name", None)
+        if name is None:
+            raise ValueError("[schedule] needs a `name`")
+        schedule = lrscape.schedules.get(name, **fields)
+    grid = {k: lrscape.grid.parse_axis(v) if isinstance(v, str) else v
+            for k, v in s["grid"].items()}
+    dtype = {"float32": "float32", "float64": "float64"}.get(str(s["dtype"]))
+    if dtype is None:
+        raise ValueError(f"--dtype must be float32 or float64, got {s['dtype']!r}")
+    return landscape, optimizer, schedule, grid, dtype
+
+
+def _cmd_refine(args: argparse.Namespace) -> int:
+    _use_all_cpu_cores()
+    import lrscape
+
+    s = _settings(args)
+    out = args.out or "refined.zarr"
+    try:
+        landscape, optimizer, schedule, grid, dtype = _problem(s)
+        if len(grid) != 2:
+            raise ValueError(f"refine needs exactly two axes (--lr/--axis), got {list(grid)}")
+        image = lrscape.refine(
+            landscape, optimizer, grid, coarse=args.coarse, by=args.by,
+            steps=int(s["steps"]), seed=int(s["seed"]), schedule=schedule, dtype=dtype,
+            thresholds=s.get("thresholds"), progress=args.progress)
+    except (ValueError, ImportError) as err:
+        print(f"lrscape refine: {err}", file=sys.stderr)
+        return 2
+    from .store import _quiet
+
+    with _quiet():
+        image.to_zarr(out, mode="w")
+    n = image[args.by].size
+    print(f"wrote {out}: {n} pixels from {image.attrs['evaluated']} trajectories "
+          f"({image.attrs['saving']:.1f}x fewer than the full grid)")
+    plot_path = s.get("plot")
+    if plot_path is None:
+        plot_path = os.path.splitext(out.rstrip("/"))[0] + ".png"
+    if plot_path:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from . import plot
+
+        fig, ax = plt.subplots(figsize=(7, 6), constrained_layout=True)
+        if args.by == "trainable":
+            plot.trainability_image(image, ax, title=f"{s['landscape']}, {s['optimizer']}: "
+                                    f"refined from {image.attrs['evaluated']} runs")
+        else:
+            plot.phase_diagram(image, x=list(grid)[1], y=list(grid)[0], ax=ax)
+        fig.savefig(plot_path, dpi=110)
+        print(f"wrote {plot_path}")
+    return 0
+
+
 def _cmd_sweep(args: argparse.Namespace) -> int:
     _use_all_cpu_cores()
     import lrscape
 
     s = _settings(args)
     try:
-        landscape = lrscape.landscapes.get(s["landscape"], **s["landscape_fields"])
-        optimizer = lrscape.optimizers.get(s["optimizer"], **s["optimizer_values"])
-        schedule = None
-        if s.get("schedule"):
-            fields = dict(s["schedule"])
-            name = fields.pop("name", None)
-            if name is None:
-                raise ValueError("[schedule] needs a `name`")
-            schedule = lrscape.schedules.get(name, **fields)
-        grid = {k: lrscape.grid.parse_axis(v) if isinstance(v, str) else v
-                for k, v in s["grid"].items()}
-        dtype = {"float32": "float32", "float64": "float64"}.get(str(s["dtype"]))
-        if dtype is None:
-            raise ValueError(f"--dtype must be float32 or float64, got {s['dtype']!r}")
+        landscape, optimizer, schedule, grid, dtype = _problem(s)
         executor = s.get("executor", "local")
         if s.get("address") is not None:
             if executor != "ray":
@@ -218,6 +272,31 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _problem_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags that say what to simulate, shared by `sweep` and `refine`."""
+    parser.add_argument("--config", help="a TOML file with the same settings (flags override it)")
+    parser.add_argument("--landscape", help="landscape name (see `lrscape list`)")
+    parser.add_argument("--set", action="append", metavar="FIELD=VALUE",
+                    help="a landscape field, e.g. --set wall_curvature=50 (repeatable)")
+    parser.add_argument("--optimizer", help="optimizer name (see `lrscape list`)")
+    parser.add_argument("--opt", action="append", metavar="NAME=VALUE",
+                    help="a fixed optimizer hyperparameter or option, e.g. --opt momentum=0.5")
+    parser.add_argument("--schedule", help="schedule name (see `lrscape list`)")
+    parser.add_argument("--schedule-set", action="append", metavar="FIELD=VALUE",
+                    help="a schedule field, e.g. --schedule-set decay_steps=500")
+    parser.add_argument("--lr", metavar="SPEC",
+                    help="learning-rate axis: START:STOP:NUM[:log|lin] or v1,v2,...")
+    parser.add_argument("--axis", action="append", metavar="NAME=SPEC",
+                    help="another grid axis, e.g. --axis momentum=0:0.99:64 (repeatable)")
+    parser.add_argument("--steps", type=int, help="updates per trajectory (default 1000)")
+    parser.add_argument("--seed", type=int, help="seed of the starting points, minibatch "
+                        "order and noise (default 0)")
+    parser.add_argument("--dtype", choices=["float32", "float64"], help="default float32")
+    parser.add_argument("--out", help=f"results store (default {DEFAULT_OUT})")
+    parser.add_argument("--plot", help="figure path (default: the store's name with .png; "
+                                       "'' for none)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lrscape",
@@ -229,28 +308,11 @@ def build_parser() -> argparse.ArgumentParser:
     sw = sub.add_parser("sweep", help="run a sweep, write a zarr store and a phase diagram",
                         description="Run a sweep. With no options: heavy-ball momentum on a "
                                     "2-D narrow valley over learning rate x momentum.")
-    sw.add_argument("--config", help="a TOML file with the same settings (flags override it)")
-    sw.add_argument("--landscape", help="landscape name (see `lrscape list`)")
-    sw.add_argument("--set", action="append", metavar="FIELD=VALUE",
-                    help="a landscape field, e.g. --set wall_curvature=50 (repeatable)")
-    sw.add_argument("--optimizer", help="optimizer name (see `lrscape list`)")
-    sw.add_argument("--opt", action="append", metavar="NAME=VALUE",
-                    help="a fixed optimizer hyperparameter or option, e.g. --opt momentum=0.5")
-    sw.add_argument("--schedule", help="schedule name (see `lrscape list`)")
-    sw.add_argument("--schedule-set", action="append", metavar="FIELD=VALUE",
-                    help="a schedule field, e.g. --schedule-set decay_steps=500")
-    sw.add_argument("--lr", metavar="SPEC",
-                    help="learning-rate axis: START:STOP:NUM[:log|lin] or v1,v2,...")
-    sw.add_argument("--axis", action="append", metavar="NAME=SPEC",
-                    help="another grid axis, e.g. --axis momentum=0:0.99:64 (repeatable)")
-    sw.add_argument("--steps", type=int, help="updates per trajectory (default 1000)")
+    _problem_flags(sw)
     sw.add_argument("--record-every", type=int, help="record window in steps (default 10)")
-    sw.add_argument("--seed", type=int, help="seed of the starting points, minibatch order "
-                    "and noise (default 0)")
     sw.add_argument("--gradient-noise", type=float, metavar="SIGMA",
                     help="add N(0, SIGMA^2) noise to every gradient (default 0; also an axis: "
                     "--axis gradient_noise=0:1:8)")
-    sw.add_argument("--dtype", choices=["float32", "float64"], help="default float32")
     sw.add_argument("--chunk-size", type=int, help="trajectories per compiled call")
     sw.add_argument("--max-memory", metavar="SIZE",
                     help="memory one chunk may use, e.g. 4GiB (default: a quarter of the RAM "
@@ -260,12 +322,23 @@ def build_parser() -> argparse.ArgumentParser:
                     "tasks, each writing its own region of the store")
     sw.add_argument("--address", help="with --executor ray: the Ray cluster to join (e.g. "
                     "auto, or ray://HOST:10001; default: a running one, else a local one)")
-    sw.add_argument("--out", help=f"results store (default {DEFAULT_OUT})")
-    sw.add_argument("--plot", help="figure path (default: the store's name with .png; "
-                                   "'' for none)")
     sw.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                     help="progress bar (default: only on a terminal)")
     sw.set_defaults(func=_cmd_sweep)
+
+    rf = sub.add_parser(
+        "refine", help="the class image of two axes, simulated only where the class changes",
+        description="Adaptive boundary refinement (lrscape.refine): a coarse lattice, then "
+                    "only cells whose pixels disagree are subdivided. Each axis needs "
+                    "(coarse - 1) * 2**L + 1 values, e.g. 1025 with --coarse 33.")
+    _problem_flags(rf)
+    rf.add_argument("--coarse", type=int, default=33, help="points per side of the first "
+                    "lattice (default 33)")
+    rf.add_argument("--by", choices=["trainable", "regime"], default="trainable",
+                    help="the class whose boundary is refined (default trainable)")
+    rf.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    rf.set_defaults(func=_cmd_refine, record_every=None, chunk_size=None, gradient_noise=None,
+                    max_memory=None, executor=None, address=None)
 
     pl = sub.add_parser("plot", help="draw the phase diagram of a results store")
     pl.add_argument("store", help="a zarr store written by `lrscape sweep`")

@@ -316,15 +316,18 @@ def trainability_image(
 ) -> Any:
     """The trainability image of a 2-D Dataset from :func:`lrscape.sweep` (with
     ``trainability=True``) or :func:`lrscape.refine`: blue where training converges, red where
-    it does not, shaded by the score.
+    it does not, shaded by the score where every pixel has one (a brute-force grid; a refined
+    image shows the two classes).
 
     ``relative``: label the axes in decades from the image's centre (for zoom frames, whose
     absolute coordinates differ in their 13th digit).
     """
     ax = ax or plt.gca()
     rows, cols = (d for d in ds["trainable"].dims)
-    score = ds["trainability"].values if "trainability" in ds else np.full(ds["trainable"].shape,
-                                                                           np.nan)
+    score = ds["trainability"].values if "trainability" in ds else None
+    if score is None or not np.isfinite(score).all():
+        # A refined image has scores only where it ran: shading those alone would speckle it.
+        score = np.full(ds["trainable"].shape, np.nan)
     shades = trainability_shades(score, ds["trainable"].values)
     if relative:
         half = float(ds.attrs.get("half_width", 1.0))
@@ -375,7 +378,7 @@ def zoom_figure(frames: Sequence[xr.Dataset], path: str | None = None, *,
             _exhausted_panel(frame, ax)
         else:
             trainability_image(frame, ax, relative=True)
-            ax.legend().remove()
+            ax.get_legend().remove()
             ax.xaxis.label.set_fontsize("x-small")
             ax.yaxis.label.set_fontsize("x-small")
     for ax in axes.ravel()[n:]:
