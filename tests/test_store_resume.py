@@ -108,6 +108,7 @@ def test_a_cli_sweep_killed_with_sigkill_resumes_to_the_same_store(tmp_path):
 def test_the_memory_budget_sets_the_chunk_from_the_compiled_program(tmp_path):
     path = str(tmp_path / "m.zarr")
     grid = {"learning_rate": lrscape.logspace(1e-3, 0.1, 64), "momentum": [0.0, 0.5, 0.9, 0.99]}
+    chunks_mod._PROGRAMS.clear()  # only this test's programs below, not other tests' shapes
     whole = lrscape.sweep(VALLEY, "momentum", grid, steps=200, progress=False)
     budget = 96 << 10
     small = lrscape.sweep(VALLEY, "momentum", grid, steps=200, progress=False,
