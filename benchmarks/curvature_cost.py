@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 
-if "JAX_NUM_CPU_DEVICES" not in os.environ and "device_count" not in os.environ.get(
-    "XLA_FLAGS", ""
-):
-    os.environ["JAX_NUM_CPU_DEVICES"] = str(os.cpu_count() or 1)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _timing import one_device_per_core  # noqa: E402
+
+one_device_per_core()
 
 import jax  # noqa: E402
 

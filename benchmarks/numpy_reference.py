@@ -20,6 +20,79 @@ import numpy as np
 MONOTONE, OSCILLATORY, PERIODIC, CHAOTIC, DIVERGED = range(5)
 
 
+class _Tracker:
+    """What both runs keep per trajectory besides the dynamics, as the sweep's tracker does:
+    divergence, path length and reversals, window sums and maxima, records, the late loss
+    envelope and the tail ring buffer for period detection."""
+
+    def __init__(self, loss0, first_step, *, steps, record_every, max_period,
+                 divergence_ratio, dim, dtype):
+        n = loss0.shape[0]
+        self.steps, self.every, self.dtype = steps, record_every, dtype
+        self.limit = divergence_ratio * np.maximum(np.abs(loss0), 1e-12)
+        self.first_step = first_step
+        self.diverged = np.zeros(n, bool)
+        self.alive_steps = np.zeros(n, dtype)
+        self.path = np.zeros(n, dtype)
+        self.reversed_path = np.zeros(n, dtype)
+        self.peak = loss0.copy()
+        self.q3 = np.full(n, -np.inf, dtype)
+        self.q4 = np.full(n, -np.inf, dtype)
+        self.size = 2 * max_period
+        self.ring = np.zeros((self.size, 2, n), dtype)
+        r = np.random.default_rng(20260101).standard_normal(dim)
+        self.direction = (r / np.sqrt(np.sum(r * r))).astype(dtype)
+        n_windows = steps // record_every
+        self.loss_last = np.empty((n_windows, n), dtype)
+        self.loss_mean = np.empty((n_windows, n), dtype)
+        self.tail_start = steps - min(steps, -(-self.size // record_every) * record_every)
+        self.neg_inf, self.zero = dtype(-np.inf), dtype(0)
+
+    def open_window(self):
+        n = self.diverged.shape[0]
+        self.wsum = np.zeros(n, self.dtype)
+        self.wmax = np.full(n, -np.inf, self.dtype)
+        self.wstart = self.alive_steps.copy()
+
+    def observe(self, t, loss, sq, reverses, projection):
+        """Fold in step ``t``: its loss, the squared length of its update, whether the update
+        reverses the last one, and a function giving the iterate's projection on
+        ``direction`` (called in the tail only). Returns which trajectories are alive."""
+        zero = self.zero
+        self.diverged |= ~(loss <= self.limit) | ~(sq < np.inf)
+        alive = ~self.diverged
+        length = np.sqrt(np.where(alive, sq, zero))
+        self.alive_steps += alive
+        self.path += length
+        self.reversed_path += np.where(reverses, length, zero)
+        np.maximum(self.wmax, np.where(alive, loss, self.neg_inf), out=self.wmax)
+        self.wsum += np.where(alive, loss, zero)
+        if t >= self.tail_start:
+            self.ring[t % self.size, 0] = np.where(alive, loss, zero)
+            self.ring[t % self.size, 1] = np.where(alive, projection(), zero)
+        return alive
+
+    def close_window(self, w, loss):
+        self.loss_last[w] = np.where(self.diverged, np.nan, loss)
+        count = self.alive_steps - self.wstart
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self.loss_mean[w] = np.where(count > 0, self.wsum / np.maximum(count, 1), np.nan)
+        np.maximum(self.peak, self.wmax, out=self.peak)
+        first = w * self.every
+        if self.steps // 2 <= first < 3 * self.steps // 4:
+            np.maximum(self.q3, self.wmax, out=self.q3)
+        elif first >= 3 * self.steps // 4:
+            np.maximum(self.q4, self.wmax, out=self.q4)
+
+    def finish(self, final_loss, last_step, **thresholds):
+        self.diverged |= ~(final_loss <= self.limit)
+        out = _summarise(self.ring, self.steps, self.size, self.diverged, self.first_step,
+                         last_step, self.path, self.reversed_path, self.q3, self.q4,
+                         **thresholds)
+        return {**out, "final_loss": final_loss, "loss_last": self.loss_last.T,
+                "loss_mean": self.loss_mean.T}
+
+
 def run_valley_momentum(
     lr: np.ndarray,
     beta: np.ndarray,
@@ -47,6 +120,8 @@ def run_valley_momentum(
     x1 = np.full(n, wall_offset, dtype)
     v0 = np.zeros(n, dtype)
     v1 = np.zeros(n, dtype)
+    p0 = np.zeros(n, dtype)
+    p1 = np.zeros(n, dtype)
     s, d2, g = dtype(floor_slope), dtype(floor_width**2), dtype(wall_growth)
 
     def loss_and_grad(x0, x1):
@@ -59,32 +134,14 @@ def run_valley_momentum(
         return loss, g0, g1
 
     loss0, g0, g1 = loss_and_grad(x0, x1)
-    limit = divergence_ratio * np.maximum(np.abs(loss0), 1e-12)
     first_step = np.sqrt((lr * g0) ** 2 + (lr * g1) ** 2)  # the first update is -lr * g
-    diverged = np.zeros(n, bool)
-    alive_steps = np.zeros(n, dtype)
-    path = np.zeros(n, dtype)
-    reversed_path = np.zeros(n, dtype)
-    p0 = np.zeros(n, dtype)
-    p1 = np.zeros(n, dtype)
-    peak = loss0.copy()
-    q3 = np.full(n, -np.inf, dtype)
-    q4 = np.full(n, -np.inf, dtype)
-    size = 2 * max_period
-    ring = np.zeros((size, 2, n), dtype)
-    rng = np.random.default_rng(20260101)
-    r = rng.standard_normal(2)
-    r = (r / np.sqrt(np.sum(r * r))).astype(dtype)
-    n_windows = steps // record_every
-    loss_last = np.empty((n_windows, n), dtype)
-    loss_mean = np.empty((n_windows, n), dtype)
-    tail_start = steps - min(steps, -(-size // record_every) * record_every)
-    neg_inf, zero = dtype(-np.inf), dtype(0)
+    log = _Tracker(loss0, first_step, steps=steps, record_every=record_every,
+                   max_period=max_period, divergence_ratio=divergence_ratio, dim=2,
+                   dtype=dtype)
+    r = log.direction
 
-    for w in range(n_windows):
-        wsum = np.zeros(n, dtype)
-        wmax = np.full(n, -np.inf, dtype)
-        wstart = alive_steps.copy()
+    for w in range(steps // record_every):
+        log.open_window()
         for i in range(record_every):
             t = w * record_every + i
             loss, g0, g1 = loss_and_grad(x0, x1)
@@ -92,42 +149,17 @@ def run_valley_momentum(
             v1 = g1 + beta * v1
             u0 = -lr * v0
             u1 = -lr * v1
-            sq = u0 * u0 + u1 * u1
-            diverged |= ~(loss <= limit) | ~(sq < np.inf)
-            alive = ~diverged
-            length = np.sqrt(np.where(alive, sq, zero))
-            alive_steps += alive
-            path += length
-            reversed_path += np.where(u0 * p0 + u1 * p1 < 0, length, zero)
+            alive = log.observe(t, loss, u0 * u0 + u1 * u1, u0 * p0 + u1 * p1 < 0,
+                                lambda: r[0] * x0 + r[1] * x1)  # noqa: B023 - called now
             p0, p1 = u0, u1
-            np.maximum(wmax, np.where(alive, loss, neg_inf), out=wmax)
-            wsum += np.where(alive, loss, zero)
-            if t >= tail_start:
-                ring[t % size, 0] = np.where(alive, loss, zero)
-                ring[t % size, 1] = np.where(alive, r[0] * x0 + r[1] * x1, zero)
             np.copyto(x0, x0 + u0, where=alive)
             np.copyto(x1, x1 + u1, where=alive)
-        last = np.where(diverged, np.nan, loss)
-        loss_last[w] = last
-        count = alive_steps - wstart
-        with np.errstate(invalid="ignore", divide="ignore"):
-            loss_mean[w] = np.where(count > 0, wsum / np.maximum(count, 1), np.nan)
-        np.maximum(peak, wmax, out=peak)
-        first = w * record_every
-        if steps // 2 <= first < 3 * steps // 4:
-            np.maximum(q3, wmax, out=q3)
-        elif first >= 3 * steps // 4:
-            np.maximum(q4, wmax, out=q4)
+        log.close_window(w, loss)
 
     final_loss, _, _ = loss_and_grad(x0, x1)
-    diverged |= ~(final_loss <= limit)
-    last_step = np.sqrt(p0 * p0 + p1 * p1)
-    out = _summarise(ring, steps, size, diverged, first_step, last_step, path, reversed_path,
-                     q3, q4, max_period=max_period, converged_tol=converged_tol,
-                     oscillation_threshold=oscillation_threshold, period_rtol=period_rtol,
-                     steady_rtol=steady_rtol)
-    return {**out, "final_loss": final_loss, "loss_last": loss_last.T,
-            "loss_mean": loss_mean.T}
+    return log.finish(final_loss, np.sqrt(p0 * p0 + p1 * p1), max_period=max_period,
+                      converged_tol=converged_tol, oscillation_threshold=oscillation_threshold,
+                      period_rtol=period_rtol, steady_rtol=steady_rtol)
 
 
 def _summarise(ring, steps, size, diverged, first_step, last_step, path, reversed_path, q3,
@@ -208,66 +240,29 @@ def run_momentum(
     u = np.empty_like(x)
     p = np.zeros_like(x)
     loss0, grad = loss_and_grad(x)
-    limit = divergence_ratio * np.maximum(np.abs(loss0), 1e-12)
     first_step = lr[:, 0] * np.sqrt(np.einsum("nd,nd->n", grad, grad))
-    diverged = np.zeros(n, bool)
-    alive_steps = np.zeros(n, dtype)
-    path = np.zeros(n, dtype)
-    reversed_path = np.zeros(n, dtype)
-    peak = loss0.copy()
-    q3 = np.full(n, -np.inf, dtype)
-    q4 = np.full(n, -np.inf, dtype)
-    size = 2 * max_period
-    ring = np.zeros((size, 2, n), dtype)
-    r = np.random.default_rng(20260101).standard_normal(dim)
-    r = (r / np.sqrt(np.sum(r * r))).astype(dtype)
-    n_windows = steps // record_every
-    loss_last = np.empty((n_windows, n), dtype)
-    loss_mean = np.empty((n_windows, n), dtype)
-    tail_start = steps - min(steps, -(-size // record_every) * record_every)
-    neg_inf, zero = dtype(-np.inf), dtype(0)
+    log = _Tracker(loss0, first_step, steps=steps, record_every=record_every,
+                   max_period=max_period, divergence_ratio=divergence_ratio, dim=dim,
+                   dtype=dtype)
+    zero = dtype(0)
 
-    for w in range(n_windows):
-        wsum = np.zeros(n, dtype)
-        wmax = np.full(n, -np.inf, dtype)
-        wstart = alive_steps.copy()
+    for w in range(steps // record_every):
+        log.open_window()
         for i in range(record_every):
             t = w * record_every + i
             loss, grad = loss_and_grad(x)
             v *= beta
             v += grad
             np.multiply(-lr, v, out=u)
-            sq = np.einsum("nd,nd->n", u, u)
-            diverged |= ~(loss <= limit) | ~(sq < np.inf)
-            alive = ~diverged
-            length = np.sqrt(np.where(alive, sq, zero))
-            alive_steps += alive
-            path += length
-            reversed_path += np.where(np.einsum("nd,nd->n", u, p) < 0, length, zero)
+            alive = log.observe(t, loss, np.einsum("nd,nd->n", u, u),
+                                np.einsum("nd,nd->n", u, p) < 0,
+                                lambda: x @ log.direction)  # noqa: B023 - called now
             p, u = u, p
-            np.maximum(wmax, np.where(alive, loss, neg_inf), out=wmax)
-            wsum += np.where(alive, loss, zero)
-            if t >= tail_start:
-                ring[t % size, 0] = np.where(alive, loss, zero)
-                ring[t % size, 1] = np.where(alive, x @ r, zero)
             x += np.where(alive[:, None], p, zero)
-        loss_last[w] = np.where(diverged, np.nan, loss)
-        count = alive_steps - wstart
-        with np.errstate(invalid="ignore", divide="ignore"):
-            loss_mean[w] = np.where(count > 0, wsum / np.maximum(count, 1), np.nan)
-        np.maximum(peak, wmax, out=peak)
-        first = w * record_every
-        if steps // 2 <= first < 3 * steps // 4:
-            np.maximum(q3, wmax, out=q3)
-        elif first >= 3 * steps // 4:
-            np.maximum(q4, wmax, out=q4)
+        log.close_window(w, loss)
 
     final_loss, _ = loss_and_grad(x)
-    diverged |= ~(final_loss <= limit)
-    last_step = np.sqrt(np.einsum("nd,nd->n", p, p))
-    out = _summarise(ring, steps, size, diverged, first_step, last_step, path, reversed_path,
-                     q3, q4, max_period=max_period, converged_tol=converged_tol,
-                     oscillation_threshold=oscillation_threshold, period_rtol=period_rtol,
-                     steady_rtol=steady_rtol)
-    return {**out, "final_loss": final_loss, "loss_last": loss_last.T,
-            "loss_mean": loss_mean.T}
+    return log.finish(final_loss, np.sqrt(np.einsum("nd,nd->n", p, p)),
+                      max_period=max_period, converged_tol=converged_tol,
+                      oscillation_threshold=oscillation_threshold, period_rtol=period_rtol,
+                      steady_rtol=steady_rtol)

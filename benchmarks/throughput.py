@@ -27,18 +27,16 @@ import platform
 import sys
 import time
 
-if "JAX_NUM_CPU_DEVICES" not in os.environ and "device_count" not in os.environ.get(
-    "XLA_FLAGS", ""
-):
-    os.environ["JAX_NUM_CPU_DEVICES"] = str(os.cpu_count() or 1)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _timing import best_time, one_device_per_core  # noqa: E402
+
+one_device_per_core()
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
+from numpy_reference import run_valley_momentum  # noqa: E402
 
 import lrscape  # noqa: E402
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from numpy_reference import run_valley_momentum  # noqa: E402
 
 
 def python_loop(lr: float, beta: float, steps: int, record_every: int) -> None:
@@ -94,15 +92,6 @@ def bare_dynamics(lrs: np.ndarray, betas: np.ndarray, steps: int, record_every: 
     args = jax.device_put((lrs.astype(np.float32), betas.astype(np.float32)), sharding)
     jax.block_until_ready(run(*args))
     return lambda: jax.block_until_ready(run(*args))
-
-
-def best_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:

@@ -26,27 +26,16 @@ import platform
 import sys
 import time
 
-if "JAX_NUM_CPU_DEVICES" not in os.environ and "device_count" not in os.environ.get(
-    "XLA_FLAGS", ""
-):
-    os.environ["JAX_NUM_CPU_DEVICES"] = str(os.cpu_count() or 1)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _timing import best_time, one_device_per_core  # noqa: E402
+
+one_device_per_core()
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
-
-import lrscape  # noqa: E402
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from numpy_reference import rugged_loss_and_grad, run_momentum  # noqa: E402
 
-
-def best_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+import lrscape  # noqa: E402
 
 
 def main() -> None:
