@@ -87,6 +87,7 @@ class RayExecutor:
                 raise ValueError(f"`{name}` must be a number >= 0, got {value!r}")
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise ValueError(f"`max_retries` must be an integer >= 0, got {max_retries!r}")
+        _import_ray()  # a missing extra is reported here, before anything compiles
         self.address = address
         self.num_cpus = num_cpus
         self.num_gpus = num_gpus
@@ -125,15 +126,13 @@ def _import_ray() -> Any:
     return ray
 
 
-def get(executor: Any, *, devices: Sequence[jax.Device] | None = None,
-        address: str | None = None) -> LocalExecutor | RayExecutor:
+def get(executor: Any, *, devices: Sequence[jax.Device] | None = None
+        ) -> LocalExecutor | RayExecutor:
     """An executor from a name (``"local"``, ``"ray"``), an executor, or ``None`` (local)."""
     if executor is None or executor == "local":
-        if address is not None:
-            raise ValueError(f"`address` = {address!r} needs executor='ray'")
         return LocalExecutor(devices)
     if executor == "ray":
-        return RayExecutor(address)
+        return RayExecutor()
     if hasattr(executor, "run") and not isinstance(executor, str):
         return executor
     raise ValueError(f"`executor` must be 'local', 'ray' or an executor, got {executor!r}")

@@ -60,18 +60,21 @@ def _cells(known: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     return i[ok], j[ok]
 
 
-def _mixed(classes: np.ndarray, known: np.ndarray, n_classes: int, i: np.ndarray,
-           j: np.ndarray, size: int) -> np.ndarray:
-    """Whether the known points in each closed cell ``[i, i+size] x [j, j+size]`` hold more
-    than one class (from per-class summed-area tables)."""
-    present = np.zeros(i.shape, np.int32)
+def _class_tables(classes: np.ndarray, known: np.ndarray, n_classes: int) -> np.ndarray:
+    """Per class, the summed-area table of the known points holding it: shape
+    ``(n_classes, H + 1, W + 1)``."""
+    tables = np.zeros((n_classes, known.shape[0] + 1, known.shape[1] + 1), np.int64)
     for k in range(n_classes):
-        table = np.zeros((known.shape[0] + 1, known.shape[1] + 1), np.int64)
-        table[1:, 1:] = np.cumsum(np.cumsum(known & (classes == k), axis=0), axis=1)
-        a, b, c, d = i, i + size + 1, j, j + size + 1
-        count = table[b, d] - table[a, d] - table[b, c] + table[a, c]
-        present += count > 0
-    return present > 1
+        tables[k, 1:, 1:] = np.cumsum(np.cumsum(known & (classes == k), axis=0), axis=1)
+    return tables
+
+
+def _mixed(tables: np.ndarray, i: np.ndarray, j: np.ndarray, size: int) -> np.ndarray:
+    """Whether the known points in each closed cell ``[i, i+size] x [j, j+size]`` hold more
+    than one class."""
+    a, b, c, d = i, i + size + 1, j, j + size + 1
+    counts = tables[:, b, d] - tables[:, a, d] - tables[:, b, c] + tables[:, a, c]
+    return (counts > 0).sum(axis=0) > 1
 
 
 def _midpoints(i: np.ndarray, j: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -175,10 +178,11 @@ def refine(
     while size > 1:
         while True:  # until no mixed cell, at this level or a coarser one, has an unknown midpoint
             rows, cols = [], []
+            tables = _class_tables(classes, known, n_classes)
             t = step
             while t >= size:
                 i, j = _cells(known, t)
-                mixed = _mixed(classes, known, n_classes, i, j, t)
+                mixed = _mixed(tables, i, j, t)
                 r, c = _midpoints(i[mixed], j[mixed], t)
                 rows.append(r)
                 cols.append(c)
@@ -191,11 +195,12 @@ def refine(
         size //= 2
 
     # Fill what was not evaluated from the smallest uniform cell around it, coarse to fine.
-    image = np.where(known, classes, -1)
+    image = classes.copy()  # -1 where not simulated
+    tables = _class_tables(classes, known, n_classes)
     t = step
     while t >= 2:
         i, j = _cells(known, t)
-        uniform = ~_mixed(classes, known, n_classes, i, j, t)
+        uniform = ~_mixed(tables, i, j, t)
         for a, b in zip(i[uniform], j[uniform], strict=True):
             patch = image[a:a + t + 1, b:b + t + 1]
             patch[patch < 0] = classes[a, b]

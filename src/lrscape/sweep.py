@@ -300,8 +300,6 @@ def sweep(
     if store is not None and not isinstance(store, str | os.PathLike):
         raise ValueError(f"`store` must be a path, got {store!r}")
     run_on = executors.get(executor, devices=devices)
-    if isinstance(run_on, executors.RayExecutor):
-        executors._import_ray()  # a missing extra is reported before anything compiles
     with jax.enable_x64(dtype == np.float64):
         outputs = _run(
             landscape, optimizer, schedule, axes, steps, record_every, seed, x0, thresholds,
