@@ -46,10 +46,21 @@ def cast_tree(tree: Any, dtype: np.dtype) -> Any:
     return jax.tree.map(leaf, tree)
 
 
+_MEMORY: dict[int, tuple[Any, Any]] = {}  # XLA's memory analysis, by compiled program
+
+
+def memory_analysis(program: Any) -> Any:
+    """XLA's memory analysis of a compiled program, computed once per program (it takes
+    milliseconds, which a small sweep would pay on every call)."""
+    if id(program) not in _MEMORY:
+        _MEMORY[id(program)] = (program, program.memory_analysis())
+    return _MEMORY[id(program)][1]
+
+
 def program_bytes(program: Any, n_devices: int) -> int:
     """Memory a compiled chunk program needs on all devices together (arguments, outputs,
     temporaries), from XLA's memory analysis of the per-device program."""
-    stats = program.memory_analysis()
+    stats = memory_analysis(program)
     per_device = (stats.argument_size_in_bytes + stats.output_size_in_bytes
                   + stats.temp_size_in_bytes - stats.alias_size_in_bytes)
     return int(per_device) * n_devices
@@ -72,7 +83,7 @@ def chunk_for_cache(program: Any, size: int, n_devices: int,
                     cache_bytes: int = CPU_CACHE_BYTES) -> int:
     """Trajectories per chunk whose temporaries fit ``cache_bytes`` per device: ``n_devices``
     times a power of two, at least 64 per device; ``program`` is compiled for ``size``."""
-    per_trajectory = program.memory_analysis().temp_size_in_bytes / max(size // n_devices, 1)
+    per_trajectory = memory_analysis(program).temp_size_in_bytes / max(size // n_devices, 1)
     per_device = cache_bytes / max(per_trajectory, 1.0)
     return n_devices * (1 << max(6, int(math.log2(max(per_device, 1.0)))))
 

@@ -444,11 +444,17 @@ def _run(
         chunk = min(chunk, chunk_for_cache(program, compiled_for, n_dev))
     n_chunks = math.ceil(total / chunk)
 
-    # Every output, preallocated for the whole grid: NaN (or 0) until its chunk is done.
+    # Every output, preallocated for the whole grid. A store starts as NaN (or 0) until a chunk
+    # is done; without one, every chunk is written before the outputs are read, so filling
+    # them first would only cost time.
+    def allocate(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        if store is None:
+            return np.empty(shape, dtype)
+        return np.full(shape, np.nan if np.issubdtype(dtype, np.floating) else 0, dtype)
+
     outputs: Outputs = tuple(
-        {name: np.full((total,) + s.shape[1:],
-                       np.nan if np.issubdtype(s.dtype, np.floating) else 0, s.dtype)
-         for name, s in group.items()} for group in program.out_info)
+        {name: allocate((total,) + s.shape[1:], s.dtype) for name, s in group.items()}
+        for group in program.out_info)
     done, dims = np.zeros(n_chunks, bool), {}
     if store is not None:
         template = build(outputs)
