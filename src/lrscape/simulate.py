@@ -4,7 +4,7 @@
 nested ``lax.scan`` loops (records every ``record_every`` steps), carrying only the state and the
 :class:`~lrscape.record.Tracker`. :func:`compiled_chunk` vmaps it over a flat batch of grid
 points; the program depends only on a hashable :class:`Spec`, so every chunk of every grid with
-the same params0 reuses one compilation: hyperparameter values, landscape fields and schedule
+the same shapes reuses one compilation: hyperparameter values, landscape fields and schedule
 fields all arrive as traced arguments.
 """
 
@@ -20,14 +20,13 @@ import numpy as np
 import optax
 
 from . import curvature, record
-from ._carry import ParamLayout
 from .landscapes import Landscape, StochasticLandscape
 from .regimes import Regime, Thresholds
 from .schedules import Schedule
 
 
 class Spec(NamedTuple):
-    """Everything that params0 the compiled program (hashable; values are traced elsewhere)."""
+    """Everything that shapes the compiled program (hashable; values are traced elsewhere)."""
 
     factory: Any  # the optax factory
     options: tuple[tuple[str, Any], ...]  # static optimizer options
@@ -45,7 +44,6 @@ class Spec(NamedTuple):
     keep_tail: bool = False  # return the ring buffer: the run's last 2 * max_period steps
     gradient_noise: bool = False  # add N(0, sigma^2 I) to every gradient (sigma is swept)
     trainability: bool = False  # the trainability score of Sohl-Dickstein (2024)
-    split_params: bool = False  # carry small parameter arrays as scalars (see ``_carry``)
 
 
 #: What is logged at the end of every epoch of a finite-sum landscape, in this order.
@@ -64,10 +62,6 @@ def _cast(tree: Any, dtype: Any) -> Any:
 
 def _select(alive: jax.Array, new: Any, old: Any) -> Any:
     return jax.tree.map(lambda n, o: jnp.where(alive, n, o), new, old)
-
-
-def _zeros(tree: Any) -> Any:
-    return jax.tree.map(jnp.zeros_like, tree)
 
 
 def _tangent_zeros(tree: Any) -> Any:
@@ -154,10 +148,6 @@ def run_trajectory(
     params = landscape.init(key) if x0 is None else x0
     params = _cast(params, dtype)
     tx = _optimizer(spec, landscape, params, hyperparams, swept)
-    # From here on ``params`` is the loop's carry; ``layout.join`` gives the landscape's params0.
-    layout = ParamLayout(params, spec.split_params)
-    params0 = params
-    params = layout.carry(params)
     opt_state = tx.init(params)
     steps, every = spec.steps, spec.record_every
     noise_key = jax.random.fold_in(key, 2)
@@ -169,20 +159,19 @@ def run_trajectory(
             batch, sampler = landscape.sample(sampler, t)
         noise = None
         if spec.gradient_noise:
-            leaves, treedef = jax.tree.flatten(params0)
+            leaves, treedef = jax.tree.flatten(params)
             keys = jax.random.split(jax.random.fold_in(noise_key, t), len(leaves))
-            noise = layout.carry(jax.tree.unflatten(treedef, [
+            noise = jax.tree.unflatten(treedef, [
                 swept["gradient_noise"].astype(dtype) * jax.random.normal(k, x.shape, dtype)
-                for k, x in zip(keys, leaves, strict=True)]))
+                for k, x in zip(keys, leaves, strict=True)])
         return (batch, noise), sampler
 
     def loss_and_grad(params: Any, draws: Any) -> tuple[jax.Array, Any]:
         batch, noise = draws
         if stochastic:
-            loss, grads = jax.value_and_grad(
-                lambda p: landscape.batch_loss(layout.join(p), batch))(params)
+            loss, grads = jax.value_and_grad(landscape.batch_loss)(params, batch)
         else:
-            loss, grads = jax.value_and_grad(lambda p: landscape.loss(layout.join(p)))(params)
+            loss, grads = jax.value_and_grad(landscape.loss)(params)
         if noise is not None:
             grads = jax.tree.map(jnp.add, grads, noise)
         return loss, grads
@@ -211,19 +200,19 @@ def run_trajectory(
     noisy = stochastic or spec.gradient_noise
     tracker = record.start(loss0, first_update, params, spec.thresholds, spread=noisy,
                            score=spec.trainability)
-    direction = layout.carry(record.projection_direction(params0, dtype))
+    direction = record.projection_direction(params, dtype)
 
     n_epochs = steps // per_epoch if per_epoch else 0
     if n_epochs:
         extras["epoch_sum"] = jnp.zeros((), dtype)
         extras["epoch_table"] = jnp.full((n_epochs, len(EPOCH_RECORDS)), jnp.nan, dtype)
     if spec.lyapunov:
-        tangent = (direction, _tangent_zeros(opt_state))
+        tangent = (record.projection_direction(params, dtype), _tangent_zeros(opt_state))
         extras["tangent"] = tangent
         extras["log_growth"] = jnp.zeros((), dtype)
     curvature_out: dict[str, list] = {}
     if spec.curvature_every:
-        values, vector = _top_eigenpair(landscape, params0, spec.curvature_iters,
+        values, vector = _top_eigenpair(landscape, params, spec.curvature_iters,
                                         spec.curvature_k, None)
         extras["eigvec"] = vector
         curvature_out = {"sharpness": [values[0]],
@@ -253,12 +242,7 @@ def run_trajectory(
             tracker, t, loss, updates, params, direction=direction if with_ring else None
         )
         # A diverged trajectory keeps its parameters; its optimizer state is never read again.
-        if spec.lyapunov:
-            params = _select(alive, new_params, params)
-        else:
-            # Adding a masked update, rather than selecting between the old and new parameters,
-            # lets XLA's CPU backend vectorise the loop instead of branching per element.
-            params = optax.apply_updates(params, _select(alive, updates, _zeros(updates)))
+        params = _select(alive, new_params, params)
         if spec.lyapunov:
             extras = dict(extras, tangent=tangent,
                           log_growth=extras["log_growth"] + jnp.where(alive, jnp.log(safe), 0.0))
@@ -272,7 +256,7 @@ def run_trajectory(
         extras = dict(extras, epoch_sum=extras["epoch_sum"] + jnp.where(alive, loss, 0.0))
 
         def close(extras: dict[str, Any]) -> dict[str, Any]:
-            metrics = landscape.metrics(layout.join(params))
+            metrics = landscape.metrics(params)
             row = jnp.stack([extras["epoch_sum"] / per_epoch]
                             + [metrics[name] for name in EPOCH_RECORDS[1:]]).astype(dtype)
             row = jnp.where(alive, row, jnp.nan)
@@ -290,8 +274,7 @@ def run_trajectory(
         tracker, rec = record.close_window(tracker, w, steps, every)
         rec = {name: value for name, value in rec._asdict().items() if value is not None}
         if stochastic:
-            rec["loss_full"] = jnp.where(tracker.diverged, jnp.nan,
-                                         landscape.loss(layout.join(params)))
+            rec["loss_full"] = jnp.where(tracker.diverged, jnp.nan, landscape.loss(params))
         return (params, opt_state, tracker, extras), rec
 
     per_block = spec.curvature_every // every if spec.curvature_every else 1
@@ -302,7 +285,7 @@ def run_trajectory(
         if not spec.curvature_every:
             return carry, (recs, {})
         params, opt_state, tracker, extras = carry
-        values, vector = _top_eigenpair(landscape, layout.join(params), spec.curvature_iters,
+        values, vector = _top_eigenpair(landscape, params, spec.curvature_iters,
                                         spec.curvature_k, extras["eigvec"])
         overlap = jnp.abs(jnp.vdot(vector, extras["eigvec"]))
         alive = ~tracker.diverged
@@ -325,7 +308,7 @@ def run_trajectory(
     records = jax.tree.map(lambda a, b: jnp.concatenate([a, b]).reshape(-1), head_records,
                            tail_records)
     params, _, tracker, extras = carry
-    final_loss = landscape.loss(layout.join(params))
+    final_loss = landscape.loss(params)
     summary = {name: value for name, value in record.summarise(
         tracker, final_loss, steps, spec.thresholds, noisy)._asdict().items()
         if value is not None}

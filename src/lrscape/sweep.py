@@ -424,8 +424,6 @@ def _run(
         record_every=record_every,
         thresholds=thresholds,
         dtype=dtype.name,
-        # Per-group optimizers label the landscape's own arrays: those are not split.
-        split_params=optimizer.elementwise and not any("@" in a.field for a in axes),
         **extras,
     )
     shared = tuple(cast_tree(part, dtype) for part in (landscape, schedule, fixed, x0))

@@ -29,19 +29,12 @@ class Optimizer:
         hyperparams: numeric hyperparameters and their values (``None``: must be given, as
             ``learning_rate`` is, by a grid axis or :func:`get`).
         options: static keyword arguments (booleans, structure), baked into the program.
-        elementwise: the update of every parameter entry depends only on that entry's gradient
-            and state (true of SGD, momentum, Adam and the other registered optimizers; not of
-            LAMB or LARS, which take norms per parameter array). A sweep then carries small
-            parameter arrays as scalars, which vectorises better on CPU (see
-            ``lrscape._carry``). Factories given directly are not assumed elementwise unless
-            they are among the optax factories known to be.
     """
 
     name: str
     factory: Factory
     hyperparams: Mapping[str, float | None]
     options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    elementwise: bool = False
 
     def with_values(self, **values: Any) -> Optimizer:
         """A copy with hyperparameters or options set; unknown names are refused."""
@@ -108,13 +101,7 @@ def from_factory(factory: Factory, name: str | None = None) -> Optimizer:
             hyper[pname] = None
         elif isinstance(default, int | float) and not isinstance(default, bool):
             hyper[pname] = float(default)
-    return Optimizer(name or getattr(factory, "__name__", "optimizer"), factory, hyper,
-                     elementwise=factory in _ELEMENTWISE_OPTAX)
-
-
-#: optax factories whose update treats every parameter entry on its own.
-_ELEMENTWISE_OPTAX = frozenset({optax.sgd, optax.adam, optax.adamw, optax.rmsprop,
-                                optax.adagrad, optax.lion})
+    return Optimizer(name or getattr(factory, "__name__", "optimizer"), factory, hyper)
 
 
 # -- the registry ---------------------------------------------------------------------------
@@ -168,7 +155,7 @@ def get(name: str | Factory | Optimizer, **values: Any) -> Optimizer:
         base = from_factory(name)
     elif isinstance(name, str) and name in _ENTRIES:
         factory, hyper = _ENTRIES[name]
-        base = Optimizer(name, factory, dict(hyper), elementwise=True)
+        base = Optimizer(name, factory, dict(hyper))
     else:
         raise ValueError(f"unknown optimizer {name!r}; available: {', '.join(available())}")
     return base.with_values(**values) if values else base
