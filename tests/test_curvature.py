@@ -33,14 +33,15 @@ def test_hvp_equals_the_dense_hessian_times_v(name):
     landscape, _ = POINTS[name]()
     params = random_point(landscape, 3)
     flat, unravel = jax.flatten_util.ravel_pytree(params)
-    dense = jax.hessian(lambda x: landscape.loss(unravel(x)))(flat)
+    dense = jax.jit(jax.hessian(lambda x: landscape.loss(unravel(x))))(flat)
     v = jax.random.normal(jax.random.key(5), flat.shape)
-    got, _ = jax.flatten_util.ravel_pytree(curvature.hvp(landscape.loss, params, unravel(v)))
+    got, _ = jax.flatten_util.ravel_pytree(
+        jax.jit(lambda p, u: curvature.hvp(landscape.loss, p, u))(params, unravel(v)))
     np.testing.assert_allclose(got, dense @ v, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("name", sorted(POINTS))
-@pytest.mark.parametrize("seed", [0, 11])
+@pytest.mark.parametrize("seed", [0, pytest.param(11, marks=pytest.mark.slow)])
 def test_lanczos_and_power_iteration_match_eigvalsh(name, seed):
     landscape, _ = POINTS[name]()
     params = random_point(landscape, seed)
