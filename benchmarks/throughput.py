@@ -21,14 +21,12 @@ JAX gets one CPU device per core (one XLA CPU device uses one core) unless ``XLA
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _timing import best_time, one_device_per_core  # noqa: E402
+from _timing import best_time, one_device_per_core, report  # noqa: E402
 
 one_device_per_core()
 
@@ -136,36 +134,13 @@ def main() -> None:
     ) * n / sample
 
     agree = float(np.mean(ds.regime.values.ravel() == ref["regime"]))
-    figures = {
-        "workload": f"{n} trajectories x {args.steps} steps, 2-D narrow valley, heavy ball, "
-                    "records every 10 steps, regimes classified",
-        "devices": f"{jax.device_count()} x {jax.devices()[0].device_kind}",
-        "cpu_count": os.cpu_count(),
-        "machine": platform.processor() or platform.machine(),
-        "jax": jax.__version__,
-        "lrscape_traj_steps_per_s": work / t_jax,
-        "numpy_traj_steps_per_s": work / t_numpy,
-        "python_loop_traj_steps_per_s": work / t_python,
-        "ratio_lrscape_over_numpy": t_numpy / t_jax,
-        "bare_dynamics_traj_steps_per_s": work / t_bare,
-        "first_call_s_including_compile": first,
-        "regime_agreement": agree,
-    }
-    print(f"workload   : {figures['workload']}")
-    print(f"devices    : {figures['devices']} (jax {jax.__version__})")
-    print(f"lrscape    : {work / t_jax / 1e9:8.3f} G trajectory-steps/s  "
-          f"({t_jax:.2f} s; first call with compile {first:.2f} s)")
-    print(f"numpy      : {work / t_numpy / 1e9:8.3f} G trajectory-steps/s  ({t_numpy:.2f} s)")
-    print(f"python loop: {work / t_python / 1e9:8.4f} G trajectory-steps/s  "
-          f"(extrapolated from {sample} trajectories)")
-    print(f"ratio      : lrscape / numpy = {t_numpy / t_jax:.1f}x (target >= 5x)")
-    print(f"ceiling    : {work / t_bare / 1e9:8.3f} G trajectory-steps/s for the bare dynamics "
+    report(f"{n} trajectories x {args.steps} steps, 2-D narrow valley, heavy ball, records "
+           "every 10 steps, regimes classified", work,
+           seconds={"lrscape": t_jax, "numpy": t_numpy, "python loop": t_python},
+           first=first, sample=sample, agreement=agree, target=5, unit=(1e9, "G"),
+           extra={"bare_dynamics_traj_steps_per_s": work / t_bare}, json_path=args.json)
+    print(f"ceiling    : {work / t_bare / 1e9:9.3f} G trajectory-steps/s for the bare dynamics "
           f"and window means, no regime tracking ({t_numpy / t_bare:.1f}x numpy)")
-    print(f"regimes    : {agree:.4%} of trajectories labelled the same by both")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(figures, f, indent=2)
-
 
 if __name__ == "__main__":
     main()

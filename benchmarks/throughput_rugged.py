@@ -20,14 +20,12 @@ warm-up call that compiles.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _timing import best_time, one_device_per_core  # noqa: E402
+from _timing import best_time, one_device_per_core, report  # noqa: E402
 
 one_device_per_core()
 
@@ -80,33 +78,11 @@ def main() -> None:
                               steps=steps, record_every=10) for i in picks], 1) * n / sample
 
     agree = float(np.mean(ds.regime.values.ravel() == ref["regime"]))
-    figures = {
-        "workload": f"{n} trajectories x {steps} steps, 1,000-D rugged quadratic (64 "
-                    "cosines), heavy ball, records every 10 steps, regimes classified",
-        "devices": f"{jax.device_count()} x {jax.devices()[0].device_kind}",
-        "cpu_count": os.cpu_count(),
-        "machine": platform.processor() or platform.machine(),
-        "jax": jax.__version__,
-        "lrscape_traj_steps_per_s": work / t_jax,
-        "numpy_traj_steps_per_s": work / t_numpy,
-        "python_loop_traj_steps_per_s": work / t_python,
-        "ratio_lrscape_over_numpy": t_numpy / t_jax,
-        "first_call_s_including_compile": first,
-        "regime_agreement": agree,
-    }
-    print(f"workload   : {figures['workload']}")
-    print(f"devices    : {figures['devices']} (jax {jax.__version__})")
-    print(f"lrscape    : {work / t_jax / 1e6:9.2f} M trajectory-steps/s  "
-          f"({t_jax:.2f} s; first call with compile {first:.2f} s)")
-    print(f"numpy      : {work / t_numpy / 1e6:9.2f} M trajectory-steps/s  ({t_numpy:.2f} s)")
-    print(f"python loop: {work / t_python / 1e6:9.3f} M trajectory-steps/s  "
-          f"(extrapolated from {sample} trajectories)")
-    print(f"ratio      : lrscape / numpy = {t_numpy / t_jax:.1f}x (target >= 3x)")
-    print(f"regimes    : {agree:.2%} of trajectories labelled the same by both")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(figures, f, indent=2)
-
+    report(f"{n} trajectories x {steps} steps, 1,000-D rugged quadratic (64 cosines), heavy "
+           "ball, records every 10 steps, regimes classified", work,
+           seconds={"lrscape": t_jax, "numpy": t_numpy, "python loop": t_python},
+           first=first, sample=sample, agreement=agree, target=3, unit=(1e6, "M"),
+           json_path=args.json)
 
 if __name__ == "__main__":
     main()
