@@ -33,6 +33,16 @@ def test_gradient_descent_edges_on_a_quadratic(curvature):
     assert np.all(ds.converged.values[below_one | between])
 
 
+def test_gradient_descent_on_a_quadratic_contracts_by_one_minus_eta_lambda():
+    curvature, steps = 4.0, 30
+    lrs = np.array([0.05, 0.2, 0.3, 0.45])  # eta * lambda = 0.2, 0.8, 1.2, 1.8
+    ds = lrscape.sweep(quadratic(curvature), "sgd", {"learning_rate": lrs}, steps=steps,
+                       record_every=10, dtype="float64", progress=False)
+    factor = theory.gd_quadratic_factor(lrs, curvature)
+    np.testing.assert_allclose(ds.final_loss.values,
+                               ds.initial_loss.values * factor ** (2 * steps), rtol=1e-9)
+
+
 def test_gradient_descent_oscillation_edge_is_sharp_at_one():
     eta_lambda = np.array([0.98, 0.995, 1.005, 1.02])
     ds = lrscape.sweep(quadratic(), "sgd", {"learning_rate": eta_lambda}, steps=200,

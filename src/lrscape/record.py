@@ -161,8 +161,7 @@ def observe(
         ring=ring,
     )
     if tracker.score_sums is not None:
-        scale = jnp.maximum(jnp.abs(tracker.loss0), jnp.finfo(loss.dtype).tiny)
-        v = jnp.where(alive, jnp.minimum(loss / scale, SCORE_CAP), SCORE_CAP)
+        v = jnp.where(alive, jnp.minimum(loss / _score_scale(tracker), SCORE_CAP), SCORE_CAP)
         tracker = tracker._replace(score_sums=tracker.score_sums + jnp.stack([v, 1.0 / v]))
     return tracker, alive
 
@@ -193,6 +192,11 @@ def close_window(tracker: Tracker, w: jax.Array, steps: int, every: int) -> tupl
     return tracker, record
 
 
+def _score_scale(tracker: Tracker) -> jax.Array:
+    """:math:`|L_0|`, kept away from zero: what the trainability score divides losses by."""
+    return jnp.maximum(jnp.abs(tracker.loss0), jnp.finfo(tracker.loss0.dtype).tiny)
+
+
 def trainability(
     tracker: Tracker, tail_loss: jax.Array, diverged: jax.Array
 ) -> tuple[jax.Array, jax.Array]:
@@ -213,8 +217,7 @@ def trainability(
     (all of them if there are fewer). Meaningful for non-negative losses.
     """
     window = tail_loss[-min(SCORE_WINDOW, tail_loss.shape[0]):]
-    scale = jnp.maximum(jnp.abs(tracker.loss0), jnp.finfo(tail_loss.dtype).tiny)
-    trained = ~diverged & (jnp.mean(window) / scale < 1.0)
+    trained = ~diverged & (jnp.mean(window) / _score_scale(tracker) < 1.0)
     total, inverse = tracker.score_sums[0], tracker.score_sums[1]
     return jnp.where(trained, -total, inverse), trained
 

@@ -58,14 +58,13 @@ _SUMMARY_ATTRS: dict[str, dict[str, Any]] = {
     "oscillation": {"long_name": "fraction of path length on steps reversing direction"},
     "step_ratio": {"long_name": "length of the last step / length of the first"},
     "late_change": {"long_name": "relative change of the largest loss, last quarter vs third"},
+    "trainability": {"long_name": "trainability score: -sum of L_t/L_0 if trained, else sum of "
+                                  "L_0/L_t (Sohl-Dickstein 2024)"},
+    "trainable": {"long_name": "trained: the mean of the last 20 losses is below the initial "
+                               "loss"},
+    "lyapunov": {"long_name": "largest finite-time Lyapunov exponent of the update map, per "
+                              "step"},
 }
-_SUMMARY_ATTRS["trainability"] = {
-    "long_name": "trainability score: -sum of L_t/L_0 if trained, else sum of L_0/L_t "
-                 "(Sohl-Dickstein 2024)"}
-_SUMMARY_ATTRS["trainable"] = {
-    "long_name": "trained: the mean of the last 20 losses is below the initial loss"}
-_SUMMARY_ATTRS["lyapunov"] = {
-    "long_name": "largest finite-time Lyapunov exponent of the update map, per step"}
 _SERIES_ATTRS = {
     "sharpness": {"long_name": "top Hessian eigenvalue (Lanczos)"},
     "eigvec_overlap": {"long_name": "|<v1(t), v1(t')>| of successive top eigenvectors"},
