@@ -11,6 +11,7 @@ from jax._src.dispatch import BACKEND_COMPILE_EVENT
 
 import lrscape
 from lrscape import Regime
+from lrscape import chunks as chunks_mod
 
 VALLEY = lrscape.landscapes.get("narrow-valley")
 
@@ -186,3 +187,13 @@ def test_custom_optax_factory():
                        steps=200, progress=False)
     assert ds.regime.shape == (2, 2)
     assert np.all(ds.final_loss.values < ds.initial_loss.values)
+
+
+def test_a_grid_larger_than_one_cpu_chunk_compiles_once():
+    n_dev = jax.device_count()
+    size = 2 * n_dev * chunks_mod.CPU_FIRST_CHUNK_PER_DEVICE + 3  # three chunks, the last short
+    grid = {"learning_rate": lrscape.logspace(1e-3, 0.1, size)}
+    with CompileCounter() as compiles:
+        ds = lrscape.sweep(VALLEY, "sgd", grid, steps=10, progress=False)
+    assert compiles.count == 1
+    assert ds.sizes["learning_rate"] == size and np.isfinite(ds.initial_loss.values).all()

@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from . import executors, landscapes, optimizers
 from . import grid as grid_mod
 from .chunks import (
+    CPU_FIRST_CHUNK_PER_DEVICE,
     ChunkJob,
     Outputs,
     cast_tree,
@@ -429,14 +430,19 @@ def _run(
     n_dev = len(devices)
     whole = math.ceil(total / n_dev) * n_dev
     chunk = math.ceil(min(chunk_size or whole, whole) / n_dev) * n_dev
+    on_cpu = all(d.platform == "cpu" for d in devices)
+    if chunk_size is None and on_cpu:
+        # Larger chunks run no faster on CPU, and the first program compiled is then usually
+        # the one that runs (see ``CPU_FIRST_CHUNK_PER_DEVICE``).
+        chunk = min(chunk, n_dev * CPU_FIRST_CHUNK_PER_DEVICE)
     job = ChunkJob(spec, shared, axes, seed=seed, gradient_noise=gradient_noise, chunk=chunk,
                    zipped=zipped)
     program, compiled_for = job.program(devices, chunk), chunk
     if chunk_size is None and program_bytes(program, n_dev) > max_memory:
-        # The whole grid does not fit: as many trajectories as the budget allows.
+        # The first chunk does not fit: as many trajectories as the budget allows.
         per_trajectory = program_bytes(program, n_dev) / chunk
         chunk = min(chunk, chunk_for_budget(per_trajectory, n_dev, max_memory))
-    if chunk_size is None and all(d.platform == "cpu" for d in devices):
+    if chunk_size is None and on_cpu:
         # On CPU, chunks whose working set stays in cache run fastest.
         chunk = min(chunk, chunk_for_cache(program, compiled_for, n_dev))
     n_chunks = math.ceil(total / chunk)
