@@ -146,7 +146,8 @@ def sweep(
         thresholds: the classifier's :class:`~lrscape.regimes.Thresholds` (or a dict of them).
         dtype: ``jnp.float32`` (default) or ``jnp.float64`` (enables x64 for this call).
         chunk_size: trajectories per compiled call (default: as many as fit in
-            ``max_memory``, by the compiled program's own memory analysis).
+            ``max_memory``, by the compiled program's own memory analysis; on CPU also at
+            most 4,096 per device and few enough for a step's working set to stay in cache).
         max_memory: the memory one chunk may use, in bytes or as ``"4GiB"`` (default: half
             the accelerators' memory, or a quarter of the RAM up to 2 GiB on CPU).
         devices: devices to shard each chunk over (default: all local devices).
