@@ -66,6 +66,17 @@ class Landscape(FieldsMixin):
         return self
 
 
+class UniformStart:
+    """Mixin for the families that start each of their ``dim`` coordinates at ``start``.
+
+    Put it before :class:`Landscape` among the bases; it supplies ``init``.
+    """
+
+    def init(self, key: jax.Array) -> jax.Array:
+        del key  # deterministic
+        return jnp.full((self.dim,), self.start, dtype=jnp.float32)
+
+
 def get(name: str, **fields: Any) -> Landscape:
     """Build the landscape registered as ``name`` (kebab-case) with the given fields."""
     return REGISTRY.get(name, **fields)

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._fields import check_int, check_scalar, derived_field, fail, is_concrete, static_field
-from ._base import Params, register
+from ._base import Params, UniformStart, register
 from .mlp import forward, init_params, layer_groups
 from .stochastic import StochasticLandscape
 
@@ -165,7 +165,7 @@ def _curvatures(dim: int, wall: Any, floor: Any) -> jax.Array:
 
 
 @dataclasses.dataclass(frozen=True, eq=False, kw_only=True)
-class _LinearTask(FiniteSum):
+class _LinearTask(UniformStart, FiniteSum):
     """Shared by the two linear models: anisotropic Gaussian features (a narrow valley)."""
 
     dim: int = static_field(2)
@@ -196,10 +196,6 @@ class _LinearTask(FiniteSum):
 
     def predict(self, params: jax.Array, inputs: jax.Array) -> jax.Array:
         return inputs @ params
-
-    def init(self, key: jax.Array) -> jax.Array:
-        del key  # deterministic
-        return jnp.full((self.dim,), self.start, dtype=jnp.float32)
 
 
 @register("linear-regression")

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 
 from .._fields import check_int, check_scalar, static_field
-from ._base import Landscape, register, sum_small
+from ._base import Landscape, UniformStart, register, sum_small
 
 
 @register("double-well")
-class DoubleWell(Landscape):
+class DoubleWell(UniformStart, Landscape):
     r"""A separable quartic double well.
 
     .. math::
@@ -38,10 +37,6 @@ class DoubleWell(Landscape):
 
     def loss(self, params: jax.Array) -> jax.Array:
         return 0.25 * sum_small((params * params - 1.0) ** 2)
-
-    def init(self, key: jax.Array) -> jax.Array:
-        del key  # deterministic
-        return jnp.full((self.dim,), self.start, dtype=jnp.float32)
 
     @property
     def minimum(self) -> float:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import functools
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from .._fields import check_optional_int, check_scalar, check_vector, derived_field, static_field
-from ._base import Landscape, register, sum_small
+from ._base import Landscape, UniformStart, register, sum_small
 
 
 @functools.lru_cache(maxsize=32)
@@ -23,7 +22,7 @@ def _orthogonal(dim: int, seed: int) -> np.ndarray:
 
 
 @register("quadratic")
-class Quadratic(Landscape):
+class Quadratic(UniformStart, Landscape):
     r"""A convex quadratic with a given spectrum, optionally rotated.
 
     .. math::
@@ -69,10 +68,6 @@ class Quadratic(Landscape):
     def loss(self, params: jax.Array) -> jax.Array:
         y = params if self.basis is None else params @ self.basis
         return 0.5 * self.scale * sum_small(self.eigenvalues * y * y)
-
-    def init(self, key: jax.Array) -> jax.Array:
-        del key  # deterministic
-        return jnp.full((self.dim,), self.start, dtype=jnp.float32)
 
     @property
     def minimum(self) -> float:

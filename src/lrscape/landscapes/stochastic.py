@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._fields import check_int, check_scalar, check_vector, static_field
-from ._base import Landscape, Params, register, sum_small
+from ._base import Landscape, Params, UniformStart, register, sum_small
 
 
 class StochasticLandscape(Landscape):
@@ -49,7 +49,7 @@ class StochasticLandscape(Landscape):
 
 
 @register("noisy-quadratic")
-class NoisyQuadratic(StochasticLandscape):
+class NoisyQuadratic(UniformStart, StochasticLandscape):
     r"""The noisy quadratic model: a quadratic whose gradient has covariance :math:`H/B`.
 
     .. math::
@@ -99,10 +99,6 @@ class NoisyQuadratic(StochasticLandscape):
 
     def loss(self, params: jax.Array) -> jax.Array:
         return 0.5 * sum_small(self.eigenvalues * params * params)
-
-    def init(self, key: jax.Array) -> jax.Array:
-        del key  # deterministic
-        return jnp.full((self.dim,), self.start, dtype=jnp.float32)
 
     @property
     def minimum(self) -> float:
