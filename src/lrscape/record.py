@@ -40,6 +40,7 @@ class Tracker(NamedTuple):
     window_last: jax.Array  # loss at the window's latest step
     ring: jax.Array  # (2 * max_period, 2): loss and projection of the last steps
     score_sums: jax.Array | None = None  # (2,): sums of v_t and 1/v_t (see ``trainability``)
+    score_scale: jax.Array | None = None  # |L_0| kept away from zero: v_t = L_t / score_scale
 
 
 #: The trainability score's cap on the normalised loss v_t = L_t / L_0 (also its value once a
@@ -117,6 +118,7 @@ def start(
         window_last=zero,
         ring=jnp.zeros((thresholds.buffer_size, 2), dtype),
         score_sums=jnp.zeros((2,), dtype) if score else None,
+        score_scale=jnp.maximum(jnp.abs(loss0), jnp.finfo(dtype).tiny) if score else None,
     )
 
 
@@ -161,7 +163,7 @@ def observe(
         ring=ring,
     )
     if tracker.score_sums is not None:
-        v = jnp.where(alive, jnp.minimum(loss / _score_scale(tracker), SCORE_CAP), SCORE_CAP)
+        v = jnp.where(alive, jnp.minimum(loss / tracker.score_scale, SCORE_CAP), SCORE_CAP)
         tracker = tracker._replace(score_sums=tracker.score_sums + jnp.stack([v, 1.0 / v]))
     return tracker, alive
 
@@ -192,11 +194,6 @@ def close_window(tracker: Tracker, w: jax.Array, steps: int, every: int) -> tupl
     return tracker, record
 
 
-def _score_scale(tracker: Tracker) -> jax.Array:
-    """:math:`|L_0|`, kept away from zero: what the trainability score divides losses by."""
-    return jnp.maximum(jnp.abs(tracker.loss0), jnp.finfo(tracker.loss0.dtype).tiny)
-
-
 def trainability(
     tracker: Tracker, tail_loss: jax.Array, diverged: jax.Array
 ) -> tuple[jax.Array, jax.Array]:
@@ -217,7 +214,7 @@ def trainability(
     (all of them if there are fewer). Meaningful for non-negative losses.
     """
     window = tail_loss[-min(SCORE_WINDOW, tail_loss.shape[0]):]
-    trained = ~diverged & (jnp.mean(window) / _score_scale(tracker) < 1.0)
+    trained = ~diverged & (jnp.mean(window) / tracker.score_scale < 1.0)
     total, inverse = tracker.score_sums[0], tracker.score_sums[1]
     return jnp.where(trained, -total, inverse), trained
 

@@ -60,6 +60,11 @@ def _cast(tree: Any, dtype: Any) -> Any:
     return jax.tree.map(cast, tree)
 
 
+def _present(outputs: NamedTuple) -> dict[str, jax.Array]:
+    """The fields of ``outputs`` that this run computes (those not ``None``), by name."""
+    return {name: value for name, value in outputs._asdict().items() if value is not None}
+
+
 def _select(alive: jax.Array, new: Any, old: Any) -> Any:
     return jax.tree.map(lambda n, o: jnp.where(alive, n, o), new, old)
 
@@ -272,7 +277,7 @@ def run_trajectory(
         carry, _ = jax.lax.scan(functools.partial(step, with_ring=with_ring), carry, ts)
         params, opt_state, tracker, extras = carry
         tracker, rec = record.close_window(tracker, w, steps, every)
-        rec = {name: value for name, value in rec._asdict().items() if value is not None}
+        rec = _present(rec)
         if stochastic:
             rec["loss_full"] = jnp.where(tracker.diverged, jnp.nan, landscape.loss(params))
         return (params, opt_state, tracker, extras), rec
@@ -309,9 +314,7 @@ def run_trajectory(
                            tail_records)
     params, _, tracker, extras = carry
     final_loss = landscape.loss(params)
-    summary = {name: value for name, value in record.summarise(
-        tracker, final_loss, steps, spec.thresholds, noisy)._asdict().items()
-        if value is not None}
+    summary = _present(record.summarise(tracker, final_loss, steps, spec.thresholds, noisy))
     tail = summary.pop("tail")
     if spec.keep_tail:
         summary["tail_loss"], summary["tail_projection"] = tail[:, 0], tail[:, 1]
