@@ -66,10 +66,15 @@ def program_bytes(program: Any, n_devices: int) -> int:
     return int(per_device) * n_devices
 
 
-def chunk_for_budget(bytes_per_trajectory: float, n_devices: int, budget: int) -> int:
-    """Trajectories per chunk: ``n_devices`` times a power of two, within ``budget`` bytes."""
+def chunk_for_budget(bytes_per_trajectory: float, n_devices: int, budget: int,
+                     pad: Callable[[int], int] | None = None) -> int:
+    """Trajectories per chunk: ``n_devices`` times a power of two, within ``budget`` bytes
+    also once each device's share is padded by ``pad`` (trajectories -> trajectories)."""
     per_device = budget / n_devices / max(bytes_per_trajectory, 1.0)
-    return n_devices * (1 << max(0, int(math.log2(max(per_device, 1.0)))))
+    size = 1 << max(0, int(math.log2(max(per_device, 1.0))))
+    while pad is not None and size > 1 and pad(size) > per_device:
+        size //= 2
+    return n_devices * size
 
 
 #: On CPU, the working memory (XLA's temporaries) a chunk may use per device by default, so
@@ -84,6 +89,24 @@ CPU_CACHE_BYTES = 4 << 20
 #: 32,768 per device), and compiling the first program at this size rather than at the whole
 #: grid's means a large grid compiles once instead of twice (once only for its memory analysis).
 CPU_FIRST_CHUNK_PER_DEVICE = 4096
+
+
+#: On CPU, a chunk whose per-device arrays would be a multiple of 4 kB long gets this many more
+#: bytes per array (see :func:`skewed`).
+CPU_SKEW_BYTES = 64
+
+
+def skewed(per_device: int, itemsize: int) -> int:
+    """Trajectories per device, padded so that an array of them is not a multiple of 4 kB.
+
+    The step's single loop (:func:`lrscape.layout.write_in_one_loop`) reads and writes some
+    twenty arrays at the same index. When they lie a multiple of 4 kB apart, the core takes
+    each load for a possible reload of an earlier store to another array ("4K aliasing") and
+    the loop runs 1.5-2x slower; :data:`CPU_SKEW_BYTES` more per array breaks the pattern.
+    """
+    if per_device * itemsize % 4096 == 0:
+        return per_device + max(CPU_SKEW_BYTES // itemsize, 1)
+    return per_device
 
 
 def chunk_for_cache(program: Any, size: int, n_devices: int,
@@ -181,8 +204,12 @@ class ChunkJob:
         return swept, seeds
 
     def padded(self, size: int, n_devices: int) -> int:
-        """``size`` rounded up to a multiple of ``n_devices``."""
-        return math.ceil(size / n_devices) * n_devices
+        """``size`` rounded up to a multiple of ``n_devices``; on CPU, each device's share
+        also kept off multiples of 4 kB (:func:`skewed`)."""
+        per_device = math.ceil(size / n_devices)
+        if self.spec.one_loop:
+            per_device = skewed(per_device, np.dtype(self.spec.dtype).itemsize)
+        return per_device * n_devices
 
     def program(self, devices: Sequence[jax.Device], size: int) -> Any:
         """The chunk program for ``size`` trajectories sharded over ``devices``, compiled ahead

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from . import curvature, record
+from . import curvature, layout, record
 from .landscapes import Landscape, StochasticLandscape
 from .regimes import Regime, Thresholds
 from .schedules import Schedule
@@ -44,6 +44,8 @@ class Spec(NamedTuple):
     keep_tail: bool = False  # return the ring buffer: the run's last 2 * max_period steps
     gradient_noise: bool = False  # add N(0, sigma^2 I) to every gradient (sigma is swept)
     trainability: bool = False  # the trainability score of Sohl-Dickstein (2024)
+    elementwise: bool = False  # the optimizer treats every coordinate alike (``layout``)
+    one_loop: bool = False  # write each step's scalars in one loop (CPU; ``layout``)
 
 
 #: What is logged at the end of every epoch of a finite-sum landscape, in this order.
@@ -63,6 +65,10 @@ def _cast(tree: Any, dtype: Any) -> Any:
 def _present(outputs: NamedTuple) -> dict[str, jax.Array]:
     """The fields of ``outputs`` that this run computes (those not ``None``), by name."""
     return {name: value for name, value in outputs._asdict().items() if value is not None}
+
+
+def _identity(x: Any) -> Any:
+    return x
 
 
 def _select(alive: jax.Array, new: Any, old: Any) -> Any:
@@ -152,6 +158,13 @@ def run_trajectory(
     key = jax.random.key(seed)
     params = landscape.init(key) if x0 is None else x0
     params = _cast(params, dtype)
+    columns = spec.one_loop and layout.use_columns(
+        params, elementwise=spec.elementwise, stochastic=stochastic,
+        per_group=any("@" in name for name in spec.optimizer_axes))
+    if columns:  # a tuple of scalars in the carry; the landscape sees them stacked
+        params = tuple(params)
+    whole = jnp.stack if columns else _identity
+    split = tuple if columns else _identity
     tx = _optimizer(spec, landscape, params, hyperparams, swept)
     opt_state = tx.init(params)
     steps, every = spec.steps, spec.record_every
@@ -164,11 +177,11 @@ def run_trajectory(
             batch, sampler = landscape.sample(sampler, t)
         noise = None
         if spec.gradient_noise:
-            leaves, treedef = jax.tree.flatten(params)
+            leaves, treedef = jax.tree.flatten(whole(params))
             keys = jax.random.split(jax.random.fold_in(noise_key, t), len(leaves))
-            noise = jax.tree.unflatten(treedef, [
+            noise = split(jax.tree.unflatten(treedef, [
                 swept["gradient_noise"].astype(dtype) * jax.random.normal(k, x.shape, dtype)
-                for k, x in zip(keys, leaves, strict=True)])
+                for k, x in zip(keys, leaves, strict=True)]))
         return (batch, noise), sampler
 
     def loss_and_grad(params: Any, draws: Any) -> tuple[jax.Array, Any]:
@@ -176,7 +189,10 @@ def run_trajectory(
         if stochastic:
             loss, grads = jax.value_and_grad(landscape.batch_loss)(params, batch)
         else:
-            loss, grads = jax.value_and_grad(landscape.loss)(params)
+            if columns:
+                loss, grads = layout.value_and_grad_columns(landscape.loss, params)
+            else:
+                loss, grads = jax.value_and_grad(landscape.loss)(params)
         if noise is not None:
             grads = jax.tree.map(jnp.add, grads, noise)
         return loss, grads
@@ -205,19 +221,19 @@ def run_trajectory(
     noisy = stochastic or spec.gradient_noise
     tracker = record.start(loss0, first_update, params, spec.thresholds, spread=noisy,
                            score=spec.trainability)
-    direction = record.projection_direction(params, dtype)
+    direction = split(record.projection_direction(whole(params), dtype))
 
     n_epochs = steps // per_epoch if per_epoch else 0
     if n_epochs:
         extras["epoch_sum"] = jnp.zeros((), dtype)
         extras["epoch_table"] = jnp.full((n_epochs, len(EPOCH_RECORDS)), jnp.nan, dtype)
     if spec.lyapunov:
-        tangent = (record.projection_direction(params, dtype), _tangent_zeros(opt_state))
+        tangent = (direction, _tangent_zeros(opt_state))
         extras["tangent"] = tangent
         extras["log_growth"] = jnp.zeros((), dtype)
     curvature_out: dict[str, list] = {}
     if spec.curvature_every:
-        values, vector = _top_eigenpair(landscape, params, spec.curvature_iters,
+        values, vector = _top_eigenpair(landscape, whole(params), spec.curvature_iters,
                                         spec.curvature_k, None)
         extras["eigvec"] = vector
         curvature_out = {"sharpness": [values[0]],
@@ -253,7 +269,10 @@ def run_trajectory(
                           log_growth=extras["log_growth"] + jnp.where(alive, jnp.log(safe), 0.0))
         if n_epochs:
             extras = _epoch_step(extras, t, loss, alive, params)
-        return (params, new_state, tracker, extras), None
+        new_carry = (params, new_state, tracker, extras)
+        if spec.one_loop:
+            new_carry = layout.write_in_one_loop(new_carry, carry)
+        return new_carry, None
 
     def _epoch_step(extras: dict[str, Any], t: jax.Array, loss: jax.Array, alive: jax.Array,
                     params: Any) -> dict[str, Any]:
@@ -274,7 +293,10 @@ def run_trajectory(
 
     def window(carry: Any, w: jax.Array, with_ring: bool) -> tuple[Any, record.Record]:
         ts = w * every + jnp.arange(every, dtype=jnp.int32)
-        carry, _ = jax.lax.scan(functools.partial(step, with_ring=with_ring), carry, ts)
+        # With one loop per step, two steps per iteration let XLA write each step's outputs
+        # straight into the other's buffers instead of copying them back into the carry.
+        carry, _ = jax.lax.scan(functools.partial(step, with_ring=with_ring), carry, ts,
+                                unroll=2 if spec.one_loop else 1)
         params, opt_state, tracker, extras = carry
         tracker, rec = record.close_window(tracker, w, steps, every)
         rec = _present(rec)
@@ -290,7 +312,7 @@ def run_trajectory(
         if not spec.curvature_every:
             return carry, (recs, {})
         params, opt_state, tracker, extras = carry
-        values, vector = _top_eigenpair(landscape, params, spec.curvature_iters,
+        values, vector = _top_eigenpair(landscape, whole(params), spec.curvature_iters,
                                         spec.curvature_k, extras["eigvec"])
         overlap = jnp.abs(jnp.vdot(vector, extras["eigvec"]))
         alive = ~tracker.diverged
@@ -313,7 +335,7 @@ def run_trajectory(
     records = jax.tree.map(lambda a, b: jnp.concatenate([a, b]).reshape(-1), head_records,
                            tail_records)
     params, _, tracker, extras = carry
-    final_loss = landscape.loss(params)
+    final_loss = landscape.loss(whole(params))
     summary = _present(record.summarise(tracker, final_loss, steps, spec.thresholds, noisy))
     tail = summary.pop("tail")
     if spec.keep_tail:

@@ -415,6 +415,7 @@ def _run(
     total = len(axes[0].values) if zipped else grid_mod.size(axes)
     fixed = {k: np.asarray(v, dtype) for k, v in optimizer.hyperparams.items()
              if v is not None and k not in {a.field for a in axes if a.target == "optimizer"}}
+    on_cpu = all(d.platform == "cpu" for d in devices)
     spec = Spec(
         factory=optimizer.factory,
         options=tuple(sorted(optimizer.options.items())),
@@ -425,24 +426,27 @@ def _run(
         record_every=record_every,
         thresholds=thresholds,
         dtype=dtype.name,
+        elementwise=optimizer.elementwise,
+        one_loop=on_cpu,
         **extras,
     )
     shared = tuple(cast_tree(part, dtype) for part in (landscape, schedule, fixed, x0))
     n_dev = len(devices)
     whole = math.ceil(total / n_dev) * n_dev
     chunk = math.ceil(min(chunk_size or whole, whole) / n_dev) * n_dev
-    on_cpu = all(d.platform == "cpu" for d in devices)
     if chunk_size is None and on_cpu:
         # Larger chunks run no faster on CPU, and the first program compiled is then usually
         # the one that runs (see ``CPU_FIRST_CHUNK_PER_DEVICE``).
         chunk = min(chunk, n_dev * CPU_FIRST_CHUNK_PER_DEVICE)
     job = ChunkJob(spec, shared, axes, seed=seed, gradient_noise=gradient_noise, chunk=chunk,
                    zipped=zipped)
-    program, compiled_for = job.program(devices, chunk), chunk
+    compiled_for = job.padded(chunk, n_dev)
+    program = job.program(devices, compiled_for)
     if chunk_size is None and program_bytes(program, n_dev) > max_memory:
         # The first chunk does not fit: as many trajectories as the budget allows.
-        per_trajectory = program_bytes(program, n_dev) / chunk
-        chunk = min(chunk, chunk_for_budget(per_trajectory, n_dev, max_memory))
+        per_trajectory = program_bytes(program, n_dev) / compiled_for
+        chunk = min(chunk, chunk_for_budget(per_trajectory, n_dev, max_memory,
+                                            pad=lambda n: job.padded(n * n_dev, n_dev) // n_dev))
     if chunk_size is None and on_cpu:
         # On CPU, chunks whose working set stays in cache run fastest.
         chunk = min(chunk, chunk_for_cache(program, compiled_for, n_dev))

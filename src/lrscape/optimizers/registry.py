@@ -29,12 +29,18 @@ class Optimizer:
         hyperparams: numeric hyperparameters and their values (``None``: must be given, as
             ``learning_rate`` is, by a grid axis or :func:`get`).
         options: static keyword arguments (booleans, structure), baked into the program.
+        elementwise: whether the transformation updates every coordinate from that
+            coordinate's own gradient and state alone, as all registered optimizers do (no
+            norm per parameter array, as in LARS or block-wise clipping). Sweeps then carry a
+            small parameter vector as separate scalars, which runs faster on CPU. ``False``
+            (always safe) for optimizers made from an arbitrary factory.
     """
 
     name: str
     factory: Factory
     hyperparams: Mapping[str, float | None]
     options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    elementwise: bool = False
 
     def with_values(self, **values: Any) -> Optimizer:
         """A copy with hyperparameters or options set; unknown names are refused."""
@@ -155,7 +161,7 @@ def get(name: str | Factory | Optimizer, **values: Any) -> Optimizer:
         base = from_factory(name)
     elif isinstance(name, str) and name in _ENTRIES:
         factory, hyper = _ENTRIES[name]
-        base = Optimizer(name, factory, dict(hyper))
+        base = Optimizer(name, factory, dict(hyper), elementwise=True)
     else:
         raise ValueError(f"unknown optimizer {name!r}; available: {', '.join(available())}")
     return base.with_values(**values) if values else base
