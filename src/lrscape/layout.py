@@ -7,14 +7,15 @@ runs a dozen loops, each reading the state again. Two rewrites cut that down:
 
 - :func:`use_columns`: a small parameter vector is carried as a tuple of scalars, one per
   coordinate, so that every array is ``(batch,)`` (loops over ``(batch, d)`` arrays with a
-  per-trajectory mask are not vectorised), and its gradient is taken in forward mode
-  (:func:`value_and_grad_columns`), which never forms a ``(batch, d)`` cotangent;
+  per-trajectory mask are not vectorised), and its gradient is taken with the loss replayed on
+  the columns (:func:`value_and_grad_columns`), which never forms a ``(batch, d)`` cotangent;
 - :func:`write_in_one_loop`: the step's scalar outputs are produced by one multi-output
   reduction, the one fusion XLA's CPU backend emits as a single loop with several outputs.
 
-Both leave every value exactly as it was; only the loops XLA emits change. On the 2-D valley
-benchmark (``benchmarks/throughput.py``) they take the sweep from about 0.31 to about 0.40 G
-trajectory-steps per second on two CPU cores.
+Both compute the same operations on the same numbers; only the loops XLA emits change (the
+gradient's additions may round differently from a reverse pass over the stacked vector). On
+the 2-D valley benchmark (``benchmarks/throughput.py``) they take the sweep from about 0.30 to
+about 0.45 G trajectory-steps per second on two CPU cores.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import jax.extend.core as jax_core
 import jax.numpy as jnp
 
 #: Parameter vectors with at most this many coordinates are carried as scalars.
-MAX_COLUMNS = 4
+MAX_COLUMNS = 8
 
 
 def use_columns(params: Any, *, elementwise: bool, stochastic: bool, per_group: bool) -> bool:
@@ -59,10 +60,12 @@ def _on_columns(loss: Callable[[jax.Array], jax.Array],
 
     The loss is traced once at the stacked shape, and its operations are replayed with the
     argument kept as its columns for as long as they only slice it (``x[..., 0]``,
-    ``x[..., 1:]``): a slice is then a sub-tuple, a squeezed single coordinate is the column.
-    Any other use builds the stacked vector. The value is exactly the loss's; what changes is
-    its gradient, whose reverse pass no longer pads each slice's cotangent back to a
-    ``(batch, d)`` array and adds them up.
+    ``x[..., 1:]``) or act on each coordinate alone (``walls * walls``): a slice is then a
+    sub-tuple, a squeezed single coordinate is the column, an elementwise operation is applied
+    column by column. Any other use (a sum, a matrix product) builds the stacked vector. Every
+    operation is the loss's own, on the same numbers; what changes is the gradient's reverse
+    pass, which no longer pads each slice's cotangent back to a ``(batch, d)`` array and adds
+    them up.
     """
     closed = jax.make_jaxpr(loss)(jnp.stack(columns))
     env: dict[Any, Any] = dict(zip(closed.jaxpr.constvars, closed.consts, strict=True))
@@ -87,17 +90,38 @@ def _on_columns(loss: Callable[[jax.Array], jax.Array],
     return result.build() if isinstance(result, _Stacked) else result
 
 
+#: Primitives that act on each coordinate alone: replayed column by column.
+_ELEMENTWISE = frozenset({
+    "abs", "add", "add_any", "atan2", "cos", "div", "exp", "expm1", "integer_pow", "log",
+    "log1p", "logistic", "max", "min", "mul", "neg", "pow", "rsqrt", "sign", "sin", "sqrt",
+    "square", "sub", "tan", "tanh"})
+
+
 def _slice_of_stacked(eqn: Any, args: list[Any]) -> Any:
-    """What ``eqn`` gives when it only slices a :class:`_Stacked` vector, else ``None``."""
-    if not args or not isinstance(args[0], _Stacked):
+    """What ``eqn`` gives when it only slices a :class:`_Stacked` vector or acts on each of its
+    coordinates alone, else ``None`` (the caller then builds the vector)."""
+    stacked = [a for a in args if isinstance(a, _Stacked)]
+    if not stacked:
         return None
-    stacked, name = args[0], eqn.primitive.name
+    name = eqn.primitive.name
     if name == "slice" and eqn.params["strides"] in (None, (1,)):
         (start,), (stop,) = eqn.params["start_indices"], eqn.params["limit_indices"]
-        return _Stacked(stacked.columns[start:stop])
-    if name == "squeeze" and len(stacked.columns) == 1:
-        return stacked.columns[0]
-    return None
+        return _Stacked(args[0].columns[start:stop])
+    if name == "squeeze" and len(args[0].columns) == 1:
+        return args[0].columns[0]
+    size = len(stacked[0].columns)
+    if name not in _ELEMENTWISE or any(len(a.columns) != size for a in stacked):
+        return None
+    if not all(isinstance(a, _Stacked) or jnp.shape(a) in ((), (size,)) for a in args):
+        return None
+
+    def column(a: Any, i: int) -> Any:
+        if isinstance(a, _Stacked):
+            return a.columns[i]
+        return a if jnp.shape(a) == () else a[i]
+
+    return _Stacked(tuple(eqn.primitive.bind(*(column(a, i) for a in args), **eqn.params)
+                          for i in range(size)))
 
 
 def value_and_grad_columns(

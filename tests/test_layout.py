@@ -1,0 +1,105 @@
+"""The CPU layout rewrites change how XLA loops, never a value."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import lrscape
+from lrscape import chunks, layout
+
+
+def test_one_loop_returns_every_value_bit_for_bit():
+    special = np.array([np.nan, -np.inf, np.inf, -0.0, 0.0, 1e-38, -3.5, 7.25], np.float32)
+    new = {
+        "x": jnp.asarray(special),
+        "flag": jnp.asarray([True, False, True, True, False, False, True, False]),
+        "count": jnp.asarray(np.arange(-4, 4), jnp.int32),
+        "vector": jnp.ones((8, 3)),  # not a scalar per trajectory: left alone
+    }
+    old = dict(new, x=jnp.zeros(8), flag=jnp.zeros(8, bool), count=jnp.zeros(8, jnp.int32))
+    out = jax.jit(jax.vmap(layout.write_in_one_loop))(new, old)
+    for name in new:
+        assert out[name].dtype == new[name].dtype
+        np.testing.assert_array_equal(np.asarray(out[name]).view(np.uint8),
+                                      np.asarray(new[name]).view(np.uint8))
+
+
+def test_one_loop_is_one_reduction_and_skips_what_did_not_change():
+    def step(carry):
+        a, b, c, kept = carry
+        return layout.write_in_one_loop((a + 1.0, b * 2.0, c | (a > 0), kept), carry)
+
+    carry = (jnp.zeros(()), jnp.ones(()), jnp.zeros((), bool), jnp.ones(()))
+    eqns = jax.make_jaxpr(step)(carry).jaxpr.eqns
+    reductions = [e for e in eqns if e.primitive.name == "reduce"]
+    assert len(reductions) == 1 and len(reductions[0].outvars) == 3  # ``kept`` passes through
+
+
+SMALL = [("narrow-valley", {"dim": d}) for d in (2, 3, 5)] + [
+    ("twisted-valley", {}), ("rosenbrock", {}), ("double-well", {"dim": 3}),
+    ("quadratic", {"eigenvalues": (1.0, 4.0, 9.0)}), ("rastrigin", {"dim": 2})]
+
+
+@pytest.mark.parametrize(("name", "fields"), SMALL)
+def test_the_column_gradient_equals_the_gradient(name, fields):
+    landscape = lrscape.landscapes.get(name, **fields)
+    x = landscape.init(jax.random.key(0)) * 0.7 + 0.3
+    value, grads = jax.jit(layout.value_and_grad_columns, static_argnums=0)(
+        landscape.loss, tuple(x))
+    ref_value, ref_grad = jax.jit(jax.value_and_grad(landscape.loss))(x)
+    assert float(value) == float(ref_value)
+    np.testing.assert_allclose(np.stack(grads), ref_grad, rtol=1e-6, atol=1e-7)
+
+
+def test_the_column_gradient_builds_no_padded_cotangent():
+    valley = lrscape.landscapes.get("narrow-valley", dim=4)
+    columns = tuple(valley.init(None))
+    names = {e.primitive.name
+             for e in jax.make_jaxpr(lambda c: layout.value_and_grad_columns(valley.loss, c))(
+                 columns).jaxpr.eqns}
+    reverse = {e.primitive.name
+               for e in jax.make_jaxpr(jax.value_and_grad(valley.loss))(
+                   jnp.stack(columns)).jaxpr.eqns}
+    assert "pad" in reverse and "pad" not in names
+
+
+def test_columns_only_where_every_coordinate_is_treated_alike():
+    x = jnp.zeros(3)
+    ok = dict(elementwise=True, stochastic=False, per_group=False)
+    assert layout.use_columns(x, **ok)
+    assert not layout.use_columns(x, **dict(ok, elementwise=False))
+    assert not layout.use_columns(x, **dict(ok, stochastic=True))
+    assert not layout.use_columns(x, **dict(ok, per_group=True))
+    assert not layout.use_columns(jnp.zeros(layout.MAX_COLUMNS + 1), **ok)
+    assert not layout.use_columns((x, x), **ok)
+    assert lrscape.optimizers.get("adam").elementwise
+    assert not lrscape.optimizers.get(optax.lars).elementwise  # a norm per parameter array
+
+
+def test_a_sweep_in_columns_agrees_with_one_in_rows():
+    """The registered heavy ball runs in columns; the same optax factory passed directly (not
+    known to be elementwise) runs as one (batch, d) array. Same regimes, same numbers up to
+    the order of floating-point operations in the gradient."""
+    valley = lrscape.landscapes.get("narrow-valley", dim=3)
+    grid = {"learning_rate": lrscape.logspace(1e-3, 0.015, 12), "momentum": [0.0, 0.5, 0.9]}
+    columns = lrscape.sweep(valley, "momentum", grid, steps=300, progress=False)
+
+    def heavy_ball(learning_rate, momentum):
+        return optax.sgd(learning_rate, momentum=momentum)
+
+    rows = lrscape.sweep(valley, heavy_ball, grid, steps=300, progress=False)
+    np.testing.assert_array_equal(columns.regime.values, rows.regime.values)
+    np.testing.assert_allclose(columns.loss_mean.values, rows.loss_mean.values, rtol=1e-5)
+
+
+def test_cpu_chunks_are_kept_off_multiples_of_four_kilobytes():
+    assert chunks.skewed(1000, 4) == 1000
+    assert chunks.skewed(1024, 4) == 1024 + chunks.CPU_SKEW_BYTES // 4
+    assert chunks.skewed(512, 8) == 512 + chunks.CPU_SKEW_BYTES // 8
+    pad = lambda n: chunks.skewed(n, 4)  # noqa: E731
+    per_trajectory = 100.0
+    for budget in (100 * 1024, 100 * 1030, 100 * 4096):
+        chunk = chunks.chunk_for_budget(per_trajectory, 2, budget * 2, pad=pad)
+        assert pad(chunk // 2) * per_trajectory <= budget
