@@ -9,7 +9,9 @@ uses it in place, and Ray ships it once to every worker.
 Chunk ``c`` is trajectories ``c * chunk`` to ``(c + 1) * chunk`` of the flat grid (C order);
 its inputs are computed from the axes alone, so no process ever holds the whole flat grid.
 The last chunk is padded by repeating the last trajectory, and each process pads a chunk to a
-multiple of its own device count; the padding is cut off before anything leaves the chunk.
+multiple of its own device count (on CPU, a few trajectories more per device where the arrays
+would otherwise be a multiple of 4 kB long: :func:`skewed`); the padding is cut off before
+anything leaves the chunk.
 Every chunk is a pure function of the job and its index: computed twice, anywhere, it gives
 the same numbers.
 """
