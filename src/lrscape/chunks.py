@@ -55,6 +55,8 @@ def memory_analysis(program: Any) -> Any:
     """XLA's memory analysis of a compiled program, computed once per program (it takes
     milliseconds, which a small sweep would pay on every call)."""
     if id(program) not in _MEMORY:
+        if len(_MEMORY) >= 64:  # as many as ``_PROGRAMS`` keeps: no program outlives both
+            _MEMORY.pop(next(iter(_MEMORY)))
         _MEMORY[id(program)] = (program, program.memory_analysis())
     return _MEMORY[id(program)][1]
 

@@ -76,7 +76,7 @@ def _on_columns(loss: Callable[[jax.Array], jax.Array],
 
     for eqn in closed.jaxpr.eqns:
         args = [read(v) for v in eqn.invars]
-        out = _slice_of_stacked(eqn, args)
+        out = _replay_on_columns(eqn, args)
         if out is None:
             args = [a.build() if isinstance(a, _Stacked) else a for a in args]
             out = eqn.primitive.bind(*args, **eqn.params)
@@ -97,9 +97,9 @@ _ELEMENTWISE = frozenset({
     "square", "sub", "tan", "tanh"})
 
 
-def _slice_of_stacked(eqn: Any, args: list[Any]) -> Any:
-    """What ``eqn`` gives when it only slices a :class:`_Stacked` vector or acts on each of its
-    coordinates alone, else ``None`` (the caller then builds the vector)."""
+def _replay_on_columns(eqn: Any, args: list[Any]) -> Any:
+    """What ``eqn`` gives, still as columns, when it only slices a :class:`_Stacked` vector or
+    acts on each of its coordinates alone; else ``None`` (the caller then builds the vector)."""
     stacked = [a for a in args if isinstance(a, _Stacked)]
     if not stacked:
         return None
@@ -158,11 +158,13 @@ def write_in_one_loop(new: Any, old: Any) -> Any:
     """
     leaves, treedef = jax.tree.flatten(new)
     old_leaves = jax.tree.leaves(old)
-    picked = [i for i, (n, o) in enumerate(zip(leaves, old_leaves, strict=True))
-              if n is not o and n.shape == () and _idempotent(n.dtype) is not None]
+    candidates = [(i, _idempotent(n.dtype))
+                  for i, (n, o) in enumerate(zip(leaves, old_leaves, strict=True))
+                  if n is not o and n.shape == ()]
+    picked = [i for i, reduction in candidates if reduction is not None]
+    reductions = [reduction for _, reduction in candidates if reduction is not None]
     if len(picked) < 2:
         return new
-    reductions = [_idempotent(leaves[i].dtype) for i in picked]
 
     def combine(a: tuple, b: tuple) -> tuple:
         return tuple(op(x, y) for (_, op), x, y in zip(reductions, a, b, strict=True))

@@ -188,11 +188,10 @@ def run_trajectory(
         batch, noise = draws
         if stochastic:
             loss, grads = jax.value_and_grad(landscape.batch_loss)(params, batch)
+        elif columns:
+            loss, grads = layout.value_and_grad_columns(landscape.loss, params)
         else:
-            if columns:
-                loss, grads = layout.value_and_grad_columns(landscape.loss, params)
-            else:
-                loss, grads = jax.value_and_grad(landscape.loss)(params)
+            loss, grads = jax.value_and_grad(landscape.loss)(params)
         if noise is not None:
             grads = jax.tree.map(jnp.add, grads, noise)
         return loss, grads
