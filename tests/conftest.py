@@ -15,3 +15,14 @@ def landscape_name(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def key() -> jax.Array:
     return jax.random.key(0)
+
+
+@pytest.fixture
+def no_compiled_programs() -> None:
+    """Forget every program this process compiled, so a test that counts compilations (or spies
+    on tracing) does not depend on which tests ran before it in the same process."""
+    from lrscape import chunks, simulate
+
+    simulate.compiled_chunk.cache_clear()
+    chunks._PROGRAMS.clear()
+    chunks._MEMORY.clear()

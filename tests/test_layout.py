@@ -7,7 +7,7 @@ import optax
 import pytest
 
 import lrscape
-from lrscape import chunks, layout, simulate
+from lrscape import chunks, layout
 
 
 def test_one_loop_returns_every_value_bit_for_bit():
@@ -78,7 +78,7 @@ def test_columns_only_where_every_coordinate_is_treated_alike():
     assert not lrscape.optimizers.get(optax.lars).elementwise  # a norm per parameter array
 
 
-def test_a_sweep_in_columns_agrees_with_one_in_rows(monkeypatch):
+def test_a_sweep_in_columns_agrees_with_one_in_rows(monkeypatch, no_compiled_programs):
     """The registered heavy ball runs in columns; the same optax factory passed directly (not
     known to be elementwise) runs as one (batch, d) array. Same regimes, same numbers up to
     the order of floating-point operations in the gradient."""
@@ -93,8 +93,6 @@ def test_a_sweep_in_columns_agrees_with_one_in_rows(monkeypatch):
     monkeypatch.setattr(layout, "value_and_grad_columns",
                         spy("columns", layout.value_and_grad_columns))
     monkeypatch.setattr(layout, "write_in_one_loop", spy("one_loop", layout.write_in_one_loop))
-    simulate.compiled_chunk.cache_clear()  # trace the programs below afresh
-    chunks._PROGRAMS.clear()
     valley = lrscape.landscapes.get("narrow-valley", dim=3)
     grid = {"learning_rate": lrscape.logspace(1e-3, 0.015, 12), "momentum": [0.0, 0.5, 0.9]}
     columns = lrscape.sweep(valley, "momentum", grid, steps=300, progress=False)

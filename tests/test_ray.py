@@ -15,6 +15,9 @@ import xarray as xr
 import lrscape
 from lrscape.executors import RayExecutor
 
+# One Ray instance per test session: under pytest-xdist every test here runs in the same worker.
+pytestmark = pytest.mark.xdist_group("ray")
+
 VALLEY = lrscape.landscapes.get("narrow-valley")
 GRID = {"learning_rate": lrscape.logspace(1e-3, 0.1, 64), "momentum": [0.0, 0.5, 0.9, 0.99]}
 

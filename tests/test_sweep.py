@@ -32,7 +32,7 @@ class CompileCounter:
         monitoring.unregister_event_duration_listener(self)
 
 
-def test_two_learning_rate_grids_of_the_same_shape_compile_once():
+def test_two_learning_rate_grids_of_the_same_shape_compile_once(no_compiled_programs):
     kwargs = dict(steps=100, progress=False, chunk_size=64)
     with CompileCounter() as first:
         a = lrscape.sweep(VALLEY, "momentum", {"learning_rate": lrscape.logspace(1e-3, 0.1, 100)},
@@ -189,7 +189,7 @@ def test_custom_optax_factory():
     assert np.all(ds.final_loss.values < ds.initial_loss.values)
 
 
-def test_a_grid_larger_than_one_cpu_chunk_compiles_once():
+def test_a_grid_larger_than_one_cpu_chunk_compiles_once(no_compiled_programs):
     n_dev = jax.device_count()
     size = 2 * n_dev * chunks_mod.CPU_FIRST_CHUNK_PER_DEVICE + 3  # three chunks, the last short
     grid = {"learning_rate": lrscape.logspace(1e-3, 0.1, size)}
