@@ -16,7 +16,12 @@ import lrscape
 from lrscape.executors import RayExecutor
 
 # One Ray instance per test session: under pytest-xdist every test here runs in the same worker.
-pytestmark = pytest.mark.xdist_group("ray")
+# Starting Ray (and the CLI) goes through ``subprocess``, which forks and at once executes a new
+# program; JAX's warning that a fork may deadlock its threads does not apply to that.
+pytestmark = [
+    pytest.mark.xdist_group("ray"),
+    pytest.mark.filterwarnings(r"ignore:os\.fork\(\) was called:RuntimeWarning"),
+]
 
 VALLEY = lrscape.landscapes.get("narrow-valley")
 GRID = {"learning_rate": lrscape.logspace(1e-3, 0.1, 64), "momentum": [0.0, 0.5, 0.9, 0.99]}
