@@ -27,6 +27,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from . import grid as grid_mod
+from . import layout
 from .simulate import Spec, compiled_chunk
 
 #: One chunk's results: (summary, records, series, epochs), each variable name -> values.
@@ -207,13 +208,19 @@ class ChunkJob:
             swept["gradient_noise"] = np.full(size, self.gradient_noise, dtype)
         return swept, seeds
 
-    def padded(self, size: int, n_devices: int) -> int:
-        """``size`` rounded up to a multiple of ``n_devices``; on CPU, each device's share
-        also kept off multiples of 4 kB (:func:`skewed`)."""
-        per_device = math.ceil(size / n_devices)
-        if self.spec.one_loop:
+    def spec_for(self, devices: Sequence[jax.Device]) -> Spec:
+        """The spec of the program for ``devices``: the layout follows the devices a process
+        compiles for (:func:`lrscape.layout.suits`), so a Ray task on a GPU gets the GPU layout
+        even when the sweep was planned on a CPU."""
+        return self.spec._replace(one_loop=layout.suits(devices))
+
+    def padded(self, size: int, devices: Sequence[jax.Device]) -> int:
+        """``size`` rounded up to a multiple of the number of ``devices``; on CPU, each
+        device's share also kept off multiples of 4 kB (:func:`skewed`)."""
+        per_device = math.ceil(size / len(devices))
+        if self.spec_for(devices).one_loop:
             per_device = skewed(per_device, np.dtype(self.spec.dtype).itemsize)
-        return per_device * n_devices
+        return per_device * len(devices)
 
     def program(self, devices: Sequence[jax.Device], size: int) -> Any:
         """The chunk program for ``size`` trajectories sharded over ``devices``, compiled ahead
@@ -226,14 +233,15 @@ class ChunkJob:
         with jax.enable_x64(self.spec.dtype == "float64"):
             inputs = jax.device_put(self.inputs(0, size), batched)
         leaves, treedef = jax.tree.flatten((shared, inputs))
-        key = (self.spec, str(treedef),
+        spec = self.spec_for(devices)
+        key = (spec, str(treedef),
                tuple((np.shape(x), str(x.dtype), str(getattr(x, "sharding", "")))
                      for x in leaves))
         if key not in _PROGRAMS:
             if len(_PROGRAMS) >= 64:
                 _PROGRAMS.pop(next(iter(_PROGRAMS)))
             with jax.enable_x64(self.spec.dtype == "float64"):
-                _PROGRAMS[key] = compiled_chunk(self.spec).lower(*shared, *inputs).compile()
+                _PROGRAMS[key] = compiled_chunk(spec).lower(*shared, *inputs).compile()
         self._programs[local] = _PROGRAMS[key]
         return self._programs[local]
 
@@ -250,7 +258,7 @@ class ChunkJob:
     def launch(self, index: int, devices: Sequence[jax.Device]) -> Any:
         """Start chunk ``index`` on ``devices`` and return its device outputs at once (JAX
         dispatches asynchronously)."""
-        size = self.padded(self.chunk, len(devices))
+        size = self.padded(self.chunk, devices)
         program = self.program(devices, size)
         shared, batched = self._placement(devices)
         with jax.enable_x64(self.spec.dtype == "float64"):

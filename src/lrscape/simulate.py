@@ -45,7 +45,7 @@ class Spec(NamedTuple):
     gradient_noise: bool = False  # add N(0, sigma^2 I) to every gradient (sigma is swept)
     trainability: bool = False  # the trainability score of Sohl-Dickstein (2024)
     elementwise: bool = False  # the optimizer treats every coordinate alike (``layout``)
-    one_loop: bool = False  # write each step's scalars in one loop (CPU; ``layout``)
+    one_loop: bool = False  # CPU layout (``layout``); set by ``ChunkJob.spec_for`` per device set
 
 
 #: What is logged at the end of every epoch of a finite-sum landscape, in this order.

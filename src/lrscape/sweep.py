@@ -427,7 +427,6 @@ def _run(
         thresholds=thresholds,
         dtype=dtype.name,
         elementwise=optimizer.elementwise,
-        one_loop=on_cpu,
         **extras,
     )
     shared = tuple(cast_tree(part, dtype) for part in (landscape, schedule, fixed, x0))
@@ -440,13 +439,13 @@ def _run(
         chunk = min(chunk, n_dev * CPU_FIRST_CHUNK_PER_DEVICE)
     job = ChunkJob(spec, shared, axes, seed=seed, gradient_noise=gradient_noise, chunk=chunk,
                    zipped=zipped)
-    compiled_for = job.padded(chunk, n_dev)
+    compiled_for = job.padded(chunk, devices)
     program = job.program(devices, compiled_for)
     if chunk_size is None and program_bytes(program, n_dev) > max_memory:
         # The first chunk does not fit: as many trajectories as the budget allows.
         per_trajectory = program_bytes(program, n_dev) / compiled_for
         chunk = min(chunk, chunk_for_budget(per_trajectory, n_dev, max_memory,
-                                            pad=lambda n: job.padded(n * n_dev, n_dev) // n_dev))
+                                            pad=lambda n: job.padded(n * n_dev, devices) // n_dev))
     if chunk_size is None and on_cpu:
         # On CPU, chunks whose working set stays in cache run fastest.
         chunk = min(chunk, chunk_for_cache(program, compiled_for, n_dev))
