@@ -96,6 +96,13 @@ CPU_CACHE_BYTES = 4 << 20
 CPU_FIRST_CHUNK_PER_DEVICE = 4096
 
 
+#: The fewest trajectories a device computes in one program; a smaller share is padded. XLA
+#: compiles a batch of one or two differently (a dimension of size one is dropped; the step's
+#: single loop is emitted in another form), and its results then differ in the last bit from
+#: those of any larger batch, so a chunk's numbers would depend on the chunk size.
+MIN_PER_DEVICE = 4
+
+
 #: On CPU, a chunk whose per-device arrays would be a multiple of 4 kB long gets this many more
 #: bytes per array (see :func:`skewed`).
 CPU_SKEW_BYTES = 64
@@ -215,9 +222,10 @@ class ChunkJob:
         return self.spec._replace(one_loop=layout.suits(devices))
 
     def padded(self, size: int, devices: Sequence[jax.Device]) -> int:
-        """``size`` rounded up to a multiple of the number of ``devices``; on CPU, each
-        device's share also kept off multiples of 4 kB (:func:`skewed`)."""
-        per_device = math.ceil(size / len(devices))
+        """``size`` rounded up to a multiple of the number of ``devices``, with at least
+        :data:`MIN_PER_DEVICE` trajectories each; on CPU, each device's share also kept off
+        multiples of 4 kB (:func:`skewed`)."""
+        per_device = max(math.ceil(size / len(devices)), MIN_PER_DEVICE)
         if self.spec_for(devices).one_loop:
             per_device = skewed(per_device, np.dtype(self.spec.dtype).itemsize)
         return per_device * len(devices)
