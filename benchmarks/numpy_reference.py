@@ -3,7 +3,7 @@
 ``run_valley_momentum``: heavy-ball momentum on the 2-D narrow valley, one trajectory per grid
 point, every trajectory advanced together with NumPy array operations (a Python loop over steps
 only). It does what the lrscape sweep does per step: loss and gradient, the momentum update,
-divergence detection with freezing, path length and direction reversals, the late loss
+divergence detection with freezing, the weight of direction reversals, the late loss
 envelope, window sums and records every ``record_every`` steps, a ring buffer over the tail for
 period detection, and the same classification at the end. Arrays are updated in place where
 NumPy allows, as a careful NumPy programmer would write it.
@@ -22,7 +22,7 @@ MONOTONE, OSCILLATORY, PERIODIC, CHAOTIC, DIVERGED = range(5)
 
 class _Tracker:
     """What both runs keep per trajectory besides the dynamics, as the sweep's tracker does:
-    divergence, path length and reversals, window sums and maxima, records, the late loss
+    divergence, the weight of reversals, window sums and maxima, records, the late loss
     envelope and the tail ring buffer for period detection."""
 
     def __init__(self, loss0, first_step, *, steps, record_every, max_period,
@@ -33,8 +33,8 @@ class _Tracker:
         self.first_step = first_step
         self.diverged = np.zeros(n, bool)
         self.alive_steps = np.zeros(n, dtype)
-        self.path = np.zeros(n, dtype)
-        self.reversed_path = np.zeros(n, dtype)
+        self.pair_weight = np.zeros(n, dtype)
+        self.reversed_weight = np.zeros(n, dtype)
         self.peak = loss0.copy()
         self.q3 = np.full(n, -np.inf, dtype)
         self.q4 = np.full(n, -np.inf, dtype)
@@ -54,17 +54,17 @@ class _Tracker:
         self.wmax = np.full(n, -np.inf, self.dtype)
         self.wstart = self.alive_steps.copy()
 
-    def observe(self, t, loss, sq, reverses, projection):
-        """Fold in step ``t``: its loss, the squared length of its update, whether the update
-        reverses the last one, and a function giving the iterate's projection on
+    def observe(self, t, loss, sq, pair, projection):
+        """Fold in step ``t``: its loss, the squared length of its update, the update's dot
+        product with the last one, and a function giving the iterate's projection on
         ``direction`` (called in the tail only). Returns which trajectories are alive."""
         zero = self.zero
         self.diverged |= ~(loss <= self.limit) | ~(sq < np.inf)
         alive = ~self.diverged
-        length = np.sqrt(np.where(alive, sq, zero))
+        pair = np.where(alive, pair, zero)
         self.alive_steps += alive
-        self.path += length
-        self.reversed_path += np.where(reverses, length, zero)
+        self.pair_weight += np.abs(pair)
+        self.reversed_weight += np.maximum(-pair, zero)
         np.maximum(self.wmax, np.where(alive, loss, self.neg_inf), out=self.wmax)
         self.wsum += np.where(alive, loss, zero)
         if t >= self.tail_start:
@@ -87,7 +87,7 @@ class _Tracker:
     def finish(self, final_loss, last_step, **thresholds):
         self.diverged |= ~(final_loss <= self.limit)
         out = _summarise(self.ring, self.steps, self.size, self.diverged, self.first_step,
-                         last_step, self.path, self.reversed_path, self.q3, self.q4,
+                         last_step, self.pair_weight, self.reversed_weight, self.q3, self.q4,
                          **thresholds)
         return {**out, "final_loss": final_loss, "loss_last": self.loss_last.T,
                 "loss_mean": self.loss_mean.T}
@@ -149,7 +149,7 @@ def run_valley_momentum(
             v1 = g1 + beta * v1
             u0 = -lr * v0
             u1 = -lr * v1
-            alive = log.observe(t, loss, u0 * u0 + u1 * u1, u0 * p0 + u1 * p1 < 0,
+            alive = log.observe(t, loss, u0 * u0 + u1 * u1, u0 * p0 + u1 * p1,
                                 lambda: r[0] * x0 + r[1] * x1)  # noqa: B023 - called now
             p0, p1 = u0, u1
             np.copyto(x0, x0 + u0, where=alive)
@@ -162,8 +162,8 @@ def run_valley_momentum(
                       period_rtol=period_rtol, steady_rtol=steady_rtol)
 
 
-def _summarise(ring, steps, size, diverged, first_step, last_step, path, reversed_path, q3,
-               q4, *, max_period, converged_tol, oscillation_threshold, period_rtol,
+def _summarise(ring, steps, size, diverged, first_step, last_step, pair_weight, reversed_weight,
+               q3, q4, *, max_period, converged_tol, oscillation_threshold, period_rtol,
                steady_rtol):
     """Period detection on the tail ring buffer, then the classifier (shared by both runs)."""
     n = diverged.shape[0]
@@ -176,8 +176,7 @@ def _summarise(ring, steps, size, diverged, first_step, last_step, path, reverse
         period[repeats] = p
     with np.errstate(invalid="ignore", divide="ignore"):
         step_ratio = np.where(first_step > 0, last_step / np.maximum(first_step, 1e-38), 0)
-        path = path - first_step
-        oscillation = np.where(path > 0, np.clip(reversed_path / path, 0, 1), 0)
+        oscillation = np.where(pair_weight > 0, np.clip(reversed_weight / pair_weight, 0, 1), 0)
         late = np.where(np.isfinite(q3) & np.isfinite(q4),
                         (q4 - q3) / np.maximum(np.abs(q3), 1e-30), np.nan)
     converged = ~diverged & (step_ratio <= converged_tol)
@@ -255,7 +254,7 @@ def run_momentum(
             v += grad
             np.multiply(-lr, v, out=u)
             alive = log.observe(t, loss, np.einsum("nd,nd->n", u, u),
-                                np.einsum("nd,nd->n", u, p) < 0,
+                                np.einsum("nd,nd->n", u, p),
                                 lambda: x @ log.direction)  # noqa: B023 - called now
             p, u = u, p
             x += np.where(alive[:, None], p, zero)

@@ -51,7 +51,8 @@ def test_phase_diagram_labels_regimes_log_axes_and_theory(small_sweep):
     assert "learning rate" in ax.get_xlabel() and "log" in ax.get_xlabel()
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert any("diverged" in t for t in labels) and any("monotone" in t for t in labels)
-    assert any("heavy ball edge" in t for t in labels)
+    assert any("heavy ball: diverges beyond ηλ = 2(1+β)" in t for t in labels)
+    assert any("heavy ball: steps reverse beyond ηλ = 1+β" in t for t in labels)
     assert "narrow-valley" in ax.get_title()
     plt.close("all")
 
@@ -76,15 +77,22 @@ def test_loss_curves_and_summary_figure(tmp_path, small_sweep):
     plt.close("all")
 
 
-def test_theory_overlay_sits_on_the_diverged_boundary():
+def test_theory_overlays_sit_on_the_diverged_and_oscillatory_boundaries():
     lrs = lrscape.logspace(1e-3, 0.1, 200)
-    ds = lrscape.sweep(VALLEY, "momentum", {"learning_rate": lrs, "momentum": [0.0, 0.6]},
+    betas = [0.0, 0.6, 0.9]
+    ds = lrscape.sweep(VALLEY, "momentum", {"learning_rate": lrs, "momentum": betas},
                        steps=500, progress=False)
-    (label, xs, ys), = plot.theory_overlays(ds, "learning_rate", "momentum")
-    for i, beta in enumerate([0.0, 0.6]):
-        edge_lr = np.interp(beta, ys, xs)
-        first_diverged = lrs[np.argmax(ds.regime.values[:, i] == lrscape.Regime.DIVERGED)]
-        assert first_diverged == pytest.approx(edge_lr, rel=0.03)
+    diverges, reverses = plot.theory_overlays(ds, "learning_rate", "momentum")
+    for i, beta in enumerate(betas):
+        regime = ds.regime.values[:, i]
+        first_diverged = lrs[np.argmax(regime == lrscape.Regime.DIVERGED)]
+        first_bouncing = lrs[np.argmax(regime == lrscape.Regime.OSCILLATORY)]
+        assert first_diverged == pytest.approx(np.interp(beta, diverges[2], diverges[1]),
+                                               rel=0.03)
+        assert first_bouncing == pytest.approx(np.interp(beta, reverses[2], reverses[1]),
+                                               rel=0.03)
+        # one band each: monotone, then oscillatory, then diverged
+        assert np.all(np.diff(regime.astype(int)[regime != lrscape.Regime.PERIODIC]) >= 0)
 
 
 def test_cli_list(capsys):

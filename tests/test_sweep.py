@@ -175,9 +175,11 @@ def test_diverged_trajectories_are_frozen_and_spread_no_nan():
 
 def test_reclassify_relabels_without_rerunning():
     dw = lrscape.landscapes.get("double-well")
-    ds = lrscape.sweep(dw, "sgd", {"learning_rate": [0.5, 0.9, 1.1]}, steps=500, progress=False)
+    ds = lrscape.sweep(dw, "sgd", {"learning_rate": [0.5, 0.95, 1.1]}, steps=500,
+                       progress=False)
     assert list(ds.regime.values) == [Regime.MONOTONE, Regime.OSCILLATORY, Regime.PERIODIC]
-    assert 0.6 < ds.oscillation.values[1] < 0.8  # 0.9: zig-zag for most of its path
+    # 0.95: a long zig-zag into the minimum after two large steps towards it
+    assert 0.55 < ds.oscillation.values[1] < 0.7
     xr.testing.assert_identical(lrscape.reclassify(ds), ds)
     strict = lrscape.reclassify(ds, oscillation_threshold=0.8)
     assert list(strict.regime.values) == [Regime.MONOTONE, Regime.MONOTONE, Regime.PERIODIC]

@@ -6,8 +6,9 @@ The only module that imports matplotlib. Every function takes the Dataset that
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -38,6 +39,8 @@ _CMAP = ListedColormap([REGIME_COLORS[r] for r in Regime])
 _NORM = BoundaryNorm(np.arange(len(Regime) + 1) - 0.5, len(Regime))
 
 Overlay = tuple[str, np.ndarray, np.ndarray]  # (label, x values, y values)
+#: Line styles of successive overlay curves: dashed, dotted, dash-dotted.
+_OVERLAY_STYLES = ("--", ":", "-.")
 
 
 def grid_axes(ds: xr.Dataset) -> list[str]:
@@ -90,8 +93,21 @@ def _select_plane(ds: xr.Dataset, keep: Sequence[str], select: Mapping[str, Any]
     return ds.sel({d: select[d] for d in extra}, method="nearest") if extra else ds
 
 
+#: Per optimizer: its name, then (edge, formula) where it diverges and where its steps start to
+#: reverse (the MONOTONE / OSCILLATORY boundary), as functions of the momentum.
+_THEORY_EDGES: dict[str, tuple[str, tuple[Callable, str], tuple[Callable, str]]] = {
+    "sgd": ("gradient descent", (lambda b: theory.gd_edge(), "2"),
+            (lambda b: theory.gd_oscillation_edge(), "1")),
+    "momentum": ("heavy ball", (theory.heavy_ball_edge, "2(1+β)"),
+                 (theory.heavy_ball_oscillation_edge, "1+β")),
+    "nesterov": ("Nesterov", (theory.nesterov_edge, "(2+2β)/(1+2β)"),
+                 (theory.nesterov_oscillation_edge, "(1+β+β²)/(1+β)²")),
+}
+
+
 def theory_overlays(ds: xr.Dataset, x: str, y: str | None) -> list[Overlay]:
-    """Closed-form stability edges that apply to this sweep and these axes.
+    """Closed-form edges that apply to this sweep and these axes: where the optimizer diverges
+    and where its steps start to reverse (:mod:`lrscape.theory`), in that order.
 
     Known cases: gradient descent, heavy ball and Nesterov on a quadratic (curvature ``scale *
     max(eigenvalues)``) or a narrow valley with constant walls (curvature ``wall_curvature``),
@@ -110,25 +126,25 @@ def theory_overlays(ds: xr.Dataset, x: str, y: str | None) -> list[Overlay]:
         curvature_field, curvature, per_scale = "wall_curvature", config["wall_curvature"], 1.0
     else:
         return []
-    edges = {"sgd": lambda b: theory.gd_edge(), "momentum": theory.heavy_ball_edge,
-             "nesterov": theory.nesterov_edge}
-    if optimizer not in edges:
+    if optimizer not in _THEORY_EDGES:
         return []
-    edge, name = edges[optimizer], {"sgd": "gradient descent", "momentum": "heavy ball",
-                                    "nesterov": "Nesterov"}[optimizer]
-    if y == "momentum" and optimizer != "sgd":
-        betas = np.linspace(ds[y].values.min(), ds[y].values.max(), 200)
-        return [(f"{name} edge  ηλ = {'2(1+β)' if optimizer == 'momentum' else '(2+2β)/(1+2β)'}",
-                 edge(betas) / curvature, betas)]
+    name, *edges = _THEORY_EDGES[optimizer]
     beta = hyper.get("momentum") or 0.0
-    if y == curvature_field:
-        ks = np.geomspace(ds[y].values.min(), ds[y].values.max(), 200)
-        return [(f"{name} edge  ηλ = {float(edge(beta)):.3g}",
-                 float(edge(beta)) / (ks * per_scale), ks)]
-    if y is None:
-        return [(f"{name} edge  ηλ = {float(edge(beta)):.3g}",
-                 np.array([float(edge(beta)) / curvature]), np.array([np.nan]))]
-    return []
+    overlays = []
+    for (edge, formula), what in zip(edges, ("diverges", "steps reverse"), strict=True):
+        if y == "momentum" and optimizer != "sgd":
+            betas = np.linspace(ds[y].values.min(), ds[y].values.max(), 200)
+            overlays.append((f"{name}: {what} beyond ηλ = {formula}",
+                             edge(betas) / curvature, betas))
+            continue
+        label = f"{name}: {what} beyond ηλ = {float(edge(beta)):.3g}"
+        if y == curvature_field:
+            ks = np.geomspace(ds[y].values.min(), ds[y].values.max(), 200)
+            overlays.append((label, float(edge(beta)) / (ks * per_scale), ks))
+        elif y is None:
+            overlays.append((label, np.array([float(edge(beta)) / curvature]),
+                             np.array([np.nan])))
+    return overlays
 
 
 def phase_diagram(
@@ -150,7 +166,8 @@ def phase_diagram(
             if swept, on ``x`` and the other axis on ``y``).
         select: values of the remaining grid axes, e.g. ``{"seed": 0}``.
         overlays: ``"theory"`` draws the closed-form edges that apply (see
-            :func:`theory_overlays`); or a list of ``(label, xs, ys)`` curves; or ``None``.
+            :func:`theory_overlays`); or a list of ``(label, xs, ys)`` curves, drawn dashed,
+            dotted, dash-dotted in turn; or ``None``.
         title: defaults to landscape · optimizer · steps.
     Returns:
         The matplotlib ``Axes``.
@@ -191,11 +208,11 @@ def phase_diagram(
     handles = [Patch(color=REGIME_COLORS[r], label=REGIME_LABELS[r]) for r in Regime
                if np.any(regimes == r)]
     curves = theory_overlays(ds, x, y) if overlays == "theory" else list(overlays or [])
-    for label, xs, ys in curves:
+    for (label, xs, ys), style in zip(curves, itertools.cycle(_OVERLAY_STYLES)):
         if np.all(np.isnan(ys)):
-            line = ax.axvline(xs[0], color="black", ls="--", lw=1.5, label=label)
+            line = ax.axvline(xs[0], color="black", ls=style, lw=1.5, label=label)
         else:
-            (line,) = ax.plot(xs, ys, color="black", ls="--", lw=1.5, label=label)
+            (line,) = ax.plot(xs, ys, color="black", ls=style, lw=1.5, label=label)
         handles.append(line)
     ax.set_xlim(_edges(plane[x].values, xlog)[[0, -1]])
     if y is not None:

@@ -1,8 +1,8 @@
 """What a trajectory keeps while it runs: reductions in the scan carry, never per-step stacks.
 
-A :class:`Tracker` holds, per trajectory, a few scalars that summarise the whole run (initial and
-peak loss, divergence, path length and how much of it reversed direction, the late loss
-envelope), the running sums of the current record window, and a short ring buffer of the last
+A :class:`Tracker` holds, per trajectory, a few scalars that summarise the whole run (initial
+and peak loss, divergence, how much of the motion reversed direction, the late loss envelope),
+the running sums of the current record window, and a short ring buffer of the last
 ``2 * max_period`` steps for period detection. :func:`observe` folds one step in;
 :func:`close_window` emits the window's record; :func:`summarise` turns the carry into the
 sweep's per-trajectory outputs. Memory per trajectory is independent of the number of steps.
@@ -27,8 +27,8 @@ class Tracker(NamedTuple):
     first_step: jax.Array  # |dx_0|, computed before the loop
     diverged: jax.Array  # bool
     alive_steps: jax.Array  # steps taken before divergence (the divergence step, once diverged)
-    path: jax.Array  # sum of step lengths |dx_t|
-    reversed_path: jax.Array  # sum of |dx_t| over steps with dx_t . dx_{t-1} < 0
+    pair_weight: jax.Array  # sum of |dx_t . dx_{t-1}| over successive steps
+    reversed_weight: jax.Array  # the part of it with dx_t . dx_{t-1} < 0
     prev_update: Params  # dx_{t-1} (only read while alive)
     peak: jax.Array  # largest loss before divergence, folded in at each window's close
     q3_max: jax.Array  # largest loss over the windows starting in [T/2, 3T/4)
@@ -105,8 +105,8 @@ def start(
         first_step=jnp.where(jnp.isfinite(first), first, 0.0).astype(dtype),
         diverged=jnp.zeros((), bool),
         alive_steps=zero,
-        path=zero,
-        reversed_path=zero,
+        pair_weight=zero,
+        reversed_weight=zero,
         prev_update=jax.tree.map(jnp.zeros_like, params),
         peak=loss0,
         q3_max=jnp.full((), -jnp.inf, dtype),
@@ -142,8 +142,8 @@ def observe(
     bad = ~(loss <= tracker.limit) | ~(sq < jnp.inf)  # NaN compares False
     diverged = tracker.diverged | bad
     alive = ~diverged
-    length = jnp.sqrt(jnp.where(alive, sq, 0.0))
-    reverses = tree_dot(update, tracker.prev_update) < 0
+    # dx_{-1} = 0: the first step has no predecessor and adds nothing.
+    pair = jnp.where(alive, tree_dot(update, tracker.prev_update), 0.0)
     ring = tracker.ring
     if direction is not None:
         proj = tree_dot(params, direction)
@@ -152,8 +152,8 @@ def observe(
     tracker = tracker._replace(
         diverged=diverged,
         alive_steps=tracker.alive_steps + alive.astype(loss.dtype),
-        path=tracker.path + length,
-        reversed_path=tracker.reversed_path + jnp.where(reverses, length, 0.0),
+        pair_weight=tracker.pair_weight + jnp.abs(pair),
+        reversed_weight=tracker.reversed_weight + jnp.maximum(-pair, 0.0),
         prev_update=update,
         window_max=jnp.maximum(tracker.window_max, jnp.where(alive, loss, -jnp.inf)),
         window_min=None if tracker.window_min is None else jnp.minimum(
@@ -258,9 +258,9 @@ def summarise(
                            last_step / jnp.maximum(tracker.first_step, tiny), 0.0)
     converged = ~diverged & (step_ratio <= thresholds.converged_tol)
     period = jnp.where(diverged, 0, jnp.where(converged, 1, period))
-    # The first step has no predecessor to reverse: leave it out of the path.
-    path = tracker.path - tracker.first_step
-    oscillation = jnp.where(path > 0, jnp.clip(tracker.reversed_path / path, 0.0, 1.0), 0.0)
+    weight = tracker.pair_weight
+    oscillation = jnp.where(weight > 0,
+                            jnp.clip(tracker.reversed_weight / weight, 0.0, 1.0), 0.0)
     late_change = jnp.where(
         jnp.isfinite(tracker.q3_max) & jnp.isfinite(tracker.q4_max),
         (tracker.q4_max - tracker.q3_max) / jnp.maximum(jnp.abs(tracker.q3_max), 1e-30),

@@ -1,4 +1,4 @@
-"""What a trajectory did: the :class:`Regime` labels and the classifier that assigns them.
+r"""What a trajectory did: the :class:`Regime` labels and the classifier that assigns them.
 
 The classifier reads a handful of per-trajectory scalars that the sweep reduces inside its scan
 (see :mod:`lrscape.record`); nothing per step is stored. It is a pure ``jax.numpy`` function, so
@@ -20,11 +20,21 @@ The rules, in order:
    in the last quarter of the run is within ``steady_rtol`` of that over the third quarter
    (bounded, neither descending nor growing). This needs at least four record windows; with
    fewer, no trajectory is labelled CHAOTIC.
-5. ``OSCILLATORY`` if at least ``oscillation_threshold`` of the path length was travelled on
-   steps that reverse the previous step's direction (``Δx_t · Δx_{t-1} < 0``, bouncing across
-   the valley), else ``MONOTONE``. Weighting by length judges a run by the part where it moves
-   measurably: a zig-zag that reaches machine zero in ten steps is OSCILLATORY by those steps,
-   not MONOTONE by its frozen end.
+5. ``OSCILLATORY`` if successive steps mostly reverse direction (bouncing across the valley),
+   else ``MONOTONE``. The measure (``oscillation``) is the share of
+   :math:`\sum_t |\Delta x_t \cdot \Delta x_{t-1}|` contributed by pairs with
+   :math:`\Delta x_t \cdot \Delta x_{t-1} < 0`, and the label is OSCILLATORY from
+   ``oscillation_threshold`` (one half) up. Weighting each pair by the product of its steps
+   judges a run by the part where it moves measurably: a zig-zag that reaches machine zero in
+   ten steps is OSCILLATORY by those steps, not MONOTONE by its frozen end, and the wall-to-wall
+   steps of a valley outweigh the many short steps along its floor. On a quadratic started at
+   rest, where the steps shrink geometrically, the label therefore changes where the second step
+   starts to reverse the first: at :math:`\eta\lambda = 1` for gradient descent,
+   :math:`1 + \beta` for heavy-ball momentum and :math:`(1 + \beta + \beta^2)/(1 + \beta)^2`
+   for Nesterov's (:mod:`lrscape.theory`). At heavy ball's edge its damped spiral turns by a
+   quarter turn per step, and there the product weighting gives one half whatever the spiral's
+   phase. Weighting by step length alone did not: it speckled phase diagrams around that edge,
+   and in the narrow valley it moved gradient descent's to about :math:`\eta\lambda = 1.5`.
 
 With noisy gradients (a stochastic landscape, or ``gradient_noise``) a trajectory never settles
 on a cycle and its fluctuation is noise, not chaos: rules 3 and 4 do not apply, and an unsettled
@@ -66,14 +76,15 @@ class Regime(enum.IntEnum):
 
 @dataclasses.dataclass(frozen=True)
 class Thresholds:
-    """Every threshold of the classifier, with its default.
+    r"""Every threshold of the classifier, with its default.
 
     Attributes:
         divergence_ratio: diverged once the loss exceeds this multiple of
             ``max(|initial loss|, divergence_floor)`` (or is non-finite).
         divergence_floor: keeps the divergence limit positive when the start is a minimum.
         converged_tol: converged when the last step is at most this fraction of the first.
-        oscillation_threshold: the fraction of path length on reversing steps from which a
+        oscillation_threshold: the share of the step-pair weight
+            :math:`\sum_t |\Delta x_t \cdot \Delta x_{t-1}|` on reversing pairs from which a
             trajectory counts as OSCILLATORY (and may count as CHAOTIC).
         max_period: the longest cycle the detector looks for; the ring buffer holds
             ``2 * max_period`` steps.

@@ -56,7 +56,8 @@ _SUMMARY_ATTRS: dict[str, dict[str, Any]] = {
     "peak_loss_ratio": {"long_name": "largest loss over the run / initial loss"},
     "divergence_step": {"long_name": "update at which the loss passed the divergence limit "
                                      "(-1: never)"},
-    "oscillation": {"long_name": "fraction of path length on steps reversing direction"},
+    "oscillation": {"long_name": "share of the step-pair weight sum_t |dx_t . dx_(t-1)| on "
+                               "pairs that reverse direction"},
     "step_ratio": {"long_name": "length of the last step / length of the first"},
     "late_change": {"long_name": "relative change of the largest loss, last quarter vs third"},
     "trainability": {"long_name": "trainability score: -sum of L_t/L_0 if trained, else sum of "

@@ -22,6 +22,42 @@ def gd_oscillation_edge() -> float:
     return 1.0
 
 
+def heavy_ball_oscillation_edge(momentum: ArrayLike) -> ArrayLike:
+    r"""Heavy-ball momentum started at rest reverses its first step beyond
+    :math:`\eta\lambda = 1 + \beta`.
+
+    With :math:`v \leftarrow g + \beta v,\ x \leftarrow x - \eta v` and :math:`v = 0` at the
+    start, the steps obey :math:`\Delta x_{t+1} = (1 + \beta - \eta\lambda)\,\Delta x_t -
+    \beta\,\Delta x_{t-1}` with :math:`\Delta x_{-1} = 0`, so the second step is
+    :math:`(1 + \beta - \eta\lambda)` times the first. At the same value the roots
+    :math:`\sqrt\beta\, e^{\pm i\theta}` of :math:`z^2 - (1 + \beta - \eta\lambda) z + \beta`
+    turn by a quarter turn per step (:math:`\cos\theta = (1 + \beta - \eta\lambda) /
+    2\sqrt\beta`), beyond which successive steps of the damped spiral mostly reverse. The regime
+    classifier's OSCILLATORY label starts here (:mod:`lrscape.regimes`, rule 5); for
+    :math:`\beta = 0` it is :func:`gd_oscillation_edge`.
+    """
+    beta = np.asarray(momentum, dtype=float)
+    return 1.0 + beta
+
+
+def nesterov_oscillation_edge(momentum: ArrayLike) -> ArrayLike:
+    r"""Nesterov momentum started at rest reverses its first step beyond
+    :math:`\eta\lambda = (1 + \beta + \beta^2) / (1 + \beta)^2`.
+
+    In optax's form (:func:`nesterov_edge`) with :math:`v = 0` at the start, the first step is
+    :math:`\Delta x_0 = -\eta(1 + \beta)\lambda x_0` and the second is
+    :math:`\Delta x_1 = \Delta x_0\,[(1 + \beta + \beta^2) - (1 + \beta)^2 \eta\lambda] /
+    (1 + \beta)`. Nesterov's iteration is strongly damped (its roots have modulus
+    :math:`\sqrt{\beta(1 - \eta\lambda)}`), so this first pair of steps outweighs all later
+    ones and sets where the regime classifier's OSCILLATORY label starts (within 2% up to
+    :math:`\beta = 0.9`; the later steps move it up a little): well below
+    :math:`\eta\lambda = 1` when :math:`\beta` is large (0.75 at :math:`\beta = 0.9`). For
+    :math:`\beta = 0` it is :func:`gd_oscillation_edge`.
+    """
+    beta = np.asarray(momentum, dtype=float)
+    return (1.0 + beta + beta * beta) / (1.0 + beta) ** 2
+
+
 def gd_edge() -> float:
     r"""Gradient descent diverges beyond :math:`\eta\lambda = 2` (:math:`|1 - \eta\lambda| > 1`)."""
     return 2.0
