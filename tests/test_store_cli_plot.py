@@ -52,7 +52,7 @@ def test_phase_diagram_labels_regimes_log_axes_and_theory(small_sweep):
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert any("diverged" in t for t in labels) and any("monotone" in t for t in labels)
     assert any("heavy ball: diverges beyond ηλ = 2(1+β)" in t for t in labels)
-    assert any("heavy ball: steps reverse beyond ηλ = 1+β" in t for t in labels)
+    assert any("heavy ball: steepest direction bounces beyond ηλ = 1+β" in t for t in labels)
     assert "narrow-valley" in ax.get_title()
     plt.close("all")
 

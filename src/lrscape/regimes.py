@@ -27,9 +27,10 @@ The rules, in order:
    ``oscillation_threshold`` (one half) up. Weighting each pair by the product of its steps
    judges a run by the part where it moves measurably: a zig-zag that reaches machine zero in
    ten steps is OSCILLATORY by those steps, not MONOTONE by its frozen end, and the wall-to-wall
-   steps of a valley outweigh the many short steps along its floor. On a quadratic started at
-   rest, where the steps shrink geometrically, the label therefore changes where the second step
-   starts to reverse the first: at :math:`\eta\lambda = 1` for gradient descent,
+   steps of a valley outweigh the many short steps along its floor. On a quadratic of one
+   curvature started at rest, where the steps shrink geometrically, the label therefore changes
+   where the second step starts to reverse the first (flatter directions that also move push
+   it to somewhat larger rates): at :math:`\eta\lambda = 1` for gradient descent,
    :math:`1 + \beta` for heavy-ball momentum and :math:`(1 + \beta + \beta^2)/(1 + \beta)^2`
    for Nesterov's (:mod:`lrscape.theory`). At heavy ball's edge its damped spiral turns by a
    quarter turn per step, and there the product weighting gives one half whatever the spiral's

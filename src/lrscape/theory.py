@@ -32,8 +32,9 @@ def heavy_ball_oscillation_edge(momentum: ArrayLike) -> ArrayLike:
     :math:`(1 + \beta - \eta\lambda)` times the first. At the same value the roots
     :math:`\sqrt\beta\, e^{\pm i\theta}` of :math:`z^2 - (1 + \beta - \eta\lambda) z + \beta`
     turn by a quarter turn per step (:math:`\cos\theta = (1 + \beta - \eta\lambda) /
-    2\sqrt\beta`), beyond which successive steps of the damped spiral mostly reverse. The regime
-    classifier's OSCILLATORY label starts here (:mod:`lrscape.regimes`, rule 5); for
+    2\sqrt\beta`), beyond which successive steps of the damped spiral mostly reverse. On a
+    quadratic of one curvature, or a valley whose floor is much flatter than its walls, the
+    regime classifier's OSCILLATORY label starts here (:mod:`lrscape.regimes`, rule 5); for
     :math:`\beta = 0` it is :func:`gd_oscillation_edge`.
     """
     beta = np.asarray(momentum, dtype=float)
@@ -47,10 +48,11 @@ def nesterov_oscillation_edge(momentum: ArrayLike) -> ArrayLike:
     In optax's form (:func:`nesterov_edge`) with :math:`v = 0` at the start, the first step is
     :math:`\Delta x_0 = -\eta(1 + \beta)\lambda x_0` and the second is
     :math:`\Delta x_1 = \Delta x_0\,[(1 + \beta + \beta^2) - (1 + \beta)^2 \eta\lambda] /
-    (1 + \beta)`. Nesterov's iteration is strongly damped (its roots have modulus
-    :math:`\sqrt{\beta(1 - \eta\lambda)}`), so this first pair of steps outweighs all later
-    ones and sets where the regime classifier's OSCILLATORY label starts (within 2% up to
-    :math:`\beta = 0.9`; the later steps move it up a little): well below
+    (1 + \beta)`. Nesterov's iteration is strongly damped (the product of its roots is
+    :math:`\beta(1 - \eta\lambda)`), so this first pair of steps outweighs all later ones and,
+    on a quadratic of one curvature, sets where the regime classifier's OSCILLATORY label
+    starts (within 2% up to :math:`\beta = 0.9`; the later steps move it up a little): well
+    below
     :math:`\eta\lambda = 1` when :math:`\beta` is large (0.75 at :math:`\beta = 0.9`). For
     :math:`\beta = 0` it is :func:`gd_oscillation_edge`.
     """
