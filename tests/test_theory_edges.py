@@ -74,12 +74,12 @@ def test_momentum_methods_diverge_at_their_edges_across_momenta(optimizer, edge,
 
 
 @pytest.mark.parametrize(
-    ("optimizer", "edge", "above"),
-    [("momentum", theory.heavy_ball_oscillation_edge, 1.01),
-     ("nesterov", theory.nesterov_oscillation_edge, 1.03)],
+    ("optimizer", "edge", "above", "divergence_edge"),
+    [("momentum", theory.heavy_ball_oscillation_edge, 1.01, theory.heavy_ball_edge),
+     ("nesterov", theory.nesterov_oscillation_edge, 1.03, theory.nesterov_edge)],
 )
-def test_momentum_methods_start_to_bounce_where_their_second_step_reverses(optimizer, edge,
-                                                                           above):
+def test_momentum_methods_start_to_bounce_where_their_second_step_reverses(
+        optimizer, edge, above, divergence_edge):
     # heavy ball: eta*lambda = 1 + beta (a quarter turn per step); Nesterov:
     # (1 + beta + beta^2) / (1 + beta)^2. Below: MONOTONE; above, up to the divergence edge:
     # OSCILLATORY, in one band. Nesterov's later steps, ignored by its formula, move the
@@ -91,10 +91,7 @@ def test_momentum_methods_start_to_bounce_where_their_second_step_reverses(optim
     for i, beta in enumerate(betas):
         regime, at = ds.regime.values[i], float(edge(beta))
         assert np.all(regime[eta_lambda < at * 0.99] == Regime.MONOTONE), f"beta={beta}"
-        stable = eta_lambda < 0.99 * np.minimum(
-            theory.heavy_ball_edge(beta) if optimizer == "momentum"
-            else theory.nesterov_edge(beta), 2.0)
-        bouncing = (eta_lambda > at * above) & stable
+        bouncing = (eta_lambda > at * above) & (eta_lambda < 0.99 * divergence_edge(beta))
         assert np.all(regime[bouncing] == Regime.OSCILLATORY), f"beta={beta}"
 
 

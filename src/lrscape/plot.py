@@ -93,15 +93,16 @@ def _select_plane(ds: xr.Dataset, keep: Sequence[str], select: Mapping[str, Any]
     return ds.sel({d: select[d] for d in extra}, method="nearest") if extra else ds
 
 
-#: Per optimizer: its name, then (edge, formula) where it diverges and where its steps start to
-#: reverse (the MONOTONE / OSCILLATORY boundary), as functions of the momentum.
-_THEORY_EDGES: dict[str, tuple[str, tuple[Callable, str], tuple[Callable, str]]] = {
-    "sgd": ("gradient descent", (lambda b: theory.gd_edge(), "2"),
-            (lambda b: theory.gd_oscillation_edge(), "1")),
-    "momentum": ("heavy ball", (theory.heavy_ball_edge, "2(1+β)"),
-                 (theory.heavy_ball_oscillation_edge, "1+β")),
-    "nesterov": ("Nesterov", (theory.nesterov_edge, "(2+2β)/(1+2β)"),
-                 (theory.nesterov_oscillation_edge, "(1+β+β²)/(1+β)²")),
+_DIVERGES, _BOUNCES = "diverges", "steepest direction bounces"
+#: Per optimizer: its name and, as functions of the momentum with their formulas, where it
+#: diverges and where its steps start to reverse (the MONOTONE / OSCILLATORY boundary).
+_THEORY_EDGES: dict[str, tuple[str, tuple[tuple[str, Callable, str], ...]]] = {
+    "sgd": ("gradient descent", ((_DIVERGES, lambda b: theory.gd_edge(), "2"),
+                                 (_BOUNCES, lambda b: theory.gd_oscillation_edge(), "1"))),
+    "momentum": ("heavy ball", ((_DIVERGES, theory.heavy_ball_edge, "2(1+β)"),
+                                (_BOUNCES, theory.heavy_ball_oscillation_edge, "1+β"))),
+    "nesterov": ("Nesterov", ((_DIVERGES, theory.nesterov_edge, "(2+2β)/(1+2β)"),
+                              (_BOUNCES, theory.nesterov_oscillation_edge, "(1+β+β²)/(1+β)²"))),
 }
 
 
@@ -134,11 +135,10 @@ def theory_overlays(ds: xr.Dataset, x: str, y: str | None) -> list[Overlay]:
         return []
     if optimizer not in _THEORY_EDGES:
         return []
-    name, *edges = _THEORY_EDGES[optimizer]
+    name, edges = _THEORY_EDGES[optimizer]
     beta = hyper.get("momentum") or 0.0
     overlays = []
-    whats = ("diverges", "steepest direction bounces")
-    for (edge, formula), what in zip(edges, whats, strict=True):
+    for what, edge, formula in edges:
         if y == "momentum" and optimizer != "sgd":
             betas = np.linspace(ds[y].values.min(), ds[y].values.max(), 200)
             overlays.append((f"{name}: {what} beyond ηλ = {formula}",

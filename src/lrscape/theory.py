@@ -52,9 +52,8 @@ def nesterov_oscillation_edge(momentum: ArrayLike) -> ArrayLike:
     :math:`\beta(1 - \eta\lambda)`), so this first pair of steps outweighs all later ones and,
     on a quadratic of one curvature, sets where the regime classifier's OSCILLATORY label
     starts (within 2% up to :math:`\beta = 0.9`; the later steps move it up a little): well
-    below
-    :math:`\eta\lambda = 1` when :math:`\beta` is large (0.75 at :math:`\beta = 0.9`). For
-    :math:`\beta = 0` it is :func:`gd_oscillation_edge`.
+    below :math:`\eta\lambda = 1` when :math:`\beta` is large (0.75 at :math:`\beta = 0.9`).
+    For :math:`\beta = 0` it is :func:`gd_oscillation_edge`.
     """
     beta = np.asarray(momentum, dtype=float)
     return (1.0 + beta + beta * beta) / (1.0 + beta) ** 2
