@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pytest
 import xarray as xr
+import zarr
 
 import lrscape
 from lrscape import chunks as chunks_mod
@@ -70,6 +71,27 @@ def test_a_different_sweep_into_the_store_is_refused(tmp_path):
     with pytest.raises(ValueError, match="differs in: gradient_noise"):
         lrscape.sweep(VALLEY, "momentum", GRID, steps=200, gradient_noise=0.1,
                       progress=False, store=path)
+
+
+@pytest.mark.filterwarnings("ignore:Consolidated metadata")
+@pytest.mark.parametrize("key", ["lrscape_version", "jax_version"])
+def test_a_store_from_another_version_is_not_resumed(tmp_path, key):
+    path = str(tmp_path / "s.zarr")
+    full = lrscape.sweep(VALLEY, "momentum", GRID, steps=200, chunk_size=8, progress=False,
+                         store=path)
+    _forget(path, [1])
+    group = zarr.open_group(path, mode="r+")
+    group.attrs[key] = "0.0.1"
+    zarr.consolidate_metadata(path)
+    with pytest.raises(ValueError, match=r"written by .*0\.0\.1.*numbers may differ"):
+        lrscape.sweep(VALLEY, "momentum", GRID, steps=200, chunk_size=8, progress=False,
+                      store=path)
+    kept = lrscape.open(path)  # still readable, and untouched by the refused sweep
+    assert kept.attrs[key] == "0.0.1" and kept.attrs["complete"] == 0
+    kept_loss, full_loss = kept.final_loss.values.ravel(), full.final_loss.values.ravel()
+    assert np.isnan(kept_loss[8:16]).all()
+    np.testing.assert_array_equal(np.delete(kept_loss, np.s_[8:16]),
+                                  np.delete(full_loss, np.s_[8:16]))
 
 
 def _done_chunks(path):

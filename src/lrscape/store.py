@@ -14,7 +14,8 @@ the finished chunks. Rerunning the same sweep into the store computes only the u
 chunks; a sweep killed at any moment (SIGKILL included) loses only the chunks in flight, and
 since each chunk is a pure function of the configuration, the rerun ends with exactly the
 numbers of an uninterrupted run. A different configuration is refused with the keys that
-differ.
+differ, and so is a store written by another lrscape or jax version: their numbers may differ,
+and a resumed store would mix them (:func:`open` still reads it).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+# The code that computed a store's numbers; a store is resumed only by the same code.
+VERSION_KEYS = ("lrscape_version", "jax_version")
 # Attributes that define a sweep: two stores agreeing on these hold the same experiment.
 CONFIG_KEYS = (
     "landscape", "landscape_config", "optimizer", "optimizer_config", "schedule",
@@ -116,6 +119,7 @@ class ChunkStore:
                 raise ValueError(
                     f"store {self.path!r} holds a different sweep (differs in: "
                     f"{', '.join(differing)}); write to another path or remove it first")
+            _check_same_code(self.path, existing.attrs, template.attrs)
             return int(existing.attrs["chunk_size"]), existing[DONE].values.astype(bool)
         flat = to_flat(template)
         flat.attrs["chunk_size"] = chunk
@@ -162,6 +166,18 @@ class ChunkStore:
             region.to_zarr(self.path, region={TRAJECTORY: slice(start, stop)})
             done = xr.Dataset({DONE: (("chunk",), np.ones(1, np.int8))})
             done.to_zarr(self.path, region={"chunk": slice(index, index + 1)})
+
+
+def _check_same_code(path: str, stored: dict[str, Any], current: dict[str, Any]) -> None:
+    """Refuse to resume (or return) a store whose numbers another version computed."""
+    old = {k: stored.get(k) for k in VERSION_KEYS}
+    new = {k: current.get(k) for k in VERSION_KEYS}
+    if old != new:
+        raise ValueError(
+            f"store {path!r} was written by lrscape {old['lrscape_version']} with jax "
+            f"{old['jax_version']}, and this is lrscape {new['lrscape_version']} with jax "
+            f"{new['jax_version']}, whose numbers may differ; read it with lrscape.open, or "
+            "write to another path (or remove it) to compute the sweep again")
 
 
 def open(path: str | os.PathLike[str]) -> xr.Dataset:  # noqa: A001 - mirrors xarray.open_*
