@@ -124,3 +124,14 @@ def test_an_unknown_executor_is_refused_before_compiling(kwargs, message):
 def test_bad_ray_executor_settings_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         RayExecutor(**kwargs)
+
+
+def test_a_worker_with_other_versions_refuses_its_chunk(cluster):
+    """A node with another lrscape or jax could compute different numbers into the store."""
+    from lrscape.executors import _compute_chunk
+
+    task = ray.remote(_compute_chunk).options(max_retries=0, retry_exceptions=False)
+    driver = {"lrscape_version": "0.0.1", "jax_version": "0.0.2"}
+    with pytest.raises(RuntimeError, match=r"worker runs lrscape .* the driver lrscape 0\.0\.1 "
+                                           r"with jax 0\.0\.2; install the same versions"):
+        ray.get(task.remote(None, 0, driver))

@@ -12,11 +12,11 @@ True
 """
 
 from . import curvature, executors, grid, landscapes, optimizers, regimes, schedules, theory
+from ._version import VERSION as __version__
 from .grid import linspace, logspace
 from .refine import refine
 from .regimes import Regime, Thresholds, reclassify
 from .store import open
-from .sweep import VERSION as __version__
 from .sweep import sweep
 
 __all__ = [

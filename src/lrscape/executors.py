@@ -22,6 +22,7 @@ from typing import Any
 
 import jax
 
+from ._version import code_versions
 from .chunks import ChunkJob, OnDone, Outputs
 
 
@@ -52,8 +53,18 @@ class LocalExecutor:
         on_done(index, values)
 
 
-def _compute_chunk(job: ChunkJob, index: int) -> Outputs:
-    """A Ray task: one chunk, on the worker's own devices, written to the store."""
+def _compute_chunk(job: ChunkJob, index: int, versions: dict[str, str]) -> Outputs:
+    """A Ray task: one chunk, on the worker's own devices, written to the store.
+
+    ``versions`` are the driver's :func:`~lrscape._version.code_versions`; a worker running other
+    versions refuses, since its numbers may differ from the rest of the sweep's.
+    """
+    here = code_versions()
+    if here != versions:
+        raise RuntimeError(
+            f"a Ray worker runs lrscape {here['lrscape_version']} with jax "
+            f"{here['jax_version']}, the driver lrscape {versions['lrscape_version']} with jax "
+            f"{versions['jax_version']}; install the same versions on every node")
     return job.compute(index)
 
 
@@ -106,7 +117,8 @@ class RayExecutor:
             num_cpus=self.num_cpus, num_gpus=self.num_gpus, max_retries=self.max_retries,
             retry_exceptions=False)
         shipped = ray.put(job)  # one copy in the object store, shared by every task
-        running = {task.remote(shipped, int(index)): int(index) for index in todo}
+        versions = code_versions()
+        running = {task.remote(shipped, int(index), versions): int(index) for index in todo}
         try:
             while running:
                 ready, _ = ray.wait(list(running), num_returns=1)

@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-# The code that computed a store's numbers; a store is resumed only by the same code.
-VERSION_KEYS = ("lrscape_version", "jax_version")
+from ._version import code_versions
+
 # Attributes that define a sweep: two stores agreeing on these hold the same experiment.
 CONFIG_KEYS = (
     "landscape", "landscape_config", "optimizer", "optimizer_config", "schedule",
@@ -170,8 +170,8 @@ class ChunkStore:
 
 def _check_same_code(path: str, stored: dict[str, Any], current: dict[str, Any]) -> None:
     """Refuse to resume (or return) a store whose numbers another version computed."""
-    old = {k: stored.get(k) for k in VERSION_KEYS}
-    new = {k: current.get(k) for k in VERSION_KEYS}
+    old = {k: stored.get(k) for k in code_versions()}
+    new = {k: current.get(k) for k in code_versions()}
     if old != new:
         raise ValueError(
             f"store {path!r} was written by lrscape {old['lrscape_version']} with jax "

@@ -9,7 +9,6 @@ copies the previous one's results.
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import math
 import os
@@ -26,6 +25,7 @@ from tqdm.auto import tqdm
 
 from . import executors, landscapes, optimizers
 from . import grid as grid_mod
+from ._version import code_versions
 from .chunks import (
     CPU_FIRST_CHUNK_PER_DEVICE,
     ChunkJob,
@@ -41,11 +41,6 @@ from .regimes import Regime, Thresholds
 from .schedules import Schedule
 from .simulate import Spec
 from .store import ChunkStore
-
-try:
-    VERSION = importlib.metadata.version("lrscape")
-except importlib.metadata.PackageNotFoundError:  # running from a source tree
-    VERSION = "0+unknown"
 
 _SUMMARY_ATTRS: dict[str, dict[str, Any]] = {
     "regime": {"long_name": "regime of the trajectory", **Regime.flag_attrs()},
@@ -568,6 +563,5 @@ def _attributes(
             jax.tree.map(lambda v: np.asarray(v).tolist(), x0)),
         "thresholds": json.dumps(dataclasses.asdict(thresholds)),
         "dtype": dtype.name,
-        "lrscape_version": VERSION,
-        "jax_version": jax.__version__,
+        **code_versions(),
     }

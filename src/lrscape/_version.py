@@ -1,0 +1,17 @@
+"""The code that computes a sweep: lrscape's and jax's versions, recorded in every result."""
+
+from __future__ import annotations
+
+import importlib.metadata
+
+import jax
+
+try:
+    VERSION = importlib.metadata.version("lrscape")
+except importlib.metadata.PackageNotFoundError:  # running from a source tree
+    VERSION = "0+unknown"
+
+
+def code_versions() -> dict[str, str]:
+    """``{"lrscape_version": ..., "jax_version": ...}`` of this process."""
+    return {"lrscape_version": VERSION, "jax_version": jax.__version__}
