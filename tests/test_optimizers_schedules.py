@@ -61,6 +61,26 @@ def test_optimizer_errors():
         optimizers.get("momentum", momentum=float("inf"))
 
 
+@pytest.mark.parametrize(("name", "values", "message"), [
+    ("momentum", {"learning_rate": -0.1}, r"'learning_rate' must be >= 0, got -0.1"),
+    (optax.sgd, {"learning_rate": -1.0}, r"'learning_rate' must be >= 0, got -1.0"),
+    ("adam", {"b2": 1.0}, r"'adam': hyperparameter 'b2' must be in \[0, 1\), got 1.0"),
+    ("adamw", {"weight_decay": -1e-4}, r"'weight_decay' must be >= 0"),
+    ("rmsprop", {"decay": 1.5}, r"'decay' must be in \[0, 1\), got 1.5"),
+    ("lion", {"b1": -0.1}, r"'b1' must be in \[0, 1\], got -0.1"),
+])
+def test_hyperparameters_outside_their_domain_are_refused(name, values, message):
+    with pytest.raises(ValueError, match=message):
+        optimizers.get(name, **values)
+
+
+def test_domain_edges_and_free_momentum_are_accepted():
+    optimizers.get("momentum", learning_rate=0.0, momentum=-0.5)  # negative momentum is studied
+    optimizers.get("momentum", learning_rate=0.1, momentum=1.2)
+    optimizers.get("adam", b1=0.0, b2=0.99999, eps=0.0)
+    optimizers.get("lion", b1=1.0, b2=1.0)
+
+
 T = np.arange(0, 1001, 50)
 
 

@@ -47,6 +47,7 @@ def test_a_global_axis_fills_the_groups_without_their_own():
                                       "input, output"),
     ({"speed@input": [0.1]}, "the optimizer has no hyperparameter 'speed'"),
     ({LR_IN: [0.1]}, "needs learning_rate"),
+    ({LR_IN: [0.1], LR_OUT: [0.1, -0.1]}, "grid axis 'learning_rate@output'.*must be >= 0"),
 ])
 def test_bad_per_group_axes_are_refused(grid, message):
     with pytest.raises(ValueError, match=message):

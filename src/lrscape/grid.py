@@ -115,6 +115,9 @@ def resolve(
             _check_fields(name, values, lambda v, f=field: landscape.replace(**{f: v}))
         elif target == "schedule":
             _check_fields(name, values, lambda v, f=field: schedule.replace(**{f: v}))
+        elif target == "optimizer":
+            hyperparameter = field.partition("@")[0]
+            _check_fields(name, values, lambda v, f=hyperparameter: optimizer.check(f, v))
         elif target == "noise" and np.any(values < 0):
             raise ValueError(f"grid axis {name!r}: the noise's standard deviation must be "
                              f">= 0, got {float(values[values < 0][0])!r}")

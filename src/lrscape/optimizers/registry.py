@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -17,6 +18,33 @@ import numpy as np
 import optax
 
 Factory = Callable[..., optax.GradientTransformation]
+
+
+@dataclasses.dataclass(frozen=True)
+class Interval:
+    """The values a hyperparameter may take: ``low <= value <= high`` (``< high`` if
+    ``high_open``). Values outside make the optimizer meaningless (a negative learning rate
+    climbs the loss; Adam's bias correction divides by zero at ``b2 = 1``), so they are refused
+    instead of being simulated and labelled."""
+
+    low: float = -math.inf
+    high: float = math.inf
+    high_open: bool = False
+
+    def __contains__(self, value: float) -> bool:
+        return self.low <= value and (value < self.high if self.high_open else value <= self.high)
+
+    def __str__(self) -> str:
+        if self.high == math.inf:
+            return f">= {self.low:g}"
+        return f"in [{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+
+
+NON_NEGATIVE = Interval(0.0)
+UNIT = Interval(0.0, 1.0)
+UNIT_OPEN = Interval(0.0, 1.0, high_open=True)
+# Every optimizer's step size, whatever its factory: gradient ascent is not what a sweep studies.
+_COMMON_DOMAINS = {"learning_rate": NON_NEGATIVE}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +62,9 @@ class Optimizer:
             norm per parameter array, as in LARS or block-wise clipping). Sweeps then carry a
             small parameter vector as separate scalars, which runs faster on CPU. ``False``
             (always safe) for optimizers made from an arbitrary factory.
+        domains: the :class:`Interval` each hyperparameter must lie in, checked for fixed
+            values and grid axes alike before anything compiles; ``learning_rate`` must be
+            >= 0 for every optimizer.
     """
 
     name: str
@@ -41,13 +72,22 @@ class Optimizer:
     hyperparams: Mapping[str, float | None]
     options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     elementwise: bool = False
+    domains: Mapping[str, Interval] = dataclasses.field(default_factory=dict)
+
+    def check(self, key: str, value: Any) -> None:
+        """Raise ``ValueError`` naming ``key`` and ``value`` unless it is a valid setting."""
+        _check_number(self.name, key, value)
+        domain = {**_COMMON_DOMAINS, **self.domains}.get(key)
+        if domain is not None and float(value) not in domain:
+            raise ValueError(f"optimizer {self.name!r}: hyperparameter {key!r} must be "
+                             f"{domain}, got {value!r}")
 
     def with_values(self, **values: Any) -> Optimizer:
         """A copy with hyperparameters or options set; unknown names are refused."""
         hyper, options = dict(self.hyperparams), dict(self.options)
         for key, value in values.items():
             if key in hyper:
-                _check_number(self.name, key, value)
+                self.check(key, value)
                 hyper[key] = float(value)
             elif key in options or key in _factory_parameters(self.factory):
                 options[key] = value
@@ -128,18 +168,25 @@ def _sgd(learning_rate: float) -> optax.GradientTransformation:
     return optax.sgd(learning_rate)
 
 
-_ENTRIES: dict[str, tuple[Factory, dict[str, float | None]]] = {
-    "sgd": (_sgd, {"learning_rate": None}),
-    "momentum": (_heavy_ball, {"learning_rate": None, "momentum": 0.9}),
-    "nesterov": (_nesterov, {"learning_rate": None, "momentum": 0.9}),
-    "adam": (optax.adam, {"learning_rate": None, "b1": 0.9, "b2": 0.999, "eps": 1e-8}),
+# name: (factory, hyperparameters with defaults, their domains beyond learning_rate >= 0).
+# Momentum is left unbounded: negative and >= 1 values are studied, and simulate faithfully.
+_ADAM_DOMAINS = {"b1": UNIT_OPEN, "b2": UNIT_OPEN, "eps": NON_NEGATIVE}
+_ENTRIES: dict[str, tuple[Factory, dict[str, float | None], dict[str, Interval]]] = {
+    "sgd": (_sgd, {"learning_rate": None}, {}),
+    "momentum": (_heavy_ball, {"learning_rate": None, "momentum": 0.9}, {}),
+    "nesterov": (_nesterov, {"learning_rate": None, "momentum": 0.9}, {}),
+    "adam": (optax.adam, {"learning_rate": None, "b1": 0.9, "b2": 0.999, "eps": 1e-8},
+             _ADAM_DOMAINS),
     "adamw": (optax.adamw, {"learning_rate": None, "b1": 0.9, "b2": 0.999, "eps": 1e-8,
-                            "weight_decay": 1e-4}),
-    "rmsprop": (optax.rmsprop, {"learning_rate": None, "decay": 0.9, "eps": 1e-8}),
+                            "weight_decay": 1e-4}, {**_ADAM_DOMAINS, "weight_decay": NON_NEGATIVE}),
+    "rmsprop": (optax.rmsprop, {"learning_rate": None, "decay": 0.9, "eps": 1e-8},
+                {"decay": UNIT_OPEN, "eps": NON_NEGATIVE}),
     "adagrad": (optax.adagrad, {"learning_rate": None, "initial_accumulator_value": 0.1,
-                                "eps": 1e-7}),
+                                "eps": 1e-7},
+                {"initial_accumulator_value": NON_NEGATIVE, "eps": NON_NEGATIVE}),
     "lion": (optax.lion, {"learning_rate": None, "b1": 0.9, "b2": 0.99,
-                          "weight_decay": 1e-3}),
+                          "weight_decay": 1e-3},
+             {"b1": UNIT, "b2": UNIT, "weight_decay": NON_NEGATIVE}),
 }
 
 
@@ -160,8 +207,8 @@ def get(name: str | Factory | Optimizer, **values: Any) -> Optimizer:
     elif callable(name):
         base = from_factory(name)
     elif isinstance(name, str) and name in _ENTRIES:
-        factory, hyper = _ENTRIES[name]
-        base = Optimizer(name, factory, dict(hyper), elementwise=True)
+        factory, hyper, domains = _ENTRIES[name]
+        base = Optimizer(name, factory, dict(hyper), elementwise=True, domains=domains)
     else:
         raise ValueError(f"unknown optimizer {name!r}; available: {', '.join(available())}")
     return base.with_values(**values) if values else base
