@@ -3,6 +3,7 @@
 import json
 import os
 
+import jax
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
@@ -99,6 +100,14 @@ def test_cli_list(capsys):
     assert cli.main(["list"]) == 0
     out = capsys.readouterr().out
     assert "narrow-valley" in out and "momentum" in out and "cosine" in out
+
+
+def test_cli_version_names_lrscape_and_jax(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == (
+        f"lrscape {lrscape.__version__} (jax {jax.__version__})")
 
 
 def test_cli_sweep_and_plot(tmp_path, capsys):

@@ -16,6 +16,8 @@ import sys
 import tomllib
 from typing import Any
 
+from ._version import code_versions
+
 DEFAULT_OUT = "lrscape-sweep.zarr"
 
 DEFAULTS: dict[str, Any] = {
@@ -303,6 +305,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Simulate optimizers on synthetic loss landscapes over hyperparameter "
                     "grids and map their regimes.",
     )
+    versions = code_versions()
+    parser.add_argument("--version", action="version",
+                        version=f"lrscape {versions['lrscape_version']} "
+                                f"(jax {versions['jax_version']})")
     sub = parser.add_subparsers(dest="command", required=True)
 
     sw = sub.add_parser("sweep", help="run a sweep, write a zarr store and a phase diagram",
