@@ -15,3 +15,8 @@ except importlib.metadata.PackageNotFoundError:  # running from a source tree
 def code_versions() -> dict[str, str]:
     """``{"lrscape_version": ..., "jax_version": ...}`` of this process."""
     return {"lrscape_version": VERSION, "jax_version": jax.__version__}
+
+
+def describe(versions: dict[str, str | None]) -> str:
+    """``"lrscape 0.1.0 with jax 0.10.2"``, from a :func:`code_versions`-shaped mapping."""
+    return f"lrscape {versions.get('lrscape_version')} with jax {versions.get('jax_version')}"

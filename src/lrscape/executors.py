@@ -22,7 +22,7 @@ from typing import Any
 
 import jax
 
-from ._version import code_versions
+from ._version import code_versions, describe
 from .chunks import ChunkJob, OnDone, Outputs
 
 
@@ -61,10 +61,8 @@ def _compute_chunk(job: ChunkJob, index: int, versions: dict[str, str]) -> Outpu
     """
     here = code_versions()
     if here != versions:
-        raise RuntimeError(
-            f"a Ray worker runs lrscape {here['lrscape_version']} with jax "
-            f"{here['jax_version']}, the driver lrscape {versions['lrscape_version']} with jax "
-            f"{versions['jax_version']}; install the same versions on every node")
+        raise RuntimeError(f"a Ray worker runs {describe(here)}, the driver {describe(versions)}; "
+                           "install the same versions on every node")
     return job.compute(index)
 
 

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ._version import code_versions
+from ._version import code_versions, describe
 
 # Attributes that define a sweep: two stores agreeing on these hold the same experiment.
 CONFIG_KEYS = (
@@ -170,14 +170,13 @@ class ChunkStore:
 
 def _check_same_code(path: str, stored: dict[str, Any], current: dict[str, Any]) -> None:
     """Refuse to resume (or return) a store whose numbers another version computed."""
-    old = {k: stored.get(k) for k in code_versions()}
-    new = {k: current.get(k) for k in code_versions()}
+    keys = code_versions().keys()
+    old, new = ({k: attrs.get(k) for k in keys} for attrs in (stored, current))
     if old != new:
         raise ValueError(
-            f"store {path!r} was written by lrscape {old['lrscape_version']} with jax "
-            f"{old['jax_version']}, and this is lrscape {new['lrscape_version']} with jax "
-            f"{new['jax_version']}, whose numbers may differ; read it with lrscape.open, or "
-            "write to another path (or remove it) to compute the sweep again")
+            f"store {path!r} was written by {describe(old)}, and this is {describe(new)}, "
+            "whose numbers may differ; read it with lrscape.open, or write to another path "
+            "(or remove it) to compute the sweep again")
 
 
 def open(path: str | os.PathLike[str]) -> xr.Dataset:  # noqa: A001 - mirrors xarray.open_*

@@ -77,7 +77,7 @@ class Optimizer:
     def check(self, key: str, value: Any) -> None:
         """Raise ``ValueError`` naming ``key`` and ``value`` unless it is a valid setting."""
         _check_number(self.name, key, value)
-        domain = {**_COMMON_DOMAINS, **self.domains}.get(key)
+        domain = self.domains.get(key, _COMMON_DOMAINS.get(key))
         if domain is not None and float(value) not in domain:
             raise ValueError(f"optimizer {self.name!r}: hyperparameter {key!r} must be "
                              f"{domain}, got {value!r}")
