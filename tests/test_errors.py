@@ -1,6 +1,8 @@
 """Bad input: a clear ValueError naming the argument and the value, before any compile."""
 
+import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 import lrscape
@@ -49,6 +51,12 @@ LR = {"learning_rate": [0.01, 0.02]}
         ({"thresholds": {"oscilation_threshold": 0.5}}, "`thresholds`.*oscilation_threshold"),
         ({"thresholds": {"period_rtol": -1.0}}, "`period_rtol` must be a finite number > 0"),
         ({"schedule": "cosin"}, "unknown schedule 'cosin'"),
+        ({"schedule": 0.5}, "`schedule` must be a Schedule, a registry name or a function"),
+        ({"schedule": lambda t: 1.0 if t < 50 else 0.1},
+         r"`schedule` .*<lambda> must be a JAX function.*jnp.where.*TracerBoolConversionError"),
+        ({"schedule": lambda t: jnp.ones(2)}, r"one real number per step, got shape \(2,\)"),
+        ({"optimizer": optax.adam(0.1)}, "`optimizer` must be an optax factory such as"),
+        ({"steps": 5, "record_every": 10}, r"does not divide `steps` = 5.*choose e.g. steps=10$"),
         ({"devices": []}, "`devices` is empty"),
         ({"x0": [1.0, 2.0, 3.0]}, r"`x0` must have the shapes of NarrowValley's parameters \(2,\)"),
         ({"x0": [1.0, float("nan")]}, "`x0` must be finite"),
@@ -60,6 +68,19 @@ def test_bad_input_is_refused_before_compiling(kwargs, message):
     with CompileCounter() as compiles, pytest.raises(ValueError, match=message):
         lrscape.sweep(args.pop("landscape"), args.pop("optimizer"), args.pop("grid"), **args)
     assert compiles.count == 0
+
+
+@pytest.mark.parametrize(
+    ("function", "message"),
+    [(lambda t: 1.0 - t / 50, "finite multipliers >= 0, got -0.02 at update 51"),
+     (lambda t: jnp.log(t - 2.0), "finite multipliers >= 0, got nan at update 0")],
+)
+def test_a_function_schedule_with_bad_multipliers_is_refused_before_the_sweep_compiles(
+    function, message
+):
+    with CompileCounter() as compiles, pytest.raises(ValueError, match=message):
+        lrscape.sweep(VALLEY, "momentum", LR, steps=100, schedule=function, progress=False)
+    assert compiles.count <= 1  # the schedule's own evaluation over the run's updates
 
 
 def test_ambiguous_key_asks_for_a_prefix():

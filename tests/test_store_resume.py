@@ -73,6 +73,20 @@ def test_a_different_sweep_into_the_store_is_refused(tmp_path):
                       progress=False, store=path)
 
 
+def test_a_function_schedule_resumes_only_with_the_same_multipliers(tmp_path):
+    path = str(tmp_path / "s.zarr")
+    kwargs = dict(steps=200, chunk_size=8, progress=False, store=path)
+    full = lrscape.sweep(VALLEY, "momentum", GRID, schedule=lambda t: 0.5 ** (t // 100),
+                         **kwargs)
+    # A new function object (as after a restart) with the same rates resumes the store ...
+    again = lrscape.sweep(VALLEY, "momentum", GRID, schedule=lambda t: 0.5 ** (t // 100),
+                          **kwargs)
+    xr.testing.assert_identical(again, full)
+    # ... one with other rates under the same name does not.
+    with pytest.raises(ValueError, match="differs in: schedule_config"):
+        lrscape.sweep(VALLEY, "momentum", GRID, schedule=lambda t: 0.5 ** (t // 50), **kwargs)
+
+
 @pytest.mark.filterwarnings("ignore:Consolidated metadata")
 @pytest.mark.parametrize("key", ["lrscape_version", "jax_version"])
 def test_a_store_from_another_version_is_not_resumed(tmp_path, key):

@@ -1,5 +1,7 @@
 """The sweep engine: one compile per shape, sharding, chunking, records, dtypes, Dataset."""
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -104,6 +106,26 @@ def test_schedule_multiplies_the_rate_like_optax_schedules():
                        {"learning_rate": [0.3]}, steps=40, record_every=1, schedule=sched,
                        progress=False)
     np.testing.assert_allclose(ds.loss_last.values[0], ref, rtol=1e-5)
+
+
+def test_any_jax_function_is_a_schedule_and_runs_like_the_registered_one():
+    # optax's cosine decay with alpha = 0.1 is lrscape's cosine with final = 0.1.
+    q = lrscape.landscapes.get("quadratic", eigenvalues=[1.0, 3.0])
+    kwargs = dict(steps=40, record_every=1, progress=False)
+    opt = lrscape.optimizers.get("momentum", momentum=0.5)
+    registered = lrscape.sweep(q, opt, {"learning_rate": [0.3]}, **kwargs,
+                               schedule=lrscape.schedules.get("cosine", decay_steps=40, final=0.1))
+    function = lrscape.sweep(q, opt, {"learning_rate": [0.3]}, **kwargs,
+                             schedule=optax.cosine_decay_schedule(1.0, 40, alpha=0.1))
+    np.testing.assert_allclose(function.loss_last.values, registered.loss_last.values, rtol=1e-5)
+    assert function.attrs["schedule"] == "function"
+    config = json.loads(function.attrs["schedule_config"])
+    assert config["function"].startswith("optax.")
+    assert len(config["multipliers_sha256"]) == 64
+    halving = lrscape.sweep(q, "sgd", {"learning_rate": [0.5]}, steps=20, record_every=1,
+                            progress=False, schedule=lambda t: 0.5 ** (t // 10))
+    ref, _ = plain_loop(q, optax.sgd(lambda t: 0.5 * 0.5 ** (t // 10)), q.init(None), 20)
+    np.testing.assert_allclose(halving.loss_last.values[0], ref, rtol=1e-5)
 
 
 def test_schedule_fields_are_grid_axes():

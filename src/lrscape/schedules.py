@@ -13,13 +13,23 @@ sweep too (``grid={"warmup_steps": [10, 100, 1000]}``).
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._fields import FieldsMixin, Registry, check_scalar, check_vector, fail
+from ._fields import (
+    FieldsMixin,
+    Registry,
+    check_scalar,
+    check_vector,
+    fail,
+    pytree_dataclass,
+    static_field,
+)
 
 REGISTRY: Registry[Schedule] = Registry("schedule")
 register = REGISTRY.register
@@ -40,6 +50,24 @@ class Schedule(FieldsMixin):
 def get(name: str, **fields: Any) -> Schedule:
     """Build the schedule registered as ``name`` (kebab-case) with the given fields."""
     return REGISTRY.get(name, **fields)
+
+
+def resolve(schedule: Schedule | str | Callable[[jax.Array], Any] | None) -> Schedule | None:
+    """What :func:`lrscape.sweep` accepts as ``schedule``, made a :class:`Schedule`.
+
+    A registry name, a :class:`Schedule`, ``None`` (constant), or any JAX-traceable function
+    ``step -> multiplier`` such as an optax schedule, wrapped in :class:`FunctionSchedule`.
+    """
+    if schedule is None or isinstance(schedule, Schedule):
+        return schedule
+    if isinstance(schedule, str):
+        return get(schedule)
+    if callable(schedule):
+        return FunctionSchedule(function=schedule)
+    raise ValueError(
+        f"`schedule` must be a Schedule, a registry name or a function step -> multiplier, "
+        f"got {schedule!r}"
+    )
 
 
 def available() -> tuple[str, ...]:
@@ -292,3 +320,78 @@ class ExponentialRange(Schedule):
 
     def check_horizon(self, steps: int) -> None:
         _check_within(self, "range_steps", steps)
+
+
+@pytree_dataclass
+class FunctionSchedule(Schedule):
+    r"""Any JAX-traceable function :math:`t \mapsto m(t)`, e.g. an optax schedule.
+
+    ``FunctionSchedule(function=optax.cosine_decay_schedule(1.0, 1000))``, or simply
+    ``sweep(..., schedule=optax.cosine_decay_schedule(1.0, 1000))``. The function receives the
+    update index as a traced integer scalar, so it must branch with ``jnp.where``, not ``if``.
+    It has no fields to sweep. Before a sweep compiles, :meth:`check_horizon` evaluates it at
+    every update of the run and refuses a non-scalar, non-finite or negative multiplier; the
+    run's multipliers are fingerprinted in the sweep's configuration, so a store resumes only
+    under a function that gives the same rates.
+    """
+
+    name: ClassVar[str] = "function"
+    function: Callable[[jax.Array], Any] = static_field(None)
+
+    def _validate(self) -> None:
+        if not callable(self.function):
+            fail(self, "function", self.function, "a function step -> multiplier")
+
+    def __call__(self, step: jax.Array) -> jax.Array:
+        return jnp.asarray(self.function(step))
+
+    def multipliers(self, steps: int) -> np.ndarray:
+        """The multipliers at updates ``0 .. steps - 1``, checked; ``ValueError`` if unusable.
+
+        Tracing (``jax.eval_shape``) catches a function that is not traceable or does not
+        return a real scalar without compiling anything; only then is it evaluated.
+        """
+        label = self.label()
+        evaluate = jax.vmap(self)
+        updates = np.arange(steps, dtype=np.int32)
+        try:
+            out = jax.eval_shape(evaluate, updates)
+        except Exception as error:  # noqa: BLE001 - any failure of user code gets context
+            first_line = (str(error).strip().splitlines() or [""])[0]
+            raise ValueError(
+                f"`schedule` {label} must be a JAX function step -> multiplier of a traced "
+                f"int32 update index (branch with jnp.where, not if); calling it raised "
+                f"{type(error).__name__}: {first_line}"
+            ) from error
+        real = np.issubdtype(out.dtype, np.integer) or np.issubdtype(out.dtype, np.floating)
+        if out.shape != (steps,) or not real:
+            raise ValueError(
+                f"`schedule` {label} must return one real number per step, got shape "
+                f"{out.shape[1:]} and dtype {out.dtype}"
+            )
+        values = np.asarray(jax.jit(evaluate)(updates))
+        bad = np.flatnonzero(~np.isfinite(values) | (values < 0))
+        if bad.size:
+            t = int(bad[0])
+            raise ValueError(
+                f"`schedule` {label} must return finite multipliers >= 0, got "
+                f"{float(values[t]):.6g} at update {t}"
+            )
+        return values
+
+    def check_horizon(self, steps: int) -> None:
+        self.multipliers(steps)
+
+    def fingerprint(self, steps: int) -> str:
+        """SHA-256 of the run's multipliers (float64): the function's identity for a store."""
+        data = self.multipliers(steps).astype(np.float64).tobytes()
+        return hashlib.sha256(data).hexdigest()
+
+    def label(self) -> str:
+        """``module.qualname`` of the function, or its repr."""
+        qualname = getattr(self.function, "__qualname__", None)
+        module = getattr(self.function, "__module__", None)
+        return f"{module}.{qualname}" if qualname and module else repr(self.function)
+
+    def config(self) -> dict[str, Any]:
+        return {"function": self.label()}

@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from . import executors, landscapes, optimizers
 from . import grid as grid_mod
+from . import schedules as schedules_mod
 from ._version import code_versions
 from .chunks import (
     CPU_FIRST_CHUNK_PER_DEVICE,
@@ -38,7 +39,7 @@ from .chunks import (
 from .landscapes import Landscape, StochasticLandscape
 from .optimizers import Optimizer
 from .regimes import Regime, Thresholds
-from .schedules import Schedule
+from .schedules import FunctionSchedule, Schedule
 from .simulate import Spec
 from .store import ChunkStore
 
@@ -99,7 +100,7 @@ def sweep(
     record_every: int = 10,
     seed: int = 0,
     x0: Any = None,
-    schedule: Schedule | str | None = None,
+    schedule: Schedule | str | Callable[[jax.Array], Any] | None = None,
     gradient_noise: float = 0.0,
     thresholds: Thresholds | Mapping[str, Any] | None = None,
     dtype: Any = None,
@@ -134,8 +135,9 @@ def sweep(
         seed: the PRNG seed of ``landscape.init``, of the minibatch order and of the gradient
             noise when ``seed`` is not a grid axis.
         x0: explicit starting parameters for every trajectory (default: ``landscape.init``).
-        schedule: a :class:`~lrscape.schedules.Schedule` or registry name; the rate at update
-            ``t`` is ``learning_rate * schedule(t)``.
+        schedule: a :class:`~lrscape.schedules.Schedule`, a registry name, or any JAX
+            function ``step -> multiplier`` (an optax schedule, ``lambda t: 0.5 ** (t //
+            100)``); the rate at update ``t`` is ``learning_rate * schedule(t)``.
         gradient_noise: the standard deviation :math:`\\sigma \\ge 0` of Gaussian noise
             :math:`\\mathcal N(0, \\sigma^2 I)` added to every gradient, drawn afresh per
             step and trajectory (on any landscape; also a grid axis, ``"gradient_noise"``).
@@ -201,12 +203,7 @@ def sweep(
     landscape = landscapes.get(landscape) if isinstance(landscape, str) else landscape
     if not isinstance(landscape, Landscape):
         raise ValueError(f"`landscape` must be a Landscape or a registry name, got {landscape!r}")
-    if isinstance(schedule, str):
-        from . import schedules as schedules_mod
-
-        schedule = schedules_mod.get(schedule)
-    if schedule is not None and not isinstance(schedule, Schedule):
-        raise ValueError(f"`schedule` must be a Schedule or a registry name, got {schedule!r}")
+    schedule = schedules_mod.resolve(schedule)
     optimizer = optimizers.resolve(optimizer, None)
     thresholds = _thresholds(thresholds)
     _check_positive_int("steps", steps)
@@ -214,8 +211,8 @@ def sweep(
     if steps % record_every:
         raise ValueError(
             f"`record_every` = {record_every} does not divide `steps` = {steps}: the last "
-            f"window would be partial; choose e.g. steps={steps - steps % record_every} or "
-            f"steps={steps + record_every - steps % record_every}"
+            f"window would be partial; choose e.g. "
+            f"{_whole_windows(steps, record_every)}"
         )
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < 2**32:
         raise ValueError(f"`seed` must be an integer in [0, 2**32), got {seed!r}")
@@ -534,6 +531,23 @@ def _dataset(
     return xr.Dataset(data, coords=coords)
 
 
+def _whole_windows(steps: int, record_every: int) -> str:
+    """Nearby ``steps`` values that ``record_every`` divides, as a suggestion."""
+    below = steps - steps % record_every
+    above = below + record_every
+    return f"steps={below} or steps={above}" if below else f"steps={above}"
+
+
+def _schedule_config(schedule: Schedule | None, steps: int) -> dict[str, Any]:
+    """The schedule's fields; a function's label and the fingerprint of its multipliers."""
+    if schedule is None:
+        return {}
+    config = schedule.config()
+    if isinstance(schedule, FunctionSchedule):
+        config["multipliers_sha256"] = schedule.fingerprint(steps)
+    return config
+
+
 def _attributes(
     landscape: Landscape,
     optimizer: Optimizer,
@@ -554,7 +568,7 @@ def _attributes(
         "optimizer": optimizer.name,
         "optimizer_config": json.dumps(optimizer.config()),
         "schedule": schedule.name if schedule is not None else "constant",
-        "schedule_config": json.dumps(schedule.config() if schedule is not None else {}),
+        "schedule_config": json.dumps(_schedule_config(schedule, steps)),
         "grid_axes": json.dumps([[a.name, f"{a.target}.{a.field}"] for a in axes]),
         "steps": steps,
         "record_every": record_every,

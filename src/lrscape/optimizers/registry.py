@@ -204,6 +204,13 @@ def get(name: str | Factory | Optimizer, **values: Any) -> Optimizer:
     """
     if isinstance(name, Optimizer):
         base = name
+    elif isinstance(name, optax.GradientTransformation):
+        raise ValueError(
+            f"`optimizer` must be an optax factory such as optax.adam, not an optimizer already "
+            f"built with its hyperparameters ({type(name).__name__}): lrscape calls the factory "
+            f"with traced values so they can be swept; fix a value with "
+            f"lrscape.optimizers.get(optax.adam, b1=0.5)"
+        )
     elif callable(name):
         base = from_factory(name)
     elif isinstance(name, str) and name in _ENTRIES:
