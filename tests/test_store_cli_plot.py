@@ -72,6 +72,8 @@ def test_loss_curves_and_summary_figure(tmp_path, small_sweep):
     ax = plot.loss_curves(small_sweep, [{"learning_rate": 1e-3, "momentum": 0.0},
                                         {"learning_rate": 0.1, "momentum": 0.9}])
     assert ax.get_yscale() == "log" and len(ax.get_lines()) >= 2
+    with pytest.raises(ValueError, match=r"points\[0\].*leaves the grid axes \['momentum'\]"):
+        plot.loss_curves(small_sweep, [{"learning_rate": 1e-3}])
     path = tmp_path / "fig.png"
     plot.summary_figure(small_sweep, str(path))
     assert path.stat().st_size > 10_000

@@ -252,6 +252,10 @@ def loss_curves(
         unknown = [k for k in point if k not in grid_axes(ds)]
         if unknown:
             raise ValueError(f"points[{i}] names {unknown}, which are not grid axes")
+        unset = [d for d in grid_axes(ds) if d not in point]
+        if unset:
+            raise ValueError(f"points[{i}] = {dict(point)} leaves the grid axes {unset} unset: "
+                             f"give every curve a value on each of {grid_axes(ds)}")
         sel = ds.sel(dict(point), method="nearest")
         regime = Regime(int(sel["regime"]))
         text = labels[i] if labels else ", ".join(

@@ -333,6 +333,11 @@ class FunctionSchedule(Schedule):
     every update of the run and refuses a non-scalar, non-finite or negative multiplier; the
     run's multipliers are fingerprinted in the sweep's configuration, so a store resumes only
     under a function that gives the same rates.
+
+    >>> import optax
+    >>> s = FunctionSchedule(function=optax.exponential_decay(1.0, 10, 0.5))
+    >>> [round(float(s(t)), 4) for t in (0, 10, 20)]
+    [1.0, 0.5, 0.25]
     """
 
     name: ClassVar[str] = "function"
