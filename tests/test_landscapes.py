@@ -217,3 +217,82 @@ def test_replace_validates():
 
 def test_public_namespace():
     assert lrscape.landscapes.NarrowValley is L.NarrowValley
+
+
+# -- landscapes written by the user -----------------------------------------------------------
+
+
+@pytest.fixture
+def user_registry():
+    """Forget the landscapes a test registers, so registry-wide tests see only the library's."""
+    before = dict(L._base.REGISTRY._entries)
+    yield L.register
+    L._base.REGISTRY._entries.clear()
+    L._base.REGISTRY._entries.update(before)
+
+
+def _tilted_bowl(register):
+    @register("user-tilted-bowl")
+    class TiltedBowl(L.Landscape):
+        """f(x) = a x_0^2 / 2 + x_1^2 / 2 + t x_1."""
+
+        a: float = 10.0
+        t: float = 0.0
+
+        def loss(self, x):
+            return 0.5 * self.a * x[0] ** 2 + 0.5 * x[1] ** 2 + self.t * x[1]
+
+        def init(self, key):
+            return jnp.ones(2)
+
+    return TiltedBowl
+
+
+def test_a_user_landscape_sweeps_its_fields_and_meets_the_stability_edge(user_registry):
+    bowl = _tilted_bowl(user_registry)(t=0.5)
+    assert L.get("user-tilted-bowl", a=3.0).a == 3.0
+    curvatures = np.array([2.0, 5.0, 20.0])
+    lrs = lrscape.logspace(0.01, 1.5, 120)
+    ds = lrscape.sweep(bowl, "sgd", {"learning_rate": lrs, "a": curvatures}, steps=400,
+                       progress=False)
+    assert ds.a.attrs["sweeps"] == "landscape.a"
+    for j, a in enumerate(curvatures):
+        first_diverged = lrs[np.argmax(ds.regime.values[:, j] == lrscape.Regime.DIVERGED)]
+        edge = lrscape.theory.critical_learning_rate(lrscape.theory.gd_edge(), a)
+        assert edge < first_diverged < edge * 1.05
+
+
+def test_registering_a_user_landscape(user_registry):
+    first = _tilted_bowl(user_registry)
+    again = _tilted_bowl(user_registry)  # the same class declared again: a notebook cell re-run
+    assert L.get("user-tilted-bowl").__class__ is again is not first
+
+    with pytest.raises(ValueError, match="'narrow-valley' is already registered.*NarrowValley"):
+        @user_registry("narrow-valley")
+        class Impostor(L.Landscape):
+            def loss(self, x):
+                return jnp.sum(x**2)
+
+            def init(self, key):
+                return jnp.ones(2)
+
+    with pytest.raises(ValueError, match="landscape NoStart must define init"):
+        @user_registry("user-no-start")
+        class NoStart(L.Landscape):
+            def loss(self, x):
+                return jnp.sum(x**2)
+
+    with pytest.raises(ValueError, match="must subclass Landscape"):
+        user_registry("user-plain")(type("Plain", (), {}))
+
+
+def test_an_undeclared_landscape_class_is_refused_with_the_fix():
+    class Undeclared(L.Landscape):
+        def loss(self, x):
+            return jnp.sum(x**2)
+
+        def init(self, key):
+            return jnp.ones(2)
+
+    with pytest.raises(ValueError, match=r"Undeclared is not a JAX pytree.*landscapes.register"):
+        lrscape.sweep(Undeclared(), "sgd", {"learning_rate": [0.1]}, steps=10, progress=False)

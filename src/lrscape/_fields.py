@@ -88,14 +88,37 @@ class FieldsMixin:
 class Registry(Generic[T]):
     """Names (kebab-case) to classes, with helpful errors for unknown names and fields."""
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, base: type | None = None, required: tuple[str, ...] = ()):
+        """``required``: methods every registered class must define beyond ``base``'s."""
         self.kind = kind
+        self.base = base
+        self.required = required
         self._entries: dict[str, type[T]] = {}
 
     def register(self, name: str) -> Callable[[type[T]], type[T]]:
+        """A class decorator: make the class a pytree dataclass and register it as ``name``.
+
+        Registering a class again under its name replaces the entry when it is the same class
+        by module and qualified name (a notebook cell run twice, a reloaded module); another
+        class under a taken name is refused.
+        """
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"a {self.kind} name must be a non-empty string, got {name!r}")
+
         def wrap(cls: type[T]) -> type[T]:
-            if name in self._entries:
-                raise ValueError(f"a {self.kind} named {name!r} is already registered")
+            if self.base is not None and not (isinstance(cls, type) and issubclass(cls, self.base)):
+                raise ValueError(f"a registered {self.kind} must subclass "
+                                 f"{self.base.__name__}, got {cls!r}")
+            missing = [m for m in self.required
+                       if getattr(cls, m, None) is getattr(self.base, m, None)]
+            if missing:
+                raise ValueError(f"{self.kind} {cls.__name__} must define {', '.join(missing)}")
+            previous = self._entries.get(name)
+            if previous is not None and _qualified(previous) != _qualified(cls):
+                raise ValueError(
+                    f"a {self.kind} named {name!r} is already registered "
+                    f"({_qualified(previous)}); choose another name"
+                )
             cls = pytree_dataclass(cls)
             cls.name = name
             self._entries[name] = cls
@@ -120,6 +143,10 @@ class Registry(Generic[T]):
 
     def available(self) -> tuple[str, ...]:
         return tuple(sorted(self._entries))
+
+
+def _qualified(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 # -- validation helpers --------------------------------------------------------------------

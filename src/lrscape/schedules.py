@@ -31,9 +31,6 @@ from ._fields import (
     static_field,
 )
 
-REGISTRY: Registry[Schedule] = Registry("schedule")
-register = REGISTRY.register
-
 
 class Schedule(FieldsMixin):
     """Base class: a multiplier of the learning rate as a function of the update index."""
@@ -45,6 +42,10 @@ class Schedule(FieldsMixin):
 
     def check_horizon(self, steps: int) -> None:
         """Raise ``ValueError`` if the schedule has events past a run of ``steps`` updates."""
+
+
+REGISTRY: Registry[Schedule] = Registry("schedule", base=Schedule, required=("__call__",))
+register = REGISTRY.register
 
 
 def get(name: str, **fields: Any) -> Schedule:

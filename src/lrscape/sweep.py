@@ -203,6 +203,12 @@ def sweep(
     landscape = landscapes.get(landscape) if isinstance(landscape, str) else landscape
     if not isinstance(landscape, Landscape):
         raise ValueError(f"`landscape` must be a Landscape or a registry name, got {landscape!r}")
+    if jax.tree_util.all_leaves([landscape]):
+        raise ValueError(
+            f"`landscape` {type(landscape).__name__} is not a JAX pytree: declare the class "
+            f"with @lrscape.landscapes.register(\"a-name\"), which makes it a frozen dataclass "
+            f"whose numeric fields are traced"
+        )
     schedule = schedules_mod.resolve(schedule)
     optimizer = optimizers.resolve(optimizer, None)
     thresholds = _thresholds(thresholds)

@@ -8,9 +8,29 @@
 Every landscape has ``loss(params)``, ``init(key)``, ``minimum`` and a docstring with its
 formula. Numeric scalar fields are traced, so any of them can be a sweep axis; ``dim``,
 ``width`` and other shape-fixing fields are static.
+
+Your own landscape is a subclass of :class:`Landscape` declared with :func:`register`, which
+makes it a frozen keyword-only dataclass registered as a JAX pytree; shape-fixing fields are
+declared with :func:`static_field`::
+
+    @lrscape.landscapes.register("tilted-bowl")
+    class TiltedBowl(lrscape.landscapes.Landscape):
+        # f(x) = a x_0^2 / 2 + x_1^2 / 2 + t x_1
+
+        a: float = 10.0
+        t: float = 0.0
+
+        def loss(self, x):
+            return 0.5 * self.a * x[0] ** 2 + 0.5 * x[1] ** 2 + self.t * x[1]
+
+        def init(self, key):
+            return jnp.ones(2)
+
+    lrscape.sweep(TiltedBowl(), "sgd", {"learning_rate": ..., "a": [1.0, 10.0]})
 """
 
-from ._base import Landscape, available, get
+from .._fields import static_field
+from ._base import Landscape, available, get, register
 from .datasets import FiniteSum, LinearRegression, LogisticRegression, Split, TeacherStudent
 from .double_well import DoubleWell
 from .mlp import MLP
@@ -41,4 +61,6 @@ __all__ = [
     "UVModel",
     "available",
     "get",
+    "register",
+    "static_field",
 ]

@@ -12,10 +12,6 @@ from .._fields import FieldsMixin, Registry
 Params = Any  # an array or a pytree of arrays
 L = TypeVar("L", bound="Landscape")
 
-REGISTRY: Registry[Landscape] = Registry("landscape")
-register = REGISTRY.register
-
-
 class Landscape(FieldsMixin):
     """Base class of every landscape: a loss function with a default starting point.
 
@@ -64,6 +60,10 @@ class Landscape(FieldsMixin):
         is drawn once per trajectory, not once per step. Most landscapes have nothing to do.
         """
         return self
+
+
+REGISTRY: Registry[Landscape] = Registry("landscape", base=Landscape, required=("loss", "init"))
+register = REGISTRY.register
 
 
 class UniformStart:
