@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 ROOT = pathlib.Path(__file__).parents[1]
@@ -87,6 +88,11 @@ def test_step_decay_experiment(tmp_path):
     assert decay[1] < decay[0] / 5 and decay[2] < decay[1] / 1.5  # a drop at each cut
     for line in (x for x in lines if "noisy quadratic model" in x):
         assert numbers(line)[0] < 0.05  # the median error against the closed form
+    # when to cut: the later the cut, the lower the loss after it and the larger the drop
+    before, after, drop = np.array(
+        [numbers(x)[-3:] for x in lines if x.startswith("cut after")]).T
+    assert len(drop) >= 10 and np.all(np.diff(after) < 0) and drop[-1] > 4 * drop[0]
+    assert before[0] / before[-1] < 2 < after[0] / after[-1]  # the plateau hardly moves
 
 
 @pytest.mark.slow
