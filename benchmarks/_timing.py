@@ -1,4 +1,4 @@
-"""What every benchmark script shares: one XLA CPU device per core, and best-of-n timing.
+"""What every benchmark script shares: one XLA CPU device per core, and interleaved timing.
 
 Import this before JAX: XLA reads the CPU device count when its backend starts.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import statistics
 import time
 from collections.abc import Callable
 from typing import Any
@@ -32,6 +33,37 @@ def best_time(fn: Callable[[], Any], repeats: int) -> float:
     return min(times)
 
 
+def interleaved_times(fns: dict[str, Callable[[], Any]], rounds: int) -> dict[str, list[float]]:
+    """Seconds per call of each function, the functions taking turns, for ``rounds`` rounds.
+
+    On a shared machine the load changes from second to second. Running the implementations
+    alternately lets each round's times, and so each round's ratio, see the same conditions;
+    and a fast function is called several times per round, as many as make its turn about as
+    long as the slowest function's single call, so that a hiccup of the machine weighs on both
+    alike instead of doubling one short run. Every function has been called once before.
+    """
+    once = {}
+    for name, fn in fns.items():
+        start = time.perf_counter()
+        fn()
+        once[name] = time.perf_counter() - start
+    longest = max(once.values())
+    calls = {name: max(1, round(longest / t)) for name, t in once.items()}
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            for _ in range(calls[name]):
+                fn()
+            times[name].append((time.perf_counter() - start) / calls[name])
+    return times
+
+
+def round_ratios(slow: list[float], fast: list[float], scale: float = 1.0) -> list[float]:
+    """Per-round ratios ``scale * slow / fast`` of two interleaved timings."""
+    return [scale * a / b for a, b in zip(slow, fast, strict=True)]
+
+
 def report(
     workload: str,
     work: float,
@@ -43,6 +75,7 @@ def report(
     target: float,
     unit: tuple[float, str],
     extra: dict[str, Any] | None = None,
+    ratios: list[float] | None = None,
     json_path: str | None = None,
 ) -> dict[str, Any]:
     """Print what a throughput benchmark measured and return it as a dict (also written to
@@ -53,6 +86,8 @@ def report(
     is lrscape's first call, compilation included; ``agreement`` is the fraction of
     trajectories both implementations label alike; ``unit`` is ``(scale, prefix)`` for the
     printed rates, e.g. ``(1e9, "G")``. ``extra`` figures are added to the dict as they are.
+    ``ratios``: the lrscape / NumPy ratio of each interleaved round; their median and range are
+    printed and stored too.
     """
     import jax
 
@@ -71,6 +106,9 @@ def report(
         "regime_agreement": agreement,
         **(extra or {}),
     }
+    if ratios:
+        figures["round_ratios"] = ratios
+        figures["median_round_ratio"] = statistics.median(ratios)
     scale, prefix = unit
     print(f"workload   : {workload}")
     print(f"devices    : {figures['devices']} (jax {jax.__version__})")
@@ -80,7 +118,11 @@ def report(
           f"({t_numpy:.2f} s)")
     print(f"python loop: {work / t_python / scale:9.4f} {prefix} trajectory-steps/s  "
           f"(extrapolated from {sample} trajectories)")
-    print(f"ratio      : lrscape / numpy = {t_numpy / t_jax:.1f}x (target >= {target:g}x)")
+    print(f"ratio      : lrscape / numpy = {t_numpy / t_jax:.1f}x, best against best "
+          f"(target >= {target:g}x)")
+    if ratios:
+        print(f"rounds     : median {statistics.median(ratios):.1f}x, range "
+              f"{min(ratios):.1f}-{max(ratios):.1f}x over {len(ratios)} interleaved rounds")
     print(f"regimes    : {agreement:.4%} of trajectories labelled the same by both")
     if json_path:
         with open(json_path, "w") as f:

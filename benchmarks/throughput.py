@@ -6,8 +6,10 @@ slope 0.1), a 256 x 256 grid of learning rate (1e-3 .. 0.1, log) x momentum (0 .
 classifying every trajectory's regime. The NumPy baseline (``numpy_reference.py``) does the
 same per-step work with array operations over all trajectories, in the same process; a plain
 Python loop over a few trajectories gives the third reference point. Throughput is in
-trajectory-steps per second; times are the best of ``--repeats`` runs after one warm-up
-(compilation is reported separately). The regimes of both implementations are compared.
+trajectory-steps per second. After one warm-up call each (lrscape's compiles; that time is
+reported separately), lrscape and NumPy run alternately for ``--repeats`` rounds, so both see
+the machine's load of the moment: the script reports the best time of each and the median and
+range of the per-round ratios. The regimes of both implementations are compared.
 A fourth figure is the ceiling: the same dynamics and window means in ``jit(vmap(scan))``
 without the regime tracker.
 
@@ -34,7 +36,13 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _timing import best_time, one_device_per_core, report  # noqa: E402
+from _timing import (  # noqa: E402
+    best_time,
+    interleaved_times,
+    one_device_per_core,
+    report,
+    round_ratios,
+)  # noqa: E402
 
 one_device_per_core()
 
@@ -107,8 +115,8 @@ def main() -> None:
     parser.add_argument("--numpy-side", type=int,
                         help="run NumPy on a subgrid of this side (a divisor of --side)")
     parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--numpy-repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="interleaved rounds of lrscape and NumPy (default 5)")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args()
 
@@ -131,19 +139,21 @@ def main() -> None:
         return lrscape.sweep(valley, "momentum", grid, steps=args.steps, record_every=10,
                              progress=False)
 
-    start = time.perf_counter()
-    ds = run_lrscape()
-    first = time.perf_counter() - start
-    t_jax = best_time(run_lrscape, args.repeats)
-
     lr_flat, beta_flat = (m.ravel() for m in np.meshgrid(lrs, betas, indexing="ij"))
     lr_sub, beta_sub = (m.ravel() for m in np.meshgrid(lrs[::stride], betas[::stride],
                                                        indexing="ij"))
-    ref = run_valley_momentum(lr_sub, beta_sub, steps=args.steps, record_every=10)
-    t_numpy = best_time(
-        lambda: run_valley_momentum(lr_sub, beta_sub, steps=args.steps, record_every=10),
-        args.numpy_repeats,
-    ) * stride**2  # seconds for the whole grid at the subgrid's rate
+
+    def run_numpy():
+        return run_valley_momentum(lr_sub, beta_sub, steps=args.steps, record_every=10)
+
+    start = time.perf_counter()
+    ds = run_lrscape()
+    first = time.perf_counter() - start
+    ref = run_numpy()
+    times = interleaved_times({"lrscape": run_lrscape, "numpy": run_numpy}, args.repeats)
+    t_jax = min(times["lrscape"])
+    t_numpy = min(times["numpy"]) * stride**2  # seconds for the whole grid at the subgrid's rate
+    ratios = round_ratios(times["numpy"], times["lrscape"], stride**2)
     t_bare = best_time(bare_dynamics(lr_flat, beta_flat, args.steps, 10), args.repeats)
     sample = 16
     t_python = best_time(
@@ -159,7 +169,8 @@ def main() -> None:
            f"every 10 steps, regimes classified{numpy_note}", work,
            seconds={"lrscape": t_jax, "numpy": t_numpy, "python loop": t_python},
            first=first, sample=sample, agreement=agree, target=5, unit=(1e9, "G"),
-           extra={"bare_dynamics_traj_steps_per_s": work / t_bare}, json_path=args.json)
+           extra={"bare_dynamics_traj_steps_per_s": work / t_bare}, ratios=ratios,
+           json_path=args.json)
     print(f"ceiling    : {work / t_bare / 1e9:9.3f} G trajectory-steps/s for the bare dynamics "
           f"and window means, no regime tracking ({t_numpy / t_bare:.1f}x numpy)")
 

@@ -10,8 +10,9 @@ the gradient through them) and a dozen 1,000-long vector operations.
 Three implementations in one process: lrscape's sweep; ``numpy_reference.run_momentum``, the
 same per-step work vectorised over all trajectories with NumPy (matrix products through BLAS);
 and a plain Python loop over the grid, one trajectory at a time (the same NumPy code per
-trajectory), extrapolated from a sample. Times are the best of ``--repeats`` runs after a
-warm-up call that compiles.
+trajectory), extrapolated from a sample. After a warm-up call each (lrscape's compiles), lrscape and NumPy
+run alternately for ``--repeats`` rounds: the best time of each is reported, and the median and
+range of the per-round ratios.
 
     python benchmarks/throughput_rugged.py
     python benchmarks/throughput_rugged.py --quick    # 1,024 trajectories x 200 steps
@@ -25,7 +26,13 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _timing import best_time, one_device_per_core, report  # noqa: E402
+from _timing import (  # noqa: E402
+    best_time,
+    interleaved_times,
+    one_device_per_core,
+    report,
+    round_ratios,
+)
 
 one_device_per_core()
 
@@ -39,7 +46,8 @@ import lrscape  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="32 x 32 grid, 200 steps")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="interleaved rounds of lrscape and NumPy (default 3)")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args()
 
@@ -56,11 +64,6 @@ def main() -> None:
         return lrscape.sweep(landscape, "momentum", {"learning_rate": lrs, "momentum": betas},
                              steps=steps, record_every=10, x0=x0, progress=False)
 
-    start = time.perf_counter()
-    ds = run_lrscape()
-    first = time.perf_counter() - start
-    t_jax = best_time(run_lrscape, args.repeats)
-
     lr_flat, beta_flat = (m.ravel() for m in np.meshgrid(lrs, betas, indexing="ij"))
     loss_and_grad = rugged_loss_and_grad(1.0, 0.1, 5.0, landscape.directions, landscape.phases)
     starts = np.tile(x0, (n, 1))
@@ -69,8 +72,13 @@ def main() -> None:
         return run_momentum(loss_and_grad, starts, lr_flat, beta_flat, steps=steps,
                             record_every=10)
 
+    start = time.perf_counter()
+    ds = run_lrscape()
+    first = time.perf_counter() - start
     ref = run_numpy()
-    t_numpy = best_time(run_numpy, args.repeats)
+    times = interleaved_times({"lrscape": run_lrscape, "numpy": run_numpy}, args.repeats)
+    t_jax, t_numpy = min(times["lrscape"]), min(times["numpy"])
+    ratios = round_ratios(times["numpy"], times["lrscape"])
     sample = 8
     picks = np.arange(0, n, n // sample)
     t_python = best_time(
@@ -82,7 +90,7 @@ def main() -> None:
            "ball, records every 10 steps, regimes classified", work,
            seconds={"lrscape": t_jax, "numpy": t_numpy, "python loop": t_python},
            first=first, sample=sample, agreement=agree, target=3, unit=(1e6, "M"),
-           json_path=args.json)
+           ratios=ratios, json_path=args.json)
 
 if __name__ == "__main__":
     main()
