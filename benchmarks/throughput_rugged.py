@@ -10,9 +10,9 @@ the gradient through them) and a dozen 1,000-long vector operations.
 Three implementations in one process: lrscape's sweep; ``numpy_reference.run_momentum``, the
 same per-step work vectorised over all trajectories with NumPy (matrix products through BLAS);
 and a plain Python loop over the grid, one trajectory at a time (the same NumPy code per
-trajectory), extrapolated from a sample. After a warm-up call each (lrscape's compiles), lrscape and NumPy
-run alternately for ``--repeats`` rounds: the best time of each is reported, and the median and
-range of the per-round ratios.
+trajectory), extrapolated from a sample. After a warm-up call each (lrscape's compiles),
+lrscape and NumPy run alternately for ``--repeats`` rounds: the best time of each is reported,
+and the median and range of the per-round ratios.
 
     python benchmarks/throughput_rugged.py
     python benchmarks/throughput_rugged.py --quick    # 1,024 trajectories x 200 steps
