@@ -141,3 +141,18 @@ def test_schedule_events_past_the_run_are_refused():
     with pytest.raises(ValueError, match="boundary 2000 lies past the last step"):
         lrscape.sweep(QUAD, "sgd", {"learning_rate": [0.1]}, steps=1000, schedule=s,
                       progress=False)
+
+
+def test_a_function_schedule_is_labelled_the_same_in_every_process():
+    # The label goes into a store's configuration: no repr with a memory address.
+    import functools
+
+    class Halving:
+        def __call__(self, t):
+            return 0.5 ** (t // 10)
+
+    assert schedules.FunctionSchedule(function=functools.partial(pow, 0.5)).label() == (
+        "functools.partial")
+    assert schedules.FunctionSchedule(function=Halving()).label().endswith(
+        "<locals>.Halving")
+    assert schedules.resolve(Halving()).multipliers(21)[[0, 10, 20]].tolist() == [1, 0.5, 0.25]

@@ -394,10 +394,12 @@ class FunctionSchedule(Schedule):
         return hashlib.sha256(data).hexdigest()
 
     def label(self) -> str:
-        """``module.qualname`` of the function, or its repr."""
-        qualname = getattr(self.function, "__qualname__", None)
-        module = getattr(self.function, "__module__", None)
-        return f"{module}.{qualname}" if qualname and module else repr(self.function)
+        """``module.qualname`` of the function, else of its type (a ``functools.partial``).
+
+        Never a repr with a memory address, which would differ in every process.
+        """
+        owner = self.function if hasattr(self.function, "__qualname__") else type(self.function)
+        return f"{getattr(owner, '__module__', None) or '?'}.{owner.__qualname__}"
 
     def config(self) -> dict[str, Any]:
         return {"function": self.label()}
