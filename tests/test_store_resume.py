@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -50,6 +51,26 @@ def test_a_rerun_computes_only_the_missing_chunks(tmp_path, monkeypatch):
     xr.testing.assert_identical(again, full)
     xr.testing.assert_identical(lrscape.open(path), full)
     assert "complete" not in lrscape.open(path).attrs
+
+
+def test_a_resume_removes_the_files_of_writes_a_kill_left_unfinished(tmp_path):
+    # zarr writes <name>.<uuid hex>.partial and renames it; a SIGKILL in between leaves it.
+    path = tmp_path / "s.zarr"
+    full = lrscape.sweep(VALLEY, "momentum", GRID, steps=200, chunk_size=8, progress=False,
+                         store=str(path))
+    _forget(str(path), [2])
+    leftovers = [path / f"zarr.{'a' * 32}.partial",
+                 path / "loss_last" / "c" / f"2.{'0' * 32}.partial"]
+    for leftover in leftovers:
+        leftover.write_bytes(b"half a chunk")
+    keep = path / "notes.partial"  # not zarr's pattern: left alone
+    keep.write_bytes(b"")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # zarr warns about unknown objects in the hierarchy
+        again = lrscape.sweep(VALLEY, "momentum", GRID, steps=200, chunk_size=8,
+                              progress=False, store=str(path))
+    assert not any(leftover.exists() for leftover in leftovers) and keep.exists()
+    xr.testing.assert_identical(again, full)
 
 
 def test_a_resumed_store_keeps_its_chunk_size(tmp_path):

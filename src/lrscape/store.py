@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,6 +42,9 @@ CONFIG_KEYS = (
 )
 TRAJECTORY = "trajectory"
 DONE = "chunk_done"
+# What zarr's local store writes before renaming into place (``<name>.<uuid4 hex>.partial``): a
+# process killed mid-write leaves it behind.
+_PARTIAL_WRITE = re.compile(r"\.[0-9a-f]{32}\.partial$")
 
 
 def configuration(attrs: dict[str, Any], coords: dict[str, Any]) -> dict[str, Any]:
@@ -111,6 +115,7 @@ class ChunkStore:
     ) -> tuple[int, np.ndarray]:
         """Returns ``(chunk_size, done)``: the store's chunk size and a bool per chunk."""
         if os.path.exists(self.path):
+            _remove_partial_writes(self.path)
             existing = self._open_existing()
             old = configuration(existing.attrs, _grid_coords(existing))
             new = configuration(template.attrs, _grid_coords(template))
@@ -166,6 +171,18 @@ class ChunkStore:
             region.to_zarr(self.path, region={TRAJECTORY: slice(start, stop)})
             done = xr.Dataset({DONE: (("chunk",), np.ones(1, np.int8))})
             done.to_zarr(self.path, region={"chunk": slice(index, index + 1)})
+
+
+def _remove_partial_writes(path: str) -> None:
+    """Delete the temporary files of writes a killed sweep left unfinished.
+
+    Their chunks are not marked done, so they are computed again; the files would otherwise
+    stay in the store, and zarr warns about them on every read.
+    """
+    for root, _, files in os.walk(path):
+        for name in files:
+            if _PARTIAL_WRITE.search(name):
+                os.remove(os.path.join(root, name))
 
 
 def _check_same_code(path: str, stored: dict[str, Any], current: dict[str, Any]) -> None:
