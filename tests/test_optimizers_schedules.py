@@ -156,3 +156,31 @@ def test_a_function_schedule_is_labelled_the_same_in_every_process():
     assert schedules.FunctionSchedule(function=Halving()).label().endswith(
         "<locals>.Halving")
     assert schedules.resolve(Halving()).multipliers(21)[[0, 10, 20]].tolist() == [1, 0.5, 0.25]
+
+
+def test_a_user_schedule_sweeps_its_fields(monkeypatch):
+    monkeypatch.setattr(schedules.REGISTRY, "_entries", dict(schedules.REGISTRY._entries))
+
+    @schedules.register("user-inverse-sqrt")
+    class InverseSqrt(schedules.Schedule):
+        """m(t) = (1 + t / T)^(-1/2)."""
+
+        timescale: float = 100.0
+
+        def __call__(self, step):
+            return 1.0 / jnp.sqrt(1.0 + step / self.timescale)
+
+    q = lrscape.landscapes.get("quadratic", eigenvalues=[1.0])
+    ds = lrscape.sweep(q, "sgd", {"learning_rate": [0.1], "timescale": [10.0, 1000.0]},
+                       steps=50, record_every=50, schedule=InverseSqrt(), progress=False)
+    assert ds.timescale.attrs["sweeps"] == "schedule.timescale"
+    # x_{t+1} = (1 - eta m(t)) x_t on f = x^2 / 2 from x_0 = 1
+    for i, timescale in enumerate([10.0, 1000.0]):
+        t = np.arange(50)
+        x = np.prod(1 - 0.1 / np.sqrt(1 + t / timescale))
+        assert ds.final_loss.values[0, i] == pytest.approx(0.5 * x**2, rel=1e-4)
+
+    with pytest.raises(ValueError, match="schedule Flat must define __call__"):
+        @schedules.register("user-flat")
+        class Flat(schedules.Schedule):
+            level: float = 1.0
