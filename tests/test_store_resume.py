@@ -65,12 +65,18 @@ def test_a_resume_removes_the_files_of_writes_a_kill_left_unfinished(tmp_path):
         leftover.write_bytes(b"half a chunk")
     keep = path / "notes.partial"  # not zarr's pattern: left alone
     keep.write_bytes(b"")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # zarr warns about unknown objects in the hierarchy
-        again = lrscape.sweep(VALLEY, "momentum", GRID, steps=200, chunk_size=8,
-                              progress=False, store=str(path))
+    with pytest.raises(ValueError, match="holds a different sweep"):
+        lrscape.sweep(VALLEY, "momentum", GRID, steps=100, chunk_size=8, progress=False,
+                      store=str(path))
+    assert all(leftover.exists() for leftover in leftovers)  # not this sweep's store: untouched
+    again = lrscape.sweep(VALLEY, "momentum", GRID, steps=200, chunk_size=8, progress=False,
+                          store=str(path))
     assert not any(leftover.exists() for leftover in leftovers) and keep.exists()
     xr.testing.assert_identical(again, full)
+    keep.unlink()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # zarr warns about objects it does not recognise
+        list(zarr.open_group(str(path), mode="r", use_consolidated=False).members())
 
 
 def test_a_resumed_store_keeps_its_chunk_size(tmp_path):

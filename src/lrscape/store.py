@@ -115,7 +115,6 @@ class ChunkStore:
     ) -> tuple[int, np.ndarray]:
         """Returns ``(chunk_size, done)``: the store's chunk size and a bool per chunk."""
         if os.path.exists(self.path):
-            _remove_partial_writes(self.path)
             existing = self._open_existing()
             old = configuration(existing.attrs, _grid_coords(existing))
             new = configuration(template.attrs, _grid_coords(template))
@@ -125,6 +124,7 @@ class ChunkStore:
                     f"store {self.path!r} holds a different sweep (differs in: "
                     f"{', '.join(differing)}); write to another path or remove it first")
             _check_same_code(self.path, existing.attrs, template.attrs)
+            _remove_partial_writes(self.path)  # only in a store this sweep is about to resume
             return int(existing.attrs["chunk_size"]), existing[DONE].values.astype(bool)
         flat = to_flat(template)
         flat.attrs["chunk_size"] = chunk
@@ -177,7 +177,7 @@ def _remove_partial_writes(path: str) -> None:
     """Delete the temporary files of writes a killed sweep left unfinished.
 
     Their chunks are not marked done, so they are computed again; the files would otherwise
-    stay in the store, and zarr warns about them on every read.
+    stay in the store, and zarr warns about them whenever it lists the hierarchy.
     """
     for root, _, files in os.walk(path):
         for name in files:
