@@ -43,6 +43,10 @@ class Schedule(FieldsMixin):
     def check_horizon(self, steps: int) -> None:
         """Raise ``ValueError`` if the schedule has events past a run of ``steps`` updates."""
 
+    def run_config(self, steps: int) -> dict[str, Any]:
+        """What a store records of the schedule for a run of ``steps`` updates: its fields."""
+        return self.config()
+
 
 REGISTRY: Registry[Schedule] = Registry("schedule", base=Schedule, required=("__call__",))
 register = REGISTRY.register
@@ -355,8 +359,15 @@ class FunctionSchedule(Schedule):
         """The multipliers at updates ``0 .. steps - 1``, checked; ``ValueError`` if unusable.
 
         Tracing (``jax.eval_shape``) catches a function that is not traceable or does not
-        return a real scalar without compiling anything; only then is it evaluated.
+        return a real scalar without compiling anything; only then is it evaluated, once per
+        ``steps`` for this object (the check and the store's fingerprint share the result).
         """
+        cache = self.__dict__.setdefault("_multipliers", {})
+        if steps not in cache:
+            cache[steps] = self._evaluate(steps)
+        return cache[steps]
+
+    def _evaluate(self, steps: int) -> np.ndarray:
         label = self.label()
         evaluate = jax.vmap(self)
         updates = np.arange(steps, dtype=np.int32)
@@ -388,10 +399,11 @@ class FunctionSchedule(Schedule):
     def check_horizon(self, steps: int) -> None:
         self.multipliers(steps)
 
-    def fingerprint(self, steps: int) -> str:
-        """SHA-256 of the run's multipliers (float64): the function's identity for a store."""
+    def run_config(self, steps: int) -> dict[str, Any]:
+        """The label and a SHA-256 of the run's multipliers (as float64): the function's
+        identity for a store, whatever object carries it."""
         data = self.multipliers(steps).astype(np.float64).tobytes()
-        return hashlib.sha256(data).hexdigest()
+        return {**self.config(), "multipliers_sha256": hashlib.sha256(data).hexdigest()}
 
     def label(self) -> str:
         """``module.qualname`` of the function, else of its type (a ``functools.partial``).

@@ -39,7 +39,7 @@ from .chunks import (
 from .landscapes import Landscape, StochasticLandscape
 from .optimizers import Optimizer
 from .regimes import Regime, Thresholds
-from .schedules import FunctionSchedule, Schedule
+from .schedules import Schedule
 from .simulate import Spec
 from .store import ChunkStore
 
@@ -544,16 +544,6 @@ def _whole_windows(steps: int, record_every: int) -> str:
     return f"steps={below} or steps={above}" if below else f"steps={above}"
 
 
-def _schedule_config(schedule: Schedule | None, steps: int) -> dict[str, Any]:
-    """The schedule's fields; a function's label and the fingerprint of its multipliers."""
-    if schedule is None:
-        return {}
-    config = schedule.config()
-    if isinstance(schedule, FunctionSchedule):
-        config["multipliers_sha256"] = schedule.fingerprint(steps)
-    return config
-
-
 def _attributes(
     landscape: Landscape,
     optimizer: Optimizer,
@@ -574,7 +564,8 @@ def _attributes(
         "optimizer": optimizer.name,
         "optimizer_config": json.dumps(optimizer.config()),
         "schedule": schedule.name if schedule is not None else "constant",
-        "schedule_config": json.dumps(_schedule_config(schedule, steps)),
+        "schedule_config": json.dumps(schedule.run_config(steps) if schedule is not None
+                                      else {}),
         "grid_axes": json.dumps([[a.name, f"{a.target}.{a.field}"] for a in axes]),
         "steps": steps,
         "record_every": record_every,
