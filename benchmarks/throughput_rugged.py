@@ -14,6 +14,16 @@ trajectory), extrapolated from a sample. After a warm-up call each (lrscape's co
 lrscape and NumPy run alternately for ``--repeats`` rounds: the best time of each is reported,
 and the median and range of the per-round ratios.
 
+Two ceilings say how close lrscape comes to what the machine allows. Both run the same grid on
+the same devices in ``jit(vmap(scan))``, in chunks of 128, 256 or 512 trajectories per device
+(the sweep picks 128 here), the fastest of the three counting:
+
+- the bare dynamics: the loss, its gradient and the heavy-ball update, with window means, and
+  no regime tracking;
+- the matrix products alone: per step, the two products the gradient needs (the projections
+  ``x @ W.T`` and the gradient through them ``a @ W``, 4 x 1,000 x 64 flops per trajectory),
+  nothing else. Their rate in GFLOP/s is printed, to compare with the cores' peak.
+
     python benchmarks/throughput_rugged.py
     python benchmarks/throughput_rugged.py --quick    # 1,024 trajectories x 200 steps
 """
@@ -41,6 +51,60 @@ import numpy as np  # noqa: E402
 from numpy_reference import rugged_loss_and_grad, run_momentum  # noqa: E402
 
 import lrscape  # noqa: E402
+
+
+def _chunked(one, per_device: int, *columns: np.ndarray):
+    """A function running ``jit(vmap(one))`` over ``columns`` (per-trajectory inputs) in
+    chunks of ``per_device`` trajectories per device, sharded over every device."""
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    sharding = NamedSharding(Mesh(np.array(jax.devices()), ("batch",)), PartitionSpec("batch"))
+    chunk = per_device * jax.device_count()
+    n = columns[0].shape[0]
+    pieces = [jax.device_put(tuple(c[i:i + chunk] for c in columns), sharding)
+              for i in range(0, n - chunk + 1, chunk)]
+    run = jax.jit(jax.vmap(one))
+
+    def call():
+        return jax.block_until_ready([run(*piece) for piece in pieces])
+
+    call()
+    return call
+
+
+def ceilings(landscape, x0: np.ndarray, lr: np.ndarray, beta: np.ndarray, steps: int,
+             record_every: int, per_device: int):
+    """The two ceilings of the module docstring, as functions to time."""
+    import jax.numpy as jnp
+    import optax
+
+    def bare(lr, beta):
+        tx = optax.sgd(lr, momentum=beta)
+        x = jnp.asarray(x0)
+
+        def step(carry, _):
+            x, state, total = carry
+            loss, grads = jax.value_and_grad(landscape.loss)(x)
+            updates, state = tx.update(grads, state, x)
+            return (optax.apply_updates(x, updates), state, total + loss), None
+
+        def window(carry, _):
+            carry, _ = jax.lax.scan(step, carry, None, length=record_every)
+            x, state, total = carry
+            return (x, state, jnp.zeros_like(total)), total / record_every
+
+        init = (x, tx.init(x), jnp.zeros((), jnp.float32))
+        return jax.lax.scan(window, init, None, length=steps // record_every)[1]
+
+    directions = jnp.asarray(landscape.directions)
+
+    def products(lr, beta):
+        def step(x, _):
+            return x + (lr * beta) * ((x @ directions.T) @ directions), None
+
+        return jax.lax.scan(step, jnp.asarray(x0), None, length=steps)[0][0]
+
+    return (_chunked(bare, per_device, lr, beta), _chunked(products, per_device, lr, beta))
 
 
 def main() -> None:
@@ -85,12 +149,28 @@ def main() -> None:
         lambda: [run_momentum(loss_and_grad, x0[None], lr_flat[i:i + 1], beta_flat[i:i + 1],
                               steps=steps, record_every=10) for i in picks], 1) * n / sample
 
+    t_bare = t_products = np.inf
+    for per_device in (128, 256, 512):
+        bare, products = ceilings(landscape, x0, lr_flat.astype(np.float32),
+                                  beta_flat.astype(np.float32), steps, 10, per_device)
+        t_bare = min(t_bare, best_time(bare, args.repeats))
+        t_products = min(t_products, best_time(products, args.repeats))
+    flops = 4 * landscape.dim * landscape.n_features * work
+
     agree = float(np.mean(ds.regime.values.ravel() == ref["regime"]))
     report(f"{n} trajectories x {steps} steps, 1,000-D rugged quadratic (64 cosines), heavy "
            "ball, records every 10 steps, regimes classified", work,
            seconds={"lrscape": t_jax, "numpy": t_numpy, "python loop": t_python},
            first=first, sample=sample, agreement=agree, target=3, unit=(1e6, "M"),
-           ratios=ratios, json_path=args.json)
+           ratios=ratios, json_path=args.json,
+           extra={"bare_dynamics_traj_steps_per_s": work / t_bare,
+                  "matrix_products_traj_steps_per_s": work / t_products,
+                  "matrix_products_gflops": flops / t_products / 1e9})
+    print(f"ceiling    : {work / t_bare / 1e6:9.3f} M trajectory-steps/s for the bare dynamics "
+          f"and window means, no regime tracking (lrscape runs at {t_bare / t_jax:.0%} of it)")
+    print(f"ceiling    : {work / t_products / 1e6:9.3f} M trajectory-steps/s for the two matrix "
+          f"products alone, {flops / t_products / 1e9:.0f} GFLOP/s (lrscape runs at "
+          f"{t_products / t_jax:.0%} of it)")
 
 if __name__ == "__main__":
     main()
