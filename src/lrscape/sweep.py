@@ -304,7 +304,9 @@ def sweep(
         outputs = _run(
             landscape, optimizer, schedule, axes, steps, record_every, seed, x0, thresholds,
             dtype, chunk_size, devices, progress, extras, float(gradient_noise), max_memory,
-            None if store is None else os.fspath(store), run_on, build, points is not None,
+            # absolute: a Ray worker resolves a relative path against its own directory
+            None if store is None else os.path.abspath(store), run_on, build,
+            points is not None,
         )
     return build(outputs)
 
