@@ -55,6 +55,10 @@ def test_phase_diagram_labels_regimes_log_axes_and_theory(small_sweep):
     assert any("heavy ball: diverges beyond ηλ = 2(1+β)" in t for t in labels)
     assert any("heavy ball: steepest direction bounces beyond ηλ = 1+β" in t for t in labels)
     assert "narrow-valley" in ax.get_title()
+    # three momenta: a tick at each simulated value; twelve rates: round numbers
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["0", "0.5", "0.9"]
+    assert list(ax.get_yticks()) == [0.0, 0.5, 0.9]
+    assert len(ax.get_xticks()) < 12
     plt.close("all")
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import xarray as xr
 from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.patches import Patch
+from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
 
 from . import theory
 from .grid import is_log_spaced
@@ -65,6 +66,20 @@ def _edges(values: np.ndarray, log: bool) -> np.ndarray:
         mid = (v[1:] + v[:-1]) / 2
         e = np.concatenate([[v[0] - (mid[0] - v[0])], mid, [v[-1] + (v[-1] - mid[-1])]])
     return np.exp(e) if log else e
+
+
+#: An axis of at most this many values gets a tick at each (cells then span unequal widths, and
+#: ticks at round numbers would not say which values were simulated).
+MAX_TICKED_VALUES = 8
+
+
+def _tick_at_values(axis: Any, values: np.ndarray) -> None:
+    """Ticks at the simulated values of a short axis, labelled as they were given."""
+    if len(values) > MAX_TICKED_VALUES:
+        return
+    axis.set_major_locator(FixedLocator(values))
+    axis.set_major_formatter(FixedFormatter([f"{v:.3g}" for v in values]))
+    axis.set_minor_locator(NullLocator())
 
 
 def _label(ds: xr.Dataset, name: str) -> str:
@@ -222,8 +237,10 @@ def phase_diagram(
             (line,) = ax.plot(xs, ys, color="black", ls=style, lw=1.5, label=label)
         handles.append(line)
     ax.set_xlim(_edges(plane[x].values, xlog)[[0, -1]])
+    _tick_at_values(ax.xaxis, plane[x].values)
     if y is not None:
         ax.set_ylim(_edges(plane[y].values, _is_log(ds, y))[[0, -1]])
+        _tick_at_values(ax.yaxis, plane[y].values)
     if legend:
         ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2,
                   fontsize=8, frameon=False)
