@@ -26,3 +26,14 @@ def no_compiled_programs() -> None:
     simulate.compiled_chunk.cache_clear()
     chunks._PROGRAMS.clear()
     chunks._MEMORY.clear()
+
+
+@pytest.fixture
+def user_registry():
+    """``lrscape.landscapes.register``, forgetting what a test registers with it, so that
+    registry-wide tests see only the library's landscapes."""
+    registry = lrscape.landscapes._base.REGISTRY
+    before = dict(registry._entries)
+    yield lrscape.landscapes.register
+    registry._entries.clear()
+    registry._entries.update(before)

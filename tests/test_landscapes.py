@@ -2,6 +2,7 @@
 
 import dataclasses
 import inspect
+import pickle
 
 import jax
 import jax.numpy as jnp
@@ -215,20 +216,20 @@ def test_replace_validates():
         L.get("narrow-valley").replace(wall_curvature=-5.0)
 
 
+def test_a_landscape_survives_pickling(landscape_name, key):
+    """Ray ships landscapes pickled; the copy is the same landscape."""
+    landscape = L.get(landscape_name)
+    copy = pickle.loads(pickle.dumps(landscape))
+    assert type(copy) is type(landscape) and copy.config() == landscape.config()
+    params = landscape.init(key)
+    np.testing.assert_array_equal(copy.loss(params), landscape.loss(params))
+
+
 def test_public_namespace():
     assert lrscape.landscapes.NarrowValley is L.NarrowValley
 
 
 # -- landscapes written by the user -----------------------------------------------------------
-
-
-@pytest.fixture
-def user_registry():
-    """Forget the landscapes a test registers, so registry-wide tests see only the library's."""
-    before = dict(L._base.REGISTRY._entries)
-    yield L.register
-    L._base.REGISTRY._entries.clear()
-    L._base.REGISTRY._entries.update(before)
 
 
 def _tilted_bowl(register):

@@ -1,5 +1,6 @@
 """The Ray executor on a real local Ray instance: the same store as the local executor, also
-when a worker is killed mid-sweep, and the CLI joining an existing cluster with --address."""
+when a worker is killed mid-sweep, with the user's own landscapes (defined where the workers
+cannot import them), and the CLI joining an existing cluster with --address."""
 
 import os
 import signal
@@ -8,6 +9,7 @@ import sys
 import threading
 import time
 
+import jax.numpy as jnp
 import pytest
 import ray
 import xarray as xr
@@ -108,6 +110,57 @@ def test_cli_joins_an_existing_cluster_with_address(cluster, local_store, tmp_pa
     xr.testing.assert_identical(lrscape.open(out), lrscape.open(local_store))
 
 
+def test_a_landscape_defined_in_a_notebook_runs_on_the_workers(cluster, user_registry):
+    """A class the workers cannot import by name (one defined in a notebook, here in a
+    function) reaches them as code, and is still a pytree there."""
+
+    @user_registry("ray-notebook-bowl")
+    class Bowl(lrscape.landscapes.Landscape):
+        """f(x) = a x_0^2 / 2 + x_1^2 / 2."""
+
+        a: float = 10.0
+
+        def loss(self, x):
+            return 0.5 * self.a * x[0] ** 2 + 0.5 * x[1] ** 2
+
+        def init(self, key):
+            return jnp.ones(2)
+
+    grid = {"learning_rate": lrscape.logspace(0.05, 1.5, 32), "a": [2.0, 5.0]}
+    local = lrscape.sweep(Bowl(), "sgd", grid, steps=100, chunk_size=16, progress=False)
+    on_ray = lrscape.sweep(Bowl(), "sgd", grid, steps=100, chunk_size=16, progress=False,
+                           executor="ray")
+    xr.testing.assert_identical(on_ray, local)
+    assert (on_ray.regime == lrscape.Regime.DIVERGED).any()
+
+
+def test_cli_ships_an_imported_landscape_file_to_the_workers(cluster, tmp_path):
+    """``--import plugins/bowls.py``: the workers, which cannot import ``bowls``, get its code
+    with the job."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "ray_cli_bowls.py").write_text(
+        "import jax.numpy as jnp\nimport lrscape\n\n\n"
+        "@lrscape.landscapes.register('ray-cli-bowl')\n"
+        "class Bowl(lrscape.landscapes.Landscape):\n"
+        "    a: float = 10.0\n\n"
+        "    def loss(self, x):\n"
+        "        return 0.5 * self.a * x[0] ** 2 + 0.5 * x[1] ** 2\n\n"
+        "    def init(self, key):\n"
+        "        return jnp.ones(2)\n")
+    command = [sys.executable, "-c", "import sys; from lrscape.cli import main; sys.exit(main())",
+               "sweep", "--import", "plugins/ray_cli_bowls.py", "--landscape", "ray-cli-bowl",
+               "--optimizer", "sgd", "--lr", "0.05:1.5:32:log", "--axis", "a=2,5",
+               "--steps", "100", "--chunk-size", "16", "--plot", ""]
+    for out, executor in (("local.zarr", []), ("ray.zarr", ["--executor", "ray", "--address",
+                                                             cluster])):
+        result = subprocess.run([*command, "--out", out, *executor], capture_output=True,
+                                text=True, timeout=300, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+    xr.testing.assert_identical(lrscape.open(tmp_path / "ray.zarr"),
+                                lrscape.open(tmp_path / "local.zarr"))
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"executor": "dask"}, "`executor` must be 'local', 'ray' or an executor, got 'dask'"),
 ])
@@ -120,6 +173,7 @@ def test_an_unknown_executor_is_refused_before_compiling(kwargs, message):
     ({"num_gpus": -1}, "`num_gpus` must be a number >= 0, got -1"),
     ({"max_retries": 1.5}, "`max_retries` must be an integer >= 0, got 1.5"),
     ({"address": ""}, "`address` must be a Ray address string, got ''"),
+    ({"by_value": ["my_module"]}, "`by_value` must hold imported modules, got 'my_module'"),
 ])
 def test_bad_ray_executor_settings_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):

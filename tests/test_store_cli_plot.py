@@ -2,6 +2,7 @@
 
 import json
 import os
+import sys
 
 import jax
 import matplotlib.pyplot as plt
@@ -169,4 +170,104 @@ def test_cli_bad_config_file(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("stepz = 3\n")
     with pytest.raises(SystemExit, match="unknown keys"):
+        cli.main(["sweep", "--config", str(bad)])
+
+
+# -- --import: the user's own landscapes on the command line ----------------------------------
+
+BOWL_MODULE = '''
+import jax.numpy as jnp
+import lrscape
+
+
+@lrscape.landscapes.register("{name}")
+class TiltedBowl(lrscape.landscapes.Landscape):
+    """f(x) = a x_0^2 / 2 + x_1^2 / 2 + x_1 / 2."""
+
+    a: float = 10.0
+
+    def loss(self, x):
+        return 0.5 * self.a * x[0] ** 2 + 0.5 * x[1] ** 2 + 0.5 * x[1]
+
+    def init(self, key):
+        return jnp.ones(2)
+'''
+
+
+@pytest.fixture
+def user_module(tmp_path, user_registry, monkeypatch):
+    """A function writing a module that registers a landscape; the module, its landscape and
+    any change to ``sys.path`` are forgotten after the test."""
+    monkeypatch.setattr(sys, "path", list(sys.path))
+
+    def write(module: str, name: str, folder=tmp_path):
+        path = folder / f"{module}.py"
+        path.write_text(BOWL_MODULE.format(name=name))
+        monkeypatch.delitem(sys.modules, module, raising=False)
+        return path
+
+    return write
+
+
+def _first_diverged(ds, a):
+    column = ds.regime.sel(a=a).values
+    return ds.learning_rate.values[np.argmax(column == lrscape.Regime.DIVERGED)]
+
+
+def test_cli_import_a_file_sweeps_a_users_landscape_to_its_stability_edge(
+        tmp_path, user_module, capsys):
+    path = user_module("cli_file_bowls", "cli-file-bowl")
+    out = tmp_path / "bowl.zarr"
+    assert cli.main(["sweep", "--import", str(path), "--landscape", "cli-file-bowl",
+                     "--optimizer", "sgd", "--lr", "0.05:1.5:96:log", "--axis", "a=2,5,20",
+                     "--steps", "300", "--out", str(out), "--plot", ""]) == 0
+    ds = lrscape.open(out)
+    assert ds.attrs["landscape"] == "cli-file-bowl"
+    for a in (2.0, 5.0, 20.0):  # gradient descent diverges just above 2 / a
+        assert 2 / a < _first_diverged(ds, a) < 2 / a * 1.05
+    assert cli.main(["list", "landscapes", "--import", str(path)]) == 0
+    assert "cli-file-bowl" in capsys.readouterr().out
+
+
+def test_cli_import_a_module_by_name_from_the_current_directory(
+        tmp_path, user_module, monkeypatch):
+    user_module("cli_named_bowls", "cli-named-bowl")
+    monkeypatch.chdir(tmp_path)
+    sys.path[:] = [p for p in sys.path if p not in ("", ".", str(tmp_path))]
+    assert cli.main(["sweep", "--import", "cli_named_bowls", "--landscape", "cli-named-bowl",
+                     "--optimizer", "sgd", "--lr", "0.5,1.1", "--axis", "a=2",
+                     "--steps", "50", "--out", "named.zarr", "--plot", ""]) == 0
+    regimes = lrscape.open(tmp_path / "named.zarr").regime.values.ravel()
+    assert list(regimes) == [lrscape.Regime.MONOTONE, lrscape.Regime.DIVERGED]
+
+
+def test_cli_toml_import_is_found_next_to_the_config_file(tmp_path, user_module, monkeypatch):
+    folder = tmp_path / "project"
+    folder.mkdir()
+    user_module("cli_toml_bowls", "cli-toml-bowl", folder)
+    (folder / "sweep.toml").write_text(
+        'import = "cli_toml_bowls.py"\nlandscape = "cli-toml-bowl"\noptimizer = "sgd"\n'
+        'steps = 50\nplot = ""\n[grid]\nlearning_rate = [0.5, 1.1]\na = [2.0]\n')
+    monkeypatch.chdir(tmp_path)  # not the config's folder
+    assert cli.main(["sweep", "--config", "project/sweep.toml", "--out", "toml.zarr"]) == 0
+    assert lrscape.open(tmp_path / "toml.zarr").attrs["landscape"] == "cli-toml-bowl"
+
+
+def test_cli_import_errors_name_the_flag_and_the_value(tmp_path, user_module, capsys):
+    broken = tmp_path / "needs_missing.py"
+    broken.write_text("import lrscape_no_such_dependency\n")
+    for spec, message in [
+        (str(tmp_path / "nope.py"), f"--import {str(tmp_path / 'nope.py')!r}: no such file"),
+        ("cli_no_such_module", "--import 'cli_no_such_module': no module named "
+                               "'cli_no_such_module' in the current directory or on sys.path"),
+        (str(broken), f"--import {str(broken)!r}: No module named "
+                      "'lrscape_no_such_dependency'"),
+    ]:
+        assert cli.main(["sweep", "--import", spec, "--out", str(tmp_path / "x.zarr")]) == 2
+        assert message in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "x.zarr")
+    assert "needs_missing" not in sys.modules
+    bad = tmp_path / "bad.toml"
+    bad.write_text("import = 3\n")
+    with pytest.raises(SystemExit, match="`import` must be a module name, a .py path or a list"):
         cli.main(["sweep", "--config", str(bad)])

@@ -44,10 +44,28 @@ def pytree_dataclass(cls: type[T]) -> type[T]:
     return jax.tree_util.register_dataclass(cls)
 
 
+def _unpickle(cls: type[T], state: dict[str, Any]) -> T:
+    """Rebuild a pickled landscape or schedule, making its class a pytree again if needed.
+
+    A class that cannot be imported by name (one defined in a notebook or a function, or in a
+    module sent by value) reaches another process, such as a Ray worker, as a copy of its
+    code, without the pytree registration its decorator made: JAX would then take the object
+    for an array.
+    """
+    obj = object.__new__(cls)
+    obj.__dict__.update(state)
+    if jax.tree_util.all_leaves([obj]):
+        jax.tree_util.register_dataclass(cls)
+    return obj
+
+
 class FieldsMixin:
     """Introspection shared by landscapes and schedules."""
 
     _array_fields: tuple[str, ...] = ()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _unpickle, (type(self), dict(self.__dict__))
 
     def __post_init__(self) -> None:
         self._validate()

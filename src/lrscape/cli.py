@@ -4,6 +4,7 @@
     lrscape sweep --landscape quadratic --set eigenvalues=1,10 --optimizer sgd \\
                   --lr 1e-3:1:256:log --steps 500 --out quad.zarr
     lrscape sweep --config sweep.toml               # the same options from a TOML file
+    lrscape sweep --import my_landscapes.py --landscape my-bowl   # your own landscape
     lrscape plot quad.zarr --out quad.png
     lrscape list
 """
@@ -11,9 +12,12 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import os
 import sys
 import tomllib
+from types import ModuleType
 from typing import Any
 
 from ._version import code_versions
@@ -80,11 +84,66 @@ def _load_config(path: str | None) -> dict[str, Any]:
         raise SystemExit(f"lrscape: --config {path!r}: not valid TOML ({err})") from None
     known = {"landscape", "landscape_fields", "optimizer", "optimizer_values", "schedule",
              "grid", "steps", "record_every", "seed", "dtype", "thresholds", "out", "plot",
-             "chunk_size", "gradient_noise", "max_memory", "executor", "address"}
+             "chunk_size", "gradient_noise", "max_memory", "executor", "address", "import"}
     if unknown := sorted(set(config) - known):
         raise SystemExit(f"lrscape: --config {path!r}: unknown keys {unknown}; "
                          f"known: {sorted(known)}")
+    if "import" in config:
+        imports = config["import"]
+        imports = [imports] if isinstance(imports, str) else imports
+        if not isinstance(imports, list) or not all(isinstance(i, str) for i in imports):
+            raise SystemExit(f"lrscape: --config {path!r}: `import` must be a module name, a "
+                             f".py path or a list of them, got {config['import']!r}")
+        # a file named in the TOML file is found next to it
+        here = os.path.dirname(os.path.abspath(path))
+        config["import"] = [os.path.join(here, i) if _is_path(i) else i for i in imports]
     return config
+
+
+def _is_path(spec: str) -> bool:
+    return spec.endswith(".py") or os.sep in spec or "/" in spec
+
+
+def _import_modules(specs: list[str]) -> list[ModuleType]:
+    """Import the user's modules named by ``--import`` (a dotted name, found in the current
+    directory or on ``sys.path`` as ``python -m`` finds it, or a path to a ``.py`` file), so
+    that the landscapes and schedules they register can be named on the command line."""
+    modules = []
+    for spec in specs:
+        if _is_path(spec):
+            path = os.path.abspath(spec)
+            if not os.path.isfile(path):
+                raise ValueError(f"--import {spec!r}: no such file")
+            name = os.path.splitext(os.path.basename(path))[0]
+            loaded = sys.modules.get(name)
+            if loaded is not None and os.path.abspath(getattr(loaded, "__file__", "")) == path:
+                modules.append(loaded)
+                continue
+            found = importlib.util.spec_from_file_location(name, path)
+            if found is None or found.loader is None:
+                raise ValueError(f"--import {spec!r}: not a Python file")
+            module = importlib.util.module_from_spec(found)
+            sys.modules[name] = module
+            try:
+                found.loader.exec_module(module)
+            except BaseException as err:
+                del sys.modules[name]
+                if isinstance(err, ImportError):  # something the module imports is missing
+                    raise ValueError(f"--import {spec!r}: {err}") from err
+                raise
+        else:
+            if os.getcwd() not in sys.path:
+                sys.path.insert(0, os.getcwd())
+            try:
+                module = importlib.import_module(spec)
+            except ImportError as err:
+                if err.name is None or not (spec == err.name or spec.startswith(err.name + ".")):
+                    # the module was found; something it imports is missing
+                    raise ValueError(f"--import {spec!r}: {err}") from err
+                raise ValueError(f"--import {spec!r}: no module named {err.name!r} in the "
+                                 "current directory or on sys.path") from None
+        modules.append(module)
+    return modules
 
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -99,6 +158,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         value = getattr(args, key)
         if value is not None:
             settings[key] = value
+    settings["import"] = [*settings.get("import", []), *(args.imports or [])]
     if args.landscape and args.landscape != config.get("landscape"):
         settings["landscape_fields"] = {}
     settings.setdefault("landscape_fields", {})
@@ -148,6 +208,7 @@ def _cmd_refine(args: argparse.Namespace) -> int:
     s = _settings(args)
     out = args.out or "refined.zarr"
     try:
+        _import_modules(s["import"])
         landscape, optimizer, schedule, grid, dtype = _problem(s)
         if len(grid) != 2:
             raise ValueError(f"refine needs exactly two axes (--lr/--axis), got {list(grid)}")
@@ -193,12 +254,15 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
     s = _settings(args)
     try:
+        modules = _import_modules(s["import"])
         landscape, optimizer, schedule, grid, dtype = _problem(s)
         executor = s.get("executor", "local")
-        if s.get("address") is not None:
-            if executor != "ray":
-                raise ValueError(f"--address {s['address']!r} needs --executor ray")
-            executor = lrscape.executors.RayExecutor(address=s["address"])
+        if s.get("address") is not None and executor != "ray":
+            raise ValueError(f"--address {s['address']!r} needs --executor ray")
+        if executor == "ray":
+            # the workers get the imported modules' code with the job: they need not find them
+            executor = lrscape.executors.RayExecutor(address=s.get("address"),
+                                                     by_value=modules)
         ds = lrscape.sweep(
             landscape, optimizer, grid, steps=int(s["steps"]),
             record_every=int(s["record_every"]), seed=int(s["seed"]), schedule=schedule,
@@ -251,6 +315,11 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
     import lrscape
 
+    try:
+        _import_modules(args.imports or [])
+    except ValueError as err:
+        print(f"lrscape list: {err}", file=sys.stderr)
+        return 2
     what = args.what
     if what in (None, "landscapes"):
         print("landscapes (lrscape.landscapes.get(name, **fields)):")
@@ -277,6 +346,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def _problem_flags(parser: argparse.ArgumentParser) -> None:
     """The flags that say what to simulate, shared by `sweep` and `refine`."""
     parser.add_argument("--config", help="a TOML file with the same settings (flags override it)")
+    _import_flag(parser)
     parser.add_argument("--landscape", help="landscape name (see `lrscape list`)")
     parser.add_argument("--set", action="append", metavar="FIELD=VALUE",
                     help="a landscape field, e.g. --set wall_curvature=50 (repeatable)")
@@ -297,6 +367,12 @@ def _problem_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help=f"results store (default {DEFAULT_OUT})")
     parser.add_argument("--plot", help="figure path (default: the store's name with .png; "
                                        "'' for none)")
+
+
+def _import_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--import", dest="imports", action="append", metavar="MODULE",
+                        help="a module (name, or path to a .py file) to import first, such as "
+                        "one that registers your own landscapes or schedules (repeatable)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -357,6 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ls = sub.add_parser("list", help="list landscapes, optimizers and schedules")
     ls.add_argument("what", nargs="?", choices=["landscapes", "optimizers", "schedules"])
+    _import_flag(ls)
     ls.set_defaults(func=_cmd_list)
     return parser
 

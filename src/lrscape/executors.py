@@ -17,7 +17,9 @@ LocalExecutor(devices=None)
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
+from types import ModuleType
 from typing import Any
 
 import jax
@@ -76,6 +78,10 @@ class RayExecutor:
         num_gpus: GPUs each task reserves (a task shards its chunk over the GPUs it sees).
         max_retries: how often a task whose worker died is run again.
         init_kwargs: further arguments of ``ray.init`` when this executor starts Ray.
+        by_value: modules whose classes and functions are sent to the workers with the job,
+            code included, instead of by name: a module of your own landscapes or schedules
+            that the workers could not import (a file next to the driver). What a notebook or
+            script defines in ``__main__`` is always sent that way.
 
     The results store must be on a file system every worker can reach.
     """
@@ -88,6 +94,7 @@ class RayExecutor:
         num_gpus: float = 0,
         max_retries: int = 3,
         init_kwargs: dict[str, Any] | None = None,
+        by_value: Sequence[ModuleType] = (),
     ):
         if address is not None and (not isinstance(address, str) or not address):
             raise ValueError(f"`address` must be a Ray address string, got {address!r}")
@@ -96,12 +103,17 @@ class RayExecutor:
                 raise ValueError(f"`{name}` must be a number >= 0, got {value!r}")
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise ValueError(f"`max_retries` must be an integer >= 0, got {max_retries!r}")
+        by_value = tuple(by_value)
+        for module in by_value:
+            if not isinstance(module, ModuleType) or module.__name__ not in sys.modules:
+                raise ValueError(f"`by_value` must hold imported modules, got {module!r}")
         _import_ray()  # a missing extra is reported here, before anything compiles
         self.address = address
         self.num_cpus = num_cpus
         self.num_gpus = num_gpus
         self.max_retries = max_retries
         self.init_kwargs = dict(init_kwargs or {})
+        self.by_value = by_value
 
     def __repr__(self) -> str:
         return (f"RayExecutor(address={self.address!r}, num_cpus={self.num_cpus}, "
@@ -114,6 +126,8 @@ class RayExecutor:
         task = ray.remote(_compute_chunk).options(
             num_cpus=self.num_cpus, num_gpus=self.num_gpus, max_retries=self.max_retries,
             retry_exceptions=False)
+        for module in self.by_value:
+            ray.cloudpickle.register_pickle_by_value(module)
         shipped = ray.put(job)  # one copy in the object store, shared by every task
         versions = code_versions()
         running = {task.remote(shipped, int(index), versions): int(index) for index in todo}
