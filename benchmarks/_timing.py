@@ -1,4 +1,5 @@
-"""What every benchmark script shares: one XLA CPU device per core, and interleaved timing.
+"""What every benchmark script shares: one XLA CPU device per core, interleaved timing, and
+the bare dynamics the ceilings time.
 
 Import this before JAX: XLA reads the CPU device count when its backend starts.
 """
@@ -128,3 +129,61 @@ def report(
         with open(json_path, "w") as f:
             json.dump(figures, f, indent=2)
     return figures
+
+
+def bare_heavy_ball(loss: Callable[[Any], Any], x0: Any, steps: int,
+                    record_every: int) -> Callable[[Any, Any], Any]:
+    """One trajectory of the bare dynamics, as a function ``(lr, beta) -> window means``:
+    optax's heavy ball on ``loss`` from ``x0``, with the mean loss of every ``record_every``
+    steps, and nothing else (no regime tracking, no divergence checks). The benchmarks' ceiling.
+    """
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    def factory(learning_rate: Any, momentum: Any) -> Any:
+        return optax.sgd(learning_rate, momentum=momentum)
+
+    def one(lr: Any, beta: Any) -> Any:
+        # hyperparameters injected into the state, as lrscape's sweep has them
+        tx = optax.inject_hyperparams(factory)(learning_rate=lr, momentum=beta)
+
+        def step(carry, _):
+            x, state, total = carry
+            value, grads = jax.value_and_grad(loss)(x)
+            updates, state = tx.update(grads, state, x)
+            return (optax.apply_updates(x, updates), state, total + value), None
+
+        def window(carry, _):
+            carry, _ = jax.lax.scan(step, carry, None, length=record_every)
+            x, state, total = carry
+            return (x, state, jnp.zeros_like(total)), total / record_every
+
+        init = (x0, tx.init(x0), jnp.zeros((), jnp.float32))
+        return jax.lax.scan(window, init, None, length=steps // record_every)[1]
+
+    return one
+
+
+def sharded_runner(one: Callable[..., Any], *columns: Any,
+                   per_device: int | None = None) -> Callable[[], Any]:
+    """A function running ``jit(vmap(one))`` over ``columns`` (one value per trajectory),
+    sharded over every device, in chunks of ``per_device`` trajectories per device (default:
+    all at once); compiled and run once before it is returned."""
+    import jax
+    import numpy as np
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    sharding = NamedSharding(Mesh(np.array(jax.devices()), ("batch",)), PartitionSpec("batch"))
+    n = len(columns[0])
+    chunk = n if per_device is None else per_device * jax.device_count()
+    pieces = [jax.device_put(tuple(np.asarray(c[i:i + chunk], np.float32) for c in columns),
+                             sharding)
+              for i in range(0, n - chunk + 1, chunk)]
+    run = jax.jit(jax.vmap(one))
+
+    def call() -> Any:
+        return jax.block_until_ready([run(*piece) for piece in pieces])
+
+    call()
+    return call

@@ -37,16 +37,17 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _timing import (  # noqa: E402
+    bare_heavy_ball,
     best_time,
     interleaved_times,
     one_device_per_core,
     report,
     round_ratios,
+    sharded_runner,
 )  # noqa: E402
 
 one_device_per_core()
 
-import jax  # noqa: E402
 import numpy as np  # noqa: E402
 from numpy_reference import run_valley_momentum  # noqa: E402
 
@@ -70,42 +71,6 @@ def python_loop(lr: float, beta: float, steps: int, record_every: int) -> None:
             window = 0.0
         if not math.isfinite(loss) or loss > 1e8:
             break
-
-
-def bare_dynamics(lrs: np.ndarray, betas: np.ndarray, steps: int, record_every: int):
-    """The ceiling: the same dynamics and window means in ``jit(vmap(scan))``, no tracker."""
-    import jax.numpy as jnp
-    import optax
-    from jax.sharding import Mesh, NamedSharding, PartitionSpec
-
-    valley = lrscape.landscapes.get("narrow-valley")
-
-    def factory(learning_rate, momentum):
-        return optax.sgd(learning_rate, momentum=momentum)
-
-    def one(lr, beta):
-        tx = optax.inject_hyperparams(factory)(learning_rate=lr, momentum=beta)
-        x = valley.init(None)
-
-        def step(carry, _):
-            x, state, total = carry
-            loss, grads = jax.value_and_grad(valley.loss)(x)
-            updates, state = tx.update(grads, state, x)
-            return (optax.apply_updates(x, updates), state, total + loss), None
-
-        def window(carry, _):
-            carry, _ = jax.lax.scan(step, carry, None, length=record_every)
-            x, state, total = carry
-            return (x, state, jnp.zeros_like(total)), total / record_every
-
-        init = (x, tx.init(x), jnp.zeros((), jnp.float32))
-        return jax.lax.scan(window, init, None, length=steps // record_every)[1]
-
-    run = jax.jit(jax.vmap(one))
-    sharding = NamedSharding(Mesh(np.array(jax.devices()), ("batch",)), PartitionSpec("batch"))
-    args = jax.device_put((lrs.astype(np.float32), betas.astype(np.float32)), sharding)
-    jax.block_until_ready(run(*args))
-    return lambda: jax.block_until_ready(run(*args))
 
 
 def main() -> None:
@@ -154,7 +119,8 @@ def main() -> None:
     t_jax = min(times["lrscape"])
     t_numpy = min(times["numpy"]) * stride**2  # seconds for the whole grid at the subgrid's rate
     ratios = round_ratios(times["numpy"], times["lrscape"], stride**2)
-    t_bare = best_time(bare_dynamics(lr_flat, beta_flat, args.steps, 10), args.repeats)
+    bare = bare_heavy_ball(valley.loss, valley.init(None), args.steps, 10)
+    t_bare = best_time(sharded_runner(bare, lr_flat, beta_flat), args.repeats)
     sample = 16
     t_python = best_time(
         lambda: [python_loop(float(a), float(b), args.steps, 10)

@@ -37,11 +37,13 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _timing import (  # noqa: E402
+    bare_heavy_ball,
     best_time,
     interleaved_times,
     one_device_per_core,
     report,
     round_ratios,
+    sharded_runner,
 )
 
 one_device_per_core()
@@ -53,58 +55,19 @@ from numpy_reference import rugged_loss_and_grad, run_momentum  # noqa: E402
 import lrscape  # noqa: E402
 
 
-def _chunked(one, per_device: int, *columns: np.ndarray):
-    """A function running ``jit(vmap(one))`` over ``columns`` (per-trajectory inputs) in
-    chunks of ``per_device`` trajectories per device, sharded over every device."""
-    from jax.sharding import Mesh, NamedSharding, PartitionSpec
-
-    sharding = NamedSharding(Mesh(np.array(jax.devices()), ("batch",)), PartitionSpec("batch"))
-    chunk = per_device * jax.device_count()
-    n = columns[0].shape[0]
-    pieces = [jax.device_put(tuple(c[i:i + chunk] for c in columns), sharding)
-              for i in range(0, n - chunk + 1, chunk)]
-    run = jax.jit(jax.vmap(one))
-
-    def call():
-        return jax.block_until_ready([run(*piece) for piece in pieces])
-
-    call()
-    return call
-
-
-def ceilings(landscape, x0: np.ndarray, lr: np.ndarray, beta: np.ndarray, steps: int,
-             record_every: int, per_device: int):
-    """The two ceilings of the module docstring, as functions to time."""
+def matrix_products(landscape, x0: np.ndarray, steps: int):
+    """One trajectory of the second ceiling: only the step's two matrix products."""
     import jax.numpy as jnp
-    import optax
-
-    def bare(lr, beta):
-        tx = optax.sgd(lr, momentum=beta)
-        x = jnp.asarray(x0)
-
-        def step(carry, _):
-            x, state, total = carry
-            loss, grads = jax.value_and_grad(landscape.loss)(x)
-            updates, state = tx.update(grads, state, x)
-            return (optax.apply_updates(x, updates), state, total + loss), None
-
-        def window(carry, _):
-            carry, _ = jax.lax.scan(step, carry, None, length=record_every)
-            x, state, total = carry
-            return (x, state, jnp.zeros_like(total)), total / record_every
-
-        init = (x, tx.init(x), jnp.zeros((), jnp.float32))
-        return jax.lax.scan(window, init, None, length=steps // record_every)[1]
 
     directions = jnp.asarray(landscape.directions)
 
-    def products(lr, beta):
+    def one(lr, beta):
         def step(x, _):
             return x + (lr * beta) * ((x @ directions.T) @ directions), None
 
         return jax.lax.scan(step, jnp.asarray(x0), None, length=steps)[0][0]
 
-    return (_chunked(bare, per_device, lr, beta), _chunked(products, per_device, lr, beta))
+    return one
 
 
 def main() -> None:
@@ -150,11 +113,13 @@ def main() -> None:
                               steps=steps, record_every=10) for i in picks], 1) * n / sample
 
     t_bare = t_products = np.inf
+    bare = bare_heavy_ball(landscape.loss, jax.numpy.asarray(x0), steps, 10)
+    products = matrix_products(landscape, x0, steps)
     for per_device in (128, 256, 512):
-        bare, products = ceilings(landscape, x0, lr_flat.astype(np.float32),
-                                  beta_flat.astype(np.float32), steps, 10, per_device)
-        t_bare = min(t_bare, best_time(bare, args.repeats))
-        t_products = min(t_products, best_time(products, args.repeats))
+        t_bare = min(t_bare, best_time(
+            sharded_runner(bare, lr_flat, beta_flat, per_device=per_device), args.repeats))
+        t_products = min(t_products, best_time(
+            sharded_runner(products, lr_flat, beta_flat, per_device=per_device), args.repeats))
     flops = 4 * landscape.dim * landscape.n_features * work
 
     agree = float(np.mean(ds.regime.values.ravel() == ref["regime"]))

@@ -256,12 +256,14 @@ def test_cli_toml_import_is_found_next_to_the_config_file(tmp_path, user_module,
 def test_cli_import_errors_name_the_flag_and_the_value(tmp_path, user_module, capsys):
     broken = tmp_path / "needs_missing.py"
     broken.write_text("import lrscape_no_such_dependency\n")
+    (tmp_path / "json.py").write_text("")  # would shadow the standard library's
     for spec, message in [
         (str(tmp_path / "nope.py"), f"--import {str(tmp_path / 'nope.py')!r}: no such file"),
         ("cli_no_such_module", "--import 'cli_no_such_module': no module named "
                                "'cli_no_such_module' in the current directory or on sys.path"),
         (str(broken), f"--import {str(broken)!r}: No module named "
                       "'lrscape_no_such_dependency'"),
+        (str(tmp_path / "json.py"), "a module named 'json' is already imported"),
     ]:
         assert cli.main(["sweep", "--import", spec, "--out", str(tmp_path / "x.zarr")]) == 2
         assert message in capsys.readouterr().err

@@ -116,9 +116,12 @@ def _import_modules(specs: list[str]) -> list[ModuleType]:
                 raise ValueError(f"--import {spec!r}: no such file")
             name = os.path.splitext(os.path.basename(path))[0]
             loaded = sys.modules.get(name)
-            if loaded is not None and os.path.abspath(getattr(loaded, "__file__", "")) == path:
-                modules.append(loaded)
-                continue
+            if loaded is not None:
+                if os.path.abspath(getattr(loaded, "__file__", None) or "") == path:
+                    modules.append(loaded)
+                    continue
+                raise ValueError(f"--import {spec!r}: a module named {name!r} is already "
+                                 f"imported ({loaded!r}); rename the file")
             found = importlib.util.spec_from_file_location(name, path)
             if found is None or found.loader is None:
                 raise ValueError(f"--import {spec!r}: not a Python file")
