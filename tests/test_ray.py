@@ -15,6 +15,7 @@ import ray
 import xarray as xr
 
 import lrscape
+from lrscape import cli
 from lrscape.executors import RayExecutor
 
 # One Ray instance per test session: under pytest-xdist every test here runs in the same worker.
@@ -134,7 +135,8 @@ def test_a_landscape_defined_in_a_notebook_runs_on_the_workers(cluster, user_reg
     assert (on_ray.regime == lrscape.Regime.DIVERGED).any()
 
 
-def test_cli_ships_an_imported_landscape_file_to_the_workers(cluster, tmp_path):
+def test_cli_ships_an_imported_landscape_file_to_the_workers(
+        cluster, tmp_path, user_registry, monkeypatch):
     """``--import plugins/bowls.py``: the workers, which cannot import ``bowls``, get its code
     with the job."""
     plugins = tmp_path / "plugins"
@@ -148,17 +150,21 @@ def test_cli_ships_an_imported_landscape_file_to_the_workers(cluster, tmp_path):
         "        return 0.5 * self.a * x[0] ** 2 + 0.5 * x[1] ** 2\n\n"
         "    def init(self, key):\n"
         "        return jnp.ones(2)\n")
-    command = [sys.executable, "-c", "import sys; from lrscape.cli import main; sys.exit(main())",
-               "sweep", "--import", "plugins/ray_cli_bowls.py", "--landscape", "ray-cli-bowl",
-               "--optimizer", "sgd", "--lr", "0.05:1.5:32:log", "--axis", "a=2,5",
-               "--steps", "100", "--chunk-size", "16", "--plot", ""]
-    for out, executor in (("local.zarr", []), ("ray.zarr", ["--executor", "ray", "--address",
-                                                             cluster])):
-        result = subprocess.run([*command, "--out", out, *executor], capture_output=True,
-                                text=True, timeout=300, cwd=tmp_path)
-        assert result.returncode == 0, result.stderr
+    argv = ["sweep", "--import", "plugins/ray_cli_bowls.py", "--landscape", "ray-cli-bowl",
+            "--optimizer", "sgd", "--lr", "0.05:1.5:32:log", "--axis", "a=2,5",
+            "--steps", "100", "--chunk-size", "16", "--plot", ""]
+    command = [sys.executable, "-c", "import sys; from lrscape.cli import main; sys.exit(main())"]
+    result = subprocess.run([*command, *argv, "--out", "ray.zarr", "--executor", "ray",
+                             "--address", cluster], capture_output=True, text=True,
+                            timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    # the same sweep here, locally (the module and its landscape forgotten afterwards)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(sys.modules, "ray_cli_bowls", raising=False)
+    assert cli.main([*argv, "--out", "local.zarr"]) == 0
     xr.testing.assert_identical(lrscape.open(tmp_path / "ray.zarr"),
                                 lrscape.open(tmp_path / "local.zarr"))
+    assert (lrscape.open(tmp_path / "ray.zarr").regime == lrscape.Regime.DIVERGED).any()
 
 
 @pytest.mark.parametrize("kwargs, message", [
