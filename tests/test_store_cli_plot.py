@@ -109,6 +109,20 @@ def test_cli_list(capsys):
     assert "narrow-valley" in out and "momentum" in out and "cosine" in out
 
 
+def test_cli_output_cut_short_by_its_reader_is_not_an_error():
+    """``lrscape list | head -1``: the reader closes the pipe before lrscape has written."""
+    import subprocess
+
+    read, write = os.pipe()
+    os.close(read)  # nobody will read: every write to the pipe fails
+    result = subprocess.run([sys.executable, "-c", "import sys; from lrscape.cli import main; "
+                             "sys.exit(main())", "list"], stdout=write, stderr=subprocess.PIPE,
+                            text=True, timeout=120)
+    os.close(write)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr
+
+
 def test_cli_version_names_lrscape_and_jax(capsys):
     with pytest.raises(SystemExit) as exit_:
         cli.main(["--version"])
