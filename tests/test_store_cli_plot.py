@@ -107,6 +107,9 @@ def test_cli_list(capsys):
     assert cli.main(["list"]) == 0
     out = capsys.readouterr().out
     assert "narrow-valley" in out and "momentum" in out and "cosine" in out
+    # docstrings' reStructuredText is shown as plain text
+    assert ":math:" not in out and "``" not in out
+    assert "covariance H/B" in out and "Multiply the rate by `factor`" in out
 
 
 def test_cli_output_cut_short_by_its_reader_is_not_an_error():

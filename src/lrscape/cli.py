@@ -313,9 +313,20 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_list(args: argparse.Namespace) -> int:
+def _summary(obj: Any) -> str:
+    """The first line of ``obj``'s docstring for a terminal: a role such as ``:math:`H/B```
+    becomes its text, a literal ````final```` becomes ```final```, ``\\le`` becomes ``<=``."""
     import inspect
+    import re
 
+    lines = (inspect.getdoc(obj) or "").splitlines()
+    line = lines[0] if lines else ""
+    line = re.sub(r":\w+:`([^`]*)`", r"\1", line)
+    line = re.sub(r"``([^`]*)``", r"`\1`", line)
+    return line.replace("\\le", "<=").replace("\\ge", ">=")
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
     import lrscape
 
     try:
@@ -328,8 +339,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
         print("landscapes (lrscape.landscapes.get(name, **fields)):")
         for name in lrscape.landscapes.available():
             cls = type(lrscape.landscapes.get(name))
-            doc = inspect.getdoc(cls).splitlines()[0]
-            print(f"  {name:<20} {doc}")
+            print(f"  {name:<20} {_summary(cls)}")
             print(f"  {'':<20} sweepable: {', '.join(cls.sweepable_fields())}")
     if what in (None, "optimizers"):
         print("optimizers (lrscape.optimizers.get(name, **values)):")
@@ -342,7 +352,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
         print("schedules (lrscape.schedules.get(name, **fields)):")
         for name in lrscape.schedules.available():
             cls = type(lrscape.schedules.get(name))
-            print(f"  {name:<20} {inspect.getdoc(cls).splitlines()[0]}")
+            print(f"  {name:<20} {_summary(cls)}")
     return 0
 
 
