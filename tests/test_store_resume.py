@@ -63,6 +63,11 @@ def test_a_resume_removes_the_files_of_writes_a_kill_left_unfinished(tmp_path):
                  path / "loss_last" / "c" / f"2.{'0' * 32}.partial"]
     for leftover in leftovers:
         leftover.write_bytes(b"half a chunk")
+    with warnings.catch_warnings():  # reading the store before the rerun: no notice about them
+        warnings.simplefilter("error")
+        assert lrscape.open(path).attrs["complete"] == 0
+        with store_mod._quiet():
+            list(zarr.open_group(str(path), mode="r", use_consolidated=False).members())
     keep = path / "notes.partial"  # not zarr's pattern: left alone
     keep.write_bytes(b"")
     with pytest.raises(ValueError, match="holds a different sweep"):

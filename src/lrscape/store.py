@@ -44,7 +44,8 @@ TRAJECTORY = "trajectory"
 DONE = "chunk_done"
 # What zarr's local store writes before renaming into place (``<name>.<uuid4 hex>.partial``): a
 # process killed mid-write leaves it behind.
-_PARTIAL_WRITE = re.compile(r"\.[0-9a-f]{32}\.partial$")
+_PARTIAL_SUFFIX = r"\.[0-9a-f]{32}\.partial"
+_PARTIAL_WRITE = re.compile(_PARTIAL_SUFFIX + "$")
 
 
 def configuration(attrs: dict[str, Any], coords: dict[str, Any]) -> dict[str, Any]:
@@ -64,6 +65,10 @@ def _quiet() -> Iterator[None]:
     with warnings.catch_warnings():
         # zarr 3 notes that consolidated metadata is not in its spec; xarray reads it fastest.
         warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+        # A store a killed sweep left holds zarr's temporary files of the writes it cut short
+        # (removed when the sweep resumes); zarr notes them whenever it lists the hierarchy.
+        warnings.filterwarnings("ignore", category=UserWarning,
+                                message=f"Object at .*{_PARTIAL_SUFFIX} is not recognized")
         yield
 
 
