@@ -111,6 +111,24 @@ def test_cli_joins_an_existing_cluster_with_address(cluster, local_store, tmp_pa
     xr.testing.assert_identical(lrscape.open(out), lrscape.open(local_store))
 
 
+def test_ray_tasks_compute_store_chunks_of_several_blocks(cluster, tmp_path, monkeypatch):
+    """A store chunk that spans several compiled blocks (see ``chunks.store_chunk``) is one
+    task, which computes its blocks on the worker's devices."""
+    import importlib
+
+    monkeypatch.setattr(importlib.import_module("lrscape.sweep"), "store_chunk",
+                        lambda block, seconds, total: 4 * block)
+    grid = {"learning_rate": lrscape.logspace(1e-3, 0.1, 512),
+            "momentum": lrscape.linspace(0.0, 0.9, 256)}
+    plain = lrscape.sweep(VALLEY, "momentum", grid, steps=20, progress=False)
+    path = str(tmp_path / "blocks.zarr")
+    on_ray = lrscape.sweep(VALLEY, "momentum", grid, steps=20, progress=False, store=path,
+                           executor="ray")
+    assert int(xr.open_zarr(path).attrs["chunk_size"]) < 512 * 256
+    xr.testing.assert_identical(on_ray, plain)
+    xr.testing.assert_identical(lrscape.open(path), plain)
+
+
 def test_a_landscape_defined_in_a_notebook_runs_on_the_workers(cluster, user_registry):
     """A class the workers cannot import by name (one defined in a notebook, here in a
     function) reaches them as code, and is still a pytree there."""

@@ -204,3 +204,43 @@ def test_progress_counts_trajectories_including_resumed_chunks(tmp_path, capsys)
                   progress=True, store=path)
     err = capsys.readouterr().err
     assert "32/64" in err and "64/64" in err and "traj/s" in err
+
+
+def test_store_chunk_counts_whole_blocks_within_the_time():
+    assert chunks_mod.store_chunk(1024, 0.01, 10**6, seconds=0.5) == 50 * 1024
+    assert chunks_mod.store_chunk(1024, 2.0, 10**6, seconds=0.5) == 1024  # at least one block
+    assert chunks_mod.store_chunk(1024, 0.001, 3000, seconds=0.5) == 3 * 1024  # the grid's
+
+
+def test_a_store_chunk_of_several_blocks_equals_the_sweep_and_resumes(tmp_path, monkeypatch):
+    """With a store, a chunk spans several compiled blocks (a cheap landscape's block computes
+    faster than a store write); the numbers are those of the sweep without a store, whose
+    chunks are the blocks, and a rerun recomputes only a missing store chunk."""
+    import importlib
+
+    sweep_mod = importlib.import_module("lrscape.sweep")
+    grid = {"learning_rate": lrscape.logspace(1e-3, 0.1, 512),
+            "momentum": lrscape.linspace(0.0, 0.9, 256)}
+    path = str(tmp_path / "g.zarr")
+    timed = []
+
+    def four_blocks(block, seconds, total):
+        timed.append((block, seconds))
+        return 4 * block
+
+    monkeypatch.setattr(sweep_mod, "store_chunk", four_blocks)
+    plain = lrscape.sweep(VALLEY, "momentum", grid, steps=50, progress=False)
+    assert not timed  # no store: nothing timed
+    stored = lrscape.sweep(VALLEY, "momentum", grid, steps=50, progress=False, store=path)
+    (block, seconds), = timed
+    assert seconds > 0 and 512 * 256 >= chunks_mod.MIN_BLOCKS_TIMED * block
+    assert int(xr.open_zarr(path).attrs["chunk_size"]) == 4 * block
+    xr.testing.assert_identical(stored, plain)
+    _forget(path, [1])
+    calls = []
+    original = store_mod.ChunkStore.write
+    monkeypatch.setattr(store_mod.ChunkStore, "write",
+                        lambda self, c, *a: (calls.append(c), original(self, c, *a)))
+    again = lrscape.sweep(VALLEY, "momentum", grid, steps=50, progress=False, store=path)
+    assert calls == [1]
+    xr.testing.assert_identical(again, plain)

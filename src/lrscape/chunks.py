@@ -7,7 +7,10 @@ belongs to one process (no devices, no compiled programs), so it pickles: the lo
 uses it in place, and Ray ships it once to every worker.
 
 Chunk ``c`` is trajectories ``c * chunk`` to ``(c + 1) * chunk`` of the flat grid (C order);
-its inputs are computed from the axes alone, so no process ever holds the whole flat grid.
+its inputs are computed from the axes alone, so no process ever holds the whole flat grid. A
+chunk is what is written to a store, resumed and shipped to a Ray task; it is computed as one
+or more blocks of ``block`` trajectories, one compiled call each (a store's chunks span several
+blocks when one block computes faster than a store write, see :func:`store_chunk`).
 The last chunk is padded by repeating the last trajectory, and each process pads a chunk to a
 multiple of its own device count (on CPU, a few trajectories more per device where the arrays
 would otherwise be a multiple of 4 kB long: :func:`skewed`); the padding is cut off before
@@ -130,6 +133,26 @@ def chunk_for_cache(program: Any, size: int, n_devices: int,
     return n_devices * (1 << max(6, int(math.log2(max(per_device, 1.0)))))
 
 
+#: With a store, a chunk spans enough blocks to compute for about this long: each chunk's write
+#: costs a few milliseconds per variable whatever its size, which on a cheap landscape (the 2-D
+#: valley computes a block in about 20 ms) would otherwise take longer than the computing.
+STORE_CHUNK_SECONDS = 0.5
+
+
+#: A store sweep of fewer blocks than this is not timed: its store chunks are its blocks.
+MIN_BLOCKS_TIMED = 8
+
+
+def store_chunk(block: int, block_seconds: float, total: int,
+                seconds: float | None = None) -> int:
+    """Trajectories per store chunk: the most whole blocks of ``block`` trajectories that
+    compute within ``seconds`` (default :data:`STORE_CHUNK_SECONDS`) at ``block_seconds``
+    each, at least one, and no more than the grid needs."""
+    seconds = STORE_CHUNK_SECONDS if seconds is None else seconds
+    blocks = max(1, int(seconds / max(block_seconds, 1e-9)))
+    return block * min(blocks, max(1, math.ceil(total / block)))
+
+
 class ChunkJob:
     """One sweep, ready to compute any of its chunks in any process.
 
@@ -140,6 +163,8 @@ class ChunkJob:
         seed: the seed of every trajectory when ``seed`` is not an axis.
         gradient_noise: the noise's standard deviation when it is not an axis.
         chunk: trajectories per chunk.
+        block: trajectories per compiled call within a chunk (default and fallback: the whole
+            chunk; a chunk is a whole number of blocks).
         zipped: the axes are a list of points (the i-th trajectory takes every axis's i-th
             value), not the axes of a grid.
         store: a results store each chunk is written to as it finishes, or ``None``.
@@ -155,6 +180,7 @@ class ChunkJob:
         seed: int,
         gradient_noise: float,
         chunk: int,
+        block: int | None = None,
         store: str | None = None,
         store_dims: Mapping[str, tuple[str, ...]] | None = None,
         zipped: bool = False,
@@ -165,6 +191,7 @@ class ChunkJob:
         self.seed = seed
         self.gradient_noise = gradient_noise
         self.chunk = chunk
+        self.block = block if block and chunk % block == 0 else chunk
         self.store = store
         self.store_dims = dict(store_dims or {})
         self.zipped = zipped
@@ -179,11 +206,13 @@ class ChunkJob:
         return state
 
     def with_chunk(self, chunk: int, store: str | None = None,
-                   store_dims: Mapping[str, tuple[str, ...]] | None = None) -> ChunkJob:
-        """The same job cut into chunks of ``chunk`` trajectories (and written to ``store``)."""
+                   store_dims: Mapping[str, tuple[str, ...]] | None = None,
+                   block: int | None = None) -> ChunkJob:
+        """The same job cut into chunks of ``chunk`` trajectories, computed in blocks of
+        ``block`` (and written to ``store``)."""
         return ChunkJob(self.spec, self.shared, self.axes, seed=self.seed,
-                        gradient_noise=self.gradient_noise, chunk=chunk, store=store,
-                        store_dims=store_dims, zipped=self.zipped)
+                        gradient_noise=self.gradient_noise, chunk=chunk, block=block,
+                        store=store, store_dims=store_dims, zipped=self.zipped)
 
     @property
     def n_chunks(self) -> int:
@@ -263,21 +292,41 @@ class ChunkJob:
             self._placed[key] = (shared, NamedSharding(mesh, PartitionSpec("batch")))
         return self._placed[key]
 
-    def launch(self, index: int, devices: Sequence[jax.Device]) -> Any:
-        """Start chunk ``index`` on ``devices`` and return its device outputs at once (JAX
-        dispatches asynchronously)."""
-        size = self.padded(self.chunk, devices)
+    def launch(self, index: int, devices: Sequence[jax.Device]) -> list[Any]:
+        """Start chunk ``index`` on ``devices``, block by block, and return the blocks' device
+        outputs at once (JAX dispatches asynchronously)."""
+        size = self.padded(self.block, devices)
+        program = self.program(devices, size)
+        shared, batched = self._placement(devices)
+        start, stop = self.bounds(index)
+        with jax.enable_x64(self.spec.dtype == "float64"):
+            return [program(*shared, *jax.device_put(self.inputs(first, size), batched))
+                    for first in range(start, stop, self.block)]
+
+    def fetch(self, index: int, outs: list[Any]) -> Outputs:
+        """Chunk ``index``'s results on the host, padding removed, its blocks joined."""
+        start, stop = self.bounds(index)
+        blocks = [tuple({name: np.asarray(value)[: min(self.block, stop - first)]
+                         for name, value in group.items()} for group in jax.device_get(out))
+                  for first, out in zip(range(start, stop, self.block), outs, strict=True)]
+        if len(blocks) == 1:
+            return blocks[0]
+        return tuple({name: np.concatenate([b[g][name] for b in blocks]) for name in group}
+                     for g, group in enumerate(blocks[0]))
+
+    def block_seconds(self, devices: Sequence[jax.Device]) -> float:
+        """Seconds one block takes on ``devices`` (its program compiled, which it is cached
+        for): the first block, computed once and thrown away."""
+        import time
+
+        size = self.padded(self.block, devices)
         program = self.program(devices, size)
         shared, batched = self._placement(devices)
         with jax.enable_x64(self.spec.dtype == "float64"):
-            inputs = jax.device_put(self.inputs(self.bounds(index)[0], size), batched)
-            return program(*shared, *inputs)
-
-    def fetch(self, index: int, out: Any) -> Outputs:
-        """Chunk ``index``'s results on the host, padding removed."""
-        start, stop = self.bounds(index)
-        return tuple({name: np.asarray(value)[: stop - start] for name, value in group.items()}
-                     for group in jax.device_get(out))
+            inputs = jax.device_put(self.inputs(0, size), batched)
+            begin = time.perf_counter()
+            jax.block_until_ready(program(*shared, *inputs))
+        return time.perf_counter() - begin
 
     def save(self, index: int, values: Outputs) -> None:
         """Write chunk ``index`` to the store, data first, then its done marker."""

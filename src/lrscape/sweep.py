@@ -29,12 +29,14 @@ from . import schedules as schedules_mod
 from ._version import code_versions
 from .chunks import (
     CPU_FIRST_CHUNK_PER_DEVICE,
+    MIN_BLOCKS_TIMED,
     ChunkJob,
     Outputs,
     cast_tree,
     chunk_for_budget,
     chunk_for_cache,
     program_bytes,
+    store_chunk,
 )
 from .landscapes import Landscape, StochasticLandscape
 from .optimizers import Optimizer
@@ -146,6 +148,9 @@ def sweep(
         chunk_size: trajectories per compiled call (default: as many as fit in
             ``max_memory``, by the compiled program's own memory analysis; on CPU also at
             most 4,096 per device and few enough for a step's working set to stay in cache).
+            Given, it is also the store's chunk; by default a store's chunk spans as many
+            compiled calls as compute in about half a second (the first is timed), so that
+            writing a chunk does not take longer than computing it.
         max_memory: the memory one chunk may use, in bytes or as ``"4GiB"`` (default: half
             the accelerators' memory, or a quarter of the RAM up to 2 GiB on CPU).
         devices: devices to shard each chunk over (default: all local devices).
@@ -450,6 +455,11 @@ def _run(
     if chunk_size is None and on_cpu:
         # On CPU, chunks whose working set stays in cache run fastest.
         chunk = min(chunk, chunk_for_cache(program, compiled_for, n_dev))
+    block = chunk  # trajectories per compiled call
+    if store is not None and chunk_size is None and total >= MIN_BLOCKS_TIMED * block:
+        # A store chunk spans as many blocks as compute in STORE_CHUNK_SECONDS, so that its
+        # write does not cost more than its computing (the first block, timed, is recomputed).
+        chunk = store_chunk(block, job.with_chunk(block).block_seconds(devices), total)
     n_chunks = math.ceil(total / chunk)
 
     # Every output, preallocated for the whole grid. A store starts as NaN (or 0) until a chunk
@@ -468,7 +478,7 @@ def _run(
         template = build(outputs)
         chunk, done = ChunkStore(store).create_or_resume(template, chunk, n_chunks)
         dims = {name: var.dims[len(axes):] for name, var in template.data_vars.items()}
-    job = job.with_chunk(chunk, store, dims)
+    job = job.with_chunk(chunk, store, dims, block=block)
 
     for c in np.flatnonzero(done):
         stored = ChunkStore(store).read(*job.bounds(c))
