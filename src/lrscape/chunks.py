@@ -22,6 +22,7 @@ the same numbers.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -292,16 +293,25 @@ class ChunkJob:
             self._placed[key] = (shared, NamedSharding(mesh, PartitionSpec("batch")))
         return self._placed[key]
 
-    def launch(self, index: int, devices: Sequence[jax.Device]) -> list[Any]:
-        """Start chunk ``index`` on ``devices``, block by block, and return the blocks' device
-        outputs at once (JAX dispatches asynchronously)."""
+    def _block_runner(self, devices: Sequence[jax.Device]) -> Callable[[int], Any]:
+        """A function starting the block of trajectories from ``first`` on ``devices`` and
+        returning its device outputs at once (JAX dispatches asynchronously)."""
         size = self.padded(self.block, devices)
         program = self.program(devices, size)
         shared, batched = self._placement(devices)
+
+        def run(first: int) -> Any:
+            with jax.enable_x64(self.spec.dtype == "float64"):
+                return program(*shared, *jax.device_put(self.inputs(first, size), batched))
+
+        return run
+
+    def launch(self, index: int, devices: Sequence[jax.Device]) -> list[Any]:
+        """Start chunk ``index`` on ``devices``, block by block, and return the blocks' device
+        outputs at once."""
+        run = self._block_runner(devices)
         start, stop = self.bounds(index)
-        with jax.enable_x64(self.spec.dtype == "float64"):
-            return [program(*shared, *jax.device_put(self.inputs(first, size), batched))
-                    for first in range(start, stop, self.block)]
+        return [run(first) for first in range(start, stop, self.block)]
 
     def fetch(self, index: int, outs: list[Any]) -> Outputs:
         """Chunk ``index``'s results on the host, padding removed, its blocks joined."""
@@ -315,17 +325,11 @@ class ChunkJob:
                      for g, group in enumerate(blocks[0]))
 
     def block_seconds(self, devices: Sequence[jax.Device]) -> float:
-        """Seconds one block takes on ``devices`` (its program compiled, which it is cached
-        for): the first block, computed once and thrown away."""
-        import time
-
-        size = self.padded(self.block, devices)
-        program = self.program(devices, size)
-        shared, batched = self._placement(devices)
-        with jax.enable_x64(self.spec.dtype == "float64"):
-            inputs = jax.device_put(self.inputs(0, size), batched)
-            begin = time.perf_counter()
-            jax.block_until_ready(program(*shared, *inputs))
+        """Seconds one block takes on ``devices``, its program compiled: the first block,
+        computed once and thrown away."""
+        run = self._block_runner(devices)
+        begin = time.perf_counter()
+        jax.block_until_ready(run(0))
         return time.perf_counter() - begin
 
     def save(self, index: int, values: Outputs) -> None:

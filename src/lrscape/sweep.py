@@ -456,9 +456,11 @@ def _run(
         # On CPU, chunks whose working set stays in cache run fastest.
         chunk = min(chunk, chunk_for_cache(program, compiled_for, n_dev))
     block = chunk  # trajectories per compiled call
-    if store is not None and chunk_size is None and total >= MIN_BLOCKS_TIMED * block:
-        # A store chunk spans as many blocks as compute in STORE_CHUNK_SECONDS, so that its
-        # write does not cost more than its computing (the first block, timed, is recomputed).
+    if (store is not None and not os.path.exists(store) and chunk_size is None
+            and total >= MIN_BLOCKS_TIMED * block):
+        # A new store's chunk spans as many blocks as compute in STORE_CHUNK_SECONDS, so that
+        # its write does not cost more than its computing (the first block, timed, is
+        # recomputed); a store being resumed keeps its own chunk.
         chunk = store_chunk(block, job.with_chunk(block).block_seconds(devices), total)
     n_chunks = math.ceil(total / chunk)
 
