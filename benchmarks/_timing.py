@@ -177,6 +177,8 @@ def sharded_runner(one: Callable[..., Any], *columns: Any,
     sharding = NamedSharding(Mesh(np.array(jax.devices()), ("batch",)), PartitionSpec("batch"))
     n = len(columns[0])
     chunk = n if per_device is None else per_device * jax.device_count()
+    if n % chunk:
+        raise ValueError(f"{n} trajectories do not split into chunks of {chunk}")
     pieces = [jax.device_put(tuple(np.asarray(c[i:i + chunk], np.float32) for c in columns),
                              sharding)
               for i in range(0, n - chunk + 1, chunk)]

@@ -145,11 +145,10 @@ MIN_BLOCKS_TIMED = 8
 
 
 def store_chunk(block: int, block_seconds: float, total: int,
-                seconds: float | None = None) -> int:
+                seconds: float = STORE_CHUNK_SECONDS) -> int:
     """Trajectories per store chunk: the most whole blocks of ``block`` trajectories that
-    compute within ``seconds`` (default :data:`STORE_CHUNK_SECONDS`) at ``block_seconds``
-    each, at least one, and no more than the grid needs."""
-    seconds = STORE_CHUNK_SECONDS if seconds is None else seconds
+    compute within ``seconds`` at ``block_seconds`` each, at least one, and no more than the
+    grid needs."""
     blocks = max(1, int(seconds / max(block_seconds, 1e-9)))
     return block * min(blocks, max(1, math.ceil(total / block)))
 

@@ -410,8 +410,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "--axis gradient_noise=0:1:8)")
     sw.add_argument("--chunk-size", type=int, help="trajectories per compiled call")
     sw.add_argument("--max-memory", metavar="SIZE",
-                    help="memory one chunk may use, e.g. 4GiB (default: a quarter of the RAM "
-                    "up to 2 GiB, or half of the GPUs' memory)")
+                    help="memory one compiled call may use, e.g. 4GiB (default: a quarter of "
+                    "the RAM up to 2 GiB, or half of the GPUs' memory)")
     sw.add_argument("--executor", choices=["local", "ray"],
                     help="who computes the chunks: this process (local, the default) or Ray "
                     "tasks, each writing its own region of the store")

@@ -151,7 +151,7 @@ def sweep(
             Given, it is also the store's chunk; by default a store's chunk spans as many
             compiled calls as compute in about half a second (the first is timed), so that
             writing a chunk does not take longer than computing it.
-        max_memory: the memory one chunk may use, in bytes or as ``"4GiB"`` (default: half
+        max_memory: the memory one compiled call may use, in bytes or as ``"4GiB"`` (default: half
             the accelerators' memory, or a quarter of the RAM up to 2 GiB on CPU).
         devices: devices to shard each chunk over (default: all local devices).
         progress: show a progress bar (default: only when stderr is a terminal).
