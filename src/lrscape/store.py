@@ -13,9 +13,11 @@ a variable ``chunk_done`` (one zarr chunk per sweep chunk, written after the chu
 the finished chunks. Rerunning the same sweep into the store computes only the unfinished
 chunks; a sweep killed at any moment (SIGKILL included) loses only the chunks in flight, and
 since each chunk is a pure function of the configuration, the rerun ends with exactly the
-numbers of an uninterrupted run. A different configuration is refused with the keys that
-differ, and so is a store written by another lrscape or jax version: their numbers may differ,
-and a resumed store would mix them (:func:`open` still reads it).
+numbers of an uninterrupted run. The store itself is created whole or not at all (under a
+temporary name, renamed into place), and Ctrl-C lets the write in flight finish. A different
+configuration is refused with the keys that differ, and so is a store written by another
+lrscape or jax version: their numbers may differ, and a resumed store would mix them
+(:func:`open` still reads it).
 """
 
 from __future__ import annotations
@@ -24,13 +26,17 @@ import asyncio
 import json
 import os
 import re
+import shutil
+import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import xarray as xr
+import zarr
 
 from ._version import code_versions, describe
 
@@ -132,16 +138,46 @@ class ChunkStore:
             _check_same_code(self.path, existing.attrs, template.attrs)
             _remove_partial_writes(self.path)  # only in a store this sweep is about to resume
             return int(existing.attrs["chunk_size"]), existing[DONE].values.astype(bool)
+        try:
+            self._create(template, chunk, n_chunks)
+        except FileExistsError:  # another sweep created it meanwhile: resume it, or refuse
+            return self.create_or_resume(template, chunk, n_chunks)
+        return chunk, np.zeros(n_chunks, bool)
+
+    def _create(self, template: xr.Dataset, chunk: int, n_chunks: int) -> None:
+        """Create the store: metadata only, under a temporary name renamed into place.
+
+        Nothing is written before a chunk is done: the variables are created empty and then
+        given their length, and a chunk never written reads as its array's fill value (NaN
+        for floats, 0 otherwise). The rename makes creation all or nothing: a sweep stopped
+        while creating leaves no store that looks like one to resume.
+        """
         flat = to_flat(template)
         flat.attrs["chunk_size"] = chunk
         flat[DONE] = (("chunk",), np.zeros(n_chunks, np.int8),
                       {"long_name": "1 once the sweep chunk's results are written"})
-        encoding = {name: {"chunks": (chunk,) + var.shape[1:]}
-                    for name, var in flat.data_vars.items() if TRAJECTORY in var.dims}
+        lengths = {name: var.shape for name, var in flat.data_vars.items()
+                   if TRAJECTORY in var.dims}
+        encoding: dict[str, Any] = {name: {"chunks": (chunk,) + shape[1:]}
+                                    for name, shape in lengths.items()}
         encoding[DONE] = {"chunks": (1,)}
-        with _quiet():
-            flat.to_zarr(self.path, mode="w", encoding=encoding)
-        return chunk, np.zeros(n_chunks, bool)
+        creating = f"{self.path.rstrip(os.sep)}.creating-{uuid.uuid4().hex[:8]}"
+        try:
+            with _quiet():
+                flat.isel({TRAJECTORY: slice(0, 0)}).to_zarr(creating, mode="w-",
+                                                               encoding=encoding)
+                group = zarr.open_group(creating, mode="r+")
+                for name, shape in lengths.items():
+                    group[name].resize(shape)
+                zarr.consolidate_metadata(creating)
+            try:
+                os.rename(creating, self.path)
+            except OSError:
+                if os.path.exists(self.path):
+                    raise FileExistsError(self.path) from None
+                raise
+        finally:
+            shutil.rmtree(creating, ignore_errors=True)
 
     def _open_existing(self) -> xr.Dataset:
         try:
@@ -171,7 +207,6 @@ class ChunkStore:
                                                                    np.ndarray]]) -> None:
         """Write chunk ``index`` (trajectories from ``start``), then mark it done."""
         from zarr.api.asynchronous import open_group
-        from zarr.core.sync import sync
 
         stop = start + len(next(iter(values.values()))[1])
 
@@ -189,7 +224,33 @@ class ChunkStore:
         # xarray, one after the other, writing a chunk of the 2-D valley took twice as long
         # as computing it.
         with _quiet():
-            sync(write_all())
+            _run_to_the_end(write_all())
+
+
+def _run_to_the_end(coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run ``coroutine`` on an event loop of a thread of its own; on Ctrl-C, let it finish.
+
+    A thread of its own, since a notebook's thread already runs an event loop. Finishing the
+    write in flight (a fraction of a second) before the KeyboardInterrupt goes on leaves the
+    store clean: no temporary files of writes cut short, and the chunk stored.
+    """
+    pool = ThreadPoolExecutor(1, thread_name_prefix="lrscape-store")
+    try:
+        future = pool.submit(asyncio.run, coroutine)
+        try:
+            future.result()
+        except KeyboardInterrupt:
+            future.result()  # a second Ctrl-C stops waiting
+            raise
+    finally:
+        pool.shutdown(wait=False)
+
+
+def chunks_done(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """``(done, total)``: how many of a store's chunks are written."""
+    with _quiet():
+        done = xr.open_zarr(os.fspath(path))[DONE].values
+    return int(np.count_nonzero(done)), len(done)
 
 
 def _remove_partial_writes(path: str) -> None:

@@ -464,16 +464,10 @@ def _run(
         chunk = store_chunk(block, job.with_chunk(block).block_seconds(devices), total)
     n_chunks = math.ceil(total / chunk)
 
-    # Every output, preallocated for the whole grid. A store starts as NaN (or 0) until a chunk
-    # is done; without one, every chunk is written before the outputs are read, so filling
-    # them first would only cost time.
-    def allocate(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-        if store is None:
-            return np.empty(shape, dtype)
-        return np.full(shape, np.nan if np.issubdtype(dtype, np.floating) else 0, dtype)
-
+    # Every output, preallocated for the whole grid: every chunk is computed or read from the
+    # store before the outputs are returned, so filling them first would only cost time.
     outputs: Outputs = tuple(
-        {name: allocate((total,) + s.shape[1:], s.dtype) for name, s in group.items()}
+        {name: np.empty((total,) + s.shape[1:], s.dtype) for name, s in group.items()}
         for group in program.out_info)
     done, dims = np.zeros(n_chunks, bool), {}
     if store is not None:
