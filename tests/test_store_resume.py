@@ -1,5 +1,6 @@
 """The streaming store: chunks written as they finish, resumed after a kill, never mixed."""
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -84,6 +85,68 @@ def test_a_resume_removes_the_files_of_writes_a_kill_left_unfinished(tmp_path):
         list(zarr.open_group(str(path), mode="r", use_consolidated=False).members())
 
 
+def test_a_store_is_created_whole_or_not_at_all(tmp_path, monkeypatch):
+    path = tmp_path / "s.zarr"
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C while the store's metadata is being written
+
+    monkeypatch.setattr(store_mod.zarr, "consolidate_metadata", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        lrscape.sweep(VALLEY, "momentum", GRID, steps=200, chunk_size=8, progress=False,
+                      store=str(path))
+    assert list(tmp_path.iterdir()) == []  # no store to be mistaken for one, no leftovers
+    monkeypatch.undo()
+    again = lrscape.sweep(VALLEY, "momentum", GRID, steps=200, chunk_size=8, progress=False,
+                          store=str(path))
+    xr.testing.assert_identical(
+        again, lrscape.sweep(VALLEY, "momentum", GRID, steps=200, progress=False))
+
+
+def test_a_chunk_never_written_reads_as_fill_values(tmp_path, monkeypatch):
+    path = str(tmp_path / "s.zarr")
+    monkeypatch.setattr(store_mod.ChunkStore, "write", lambda *a: None)  # nothing arrives
+    lrscape.sweep(VALLEY, "momentum", GRID, steps=200, chunk_size=8, progress=False, store=path)
+    empty = lrscape.open(path)
+    assert empty.attrs["complete"] == 0
+    for name, var in empty.data_vars.items():
+        fill = np.nan if np.issubdtype(var.dtype, np.floating) else 0
+        np.testing.assert_array_equal(var.values, np.full(var.shape, fill, var.dtype), name)
+
+
+_INTERRUPTED_WRITE = """
+import asyncio, signal, threading
+from lrscape import store
+finished = []
+async def write():
+    await asyncio.sleep(0.5)
+    finished.append(True)
+main = threading.main_thread().ident
+threading.Timer(0.1, signal.pthread_kill, (main, signal.SIGINT)).start()  # as Ctrl-C does
+try:
+    store._run_to_the_end(write())
+except KeyboardInterrupt:
+    print("interrupted", "after the write" if finished else "before the write ended")
+"""
+
+
+def test_ctrl_c_during_a_store_write_lets_the_write_finish():
+    # in a process of its own: the KeyboardInterrupt goes to the main thread
+    result = subprocess.run([sys.executable, "-c", _INTERRUPTED_WRITE], capture_output=True,
+                            text=True, timeout=120)
+    assert (result.stdout, result.stderr) == ("interrupted after the write\n", "")
+
+
+def test_a_store_is_written_from_inside_a_running_event_loop(tmp_path):
+    # as in a notebook, whose kernel runs an asyncio loop in the thread that runs the cells
+    async def cell():
+        return lrscape.sweep(VALLEY, "momentum", GRID, steps=200, chunk_size=8,
+                             progress=False, store=str(tmp_path / "s.zarr"))
+
+    xr.testing.assert_identical(
+        asyncio.run(cell()), lrscape.sweep(VALLEY, "momentum", GRID, steps=200, progress=False))
+
+
 def test_a_resumed_store_keeps_its_chunk_size(tmp_path):
     path = str(tmp_path / "s.zarr")
     full = lrscape.sweep(VALLEY, "momentum", GRID, steps=200, chunk_size=8, progress=False,
@@ -157,22 +220,50 @@ def _cli_sweep(out):
             "--chunk-size", "16", "--out", str(out), "--plot", "", "--no-progress"]
 
 
-def test_a_cli_sweep_killed_with_sigkill_resumes_to_the_same_store(tmp_path):
-    killed, clean = tmp_path / "killed.zarr", tmp_path / "clean.zarr"
-    process = subprocess.Popen(_cli_sweep(killed), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE)
+@pytest.fixture(scope="module")
+def uninterrupted_cli_store(tmp_path_factory):
+    out = tmp_path_factory.mktemp("clean") / "clean.zarr"
+    result = subprocess.run(_cli_sweep(out), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    return lrscape.open(out)
+
+
+def _stop_after_two_chunks(out, sig):
+    """Start the CLI sweep into ``out``, send ``sig`` once two chunks are stored."""
+    process = subprocess.Popen(_cli_sweep(out), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
     deadline = time.time() + 240
-    while _done_chunks(killed) < 2 and time.time() < deadline and process.poll() is None:
+    while _done_chunks(out) < 2 and time.time() < deadline and process.poll() is None:
         time.sleep(0.02)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    done = _done_chunks(killed)
-    assert 2 <= done < 16, f"the kill came too late or too early: {done} of 16 chunks done"
-    assert lrscape.open(killed).attrs["complete"] == 0
-    for out in (killed, clean):
-        result = subprocess.run(_cli_sweep(out), capture_output=True, text=True, timeout=600)
-        assert result.returncode == 0, result.stderr
-    xr.testing.assert_identical(lrscape.open(killed), lrscape.open(clean))
+    os.kill(process.pid, sig)
+    _, stderr = process.communicate(timeout=60)
+    done = _done_chunks(out)
+    assert 2 <= done < 16, f"the signal came too late or too early: {done} of 16 chunks done"
+    assert lrscape.open(out).attrs["complete"] == 0
+    return process.returncode, stderr, done
+
+
+def test_a_cli_sweep_killed_with_sigkill_resumes_to_the_same_store(tmp_path,
+                                                                    uninterrupted_cli_store):
+    killed = tmp_path / "killed.zarr"
+    _stop_after_two_chunks(killed, signal.SIGKILL)
+    result = subprocess.run(_cli_sweep(killed), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    xr.testing.assert_identical(lrscape.open(killed), uninterrupted_cli_store)
+
+
+def test_ctrl_c_stops_a_cli_sweep_cleanly_and_says_how_to_resume(tmp_path,
+                                                                 uninterrupted_cli_store):
+    stopped = tmp_path / "stopped.zarr"
+    returncode, stderr, done = _stop_after_two_chunks(stopped, signal.SIGINT)
+    assert returncode == 130, stderr
+    # one line, no traceback, nothing from zarr's or asyncio's threads
+    assert stderr == (f"lrscape sweep: interrupted; {done} of 16 chunks are stored in "
+                      f"{stopped}; the same command computes the other {16 - done}\n")
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".partial")]
+    result = subprocess.run(_cli_sweep(stopped), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    xr.testing.assert_identical(lrscape.open(stopped), uninterrupted_cli_store)
 
 
 def test_the_memory_budget_sets_the_chunk_from_the_compiled_program(tmp_path):

@@ -23,6 +23,7 @@ from typing import Any
 from ._version import code_versions
 
 DEFAULT_OUT = "lrscape-sweep.zarr"
+INTERRUPTED = 130  # the exit status of a command stopped by Ctrl-C (128 + SIGINT)
 
 DEFAULTS: dict[str, Any] = {
     "landscape": "narrow-valley",
@@ -277,6 +278,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     except (ValueError, ImportError) as err:
         print(f"lrscape sweep: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"lrscape sweep: interrupted; {_stored_so_far(s['out'])}", file=sys.stderr)
+        return INTERRUPTED
     counts = {r.name.lower(): int((ds["regime"] == r).sum()) for r in lrscape.Regime}
     print(f"wrote {s['out']}: {ds['regime'].size} trajectories x {s['steps']} steps; "
           + ", ".join(f"{k} {v}" for k, v in counts.items() if v))
@@ -287,6 +291,18 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         _save_figure(ds, plot_path, None, None, {})
         print(f"wrote {plot_path}")
     return 0
+
+
+def _stored_so_far(out: str) -> str:
+    """What an interrupted sweep left in its store, and how to go on."""
+    from .store import chunks_done
+
+    try:
+        done, total = chunks_done(out)
+    except Exception:  # not created yet, or not a store of this sweep
+        return "nothing of this sweep is stored yet"
+    return (f"{done} of {total} chunks are stored in {out}; the same command computes the "
+            f"other {total - done}")
 
 
 def _save_figure(ds: Any, path: str, x: str | None, y: str | None, select: dict) -> None:
@@ -459,6 +475,9 @@ def main(argv: list[str] | None = None) -> int:
         # stdout can no longer be flushed; point it at /dev/null so that exiting does not fail
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except KeyboardInterrupt:
+        print(f"lrscape {args.command}: interrupted", file=sys.stderr)
+        return INTERRUPTED
 
 
 if __name__ == "__main__":
