@@ -8,6 +8,7 @@ import sys
 import time
 import warnings
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import xarray as xr
@@ -15,7 +16,9 @@ import zarr
 
 import lrscape
 from lrscape import chunks as chunks_mod
+from lrscape import cli, plot
 from lrscape import store as store_mod
+from lrscape.regimes import NOT_COMPUTED
 
 VALLEY = lrscape.landscapes.get("narrow-valley", wall_curvature=50.0)
 GRID = {"learning_rate": lrscape.logspace(1e-3, 0.1, 12), "momentum": [0.0, 0.5, 0.9]}
@@ -42,6 +45,15 @@ def test_a_rerun_computes_only_the_missing_chunks(tmp_path, monkeypatch):
     lost = partial.final_loss.values.reshape(-1)
     assert partial.attrs["complete"] == 0
     assert np.isnan(lost[8:16]).all() and np.isnan(lost[24:32]).all()
+    computed = np.ones(36, bool)
+    computed[8:16] = computed[24:32] = False
+    np.testing.assert_array_equal(partial.computed.values.reshape(-1), computed)
+    regime = partial.regime.values.reshape(-1)
+    assert (regime[~computed] == NOT_COMPUTED).all()
+    np.testing.assert_array_equal(regime[computed], full.regime.values.reshape(-1)[computed])
+    assert partial.regime.attrs["flag_meanings"].split()[0] == "not_computed"
+    relabelled = lrscape.reclassify(partial, oscillation_threshold=0.3)
+    assert (relabelled.regime.values.reshape(-1)[~computed] == NOT_COMPUTED).all()
     calls = []
     original = store_mod.ChunkStore.write
     monkeypatch.setattr(store_mod.ChunkStore, "write",
@@ -109,9 +121,29 @@ def test_a_chunk_never_written_reads_as_fill_values(tmp_path, monkeypatch):
     lrscape.sweep(VALLEY, "momentum", GRID, steps=200, chunk_size=8, progress=False, store=path)
     empty = lrscape.open(path)
     assert empty.attrs["complete"] == 0
-    for name, var in empty.data_vars.items():
+    assert not empty.computed.values.any() and (empty.regime == NOT_COMPUTED).all()
+    for name, var in empty.drop_vars(["computed", "regime"]).data_vars.items():
         fill = np.nan if np.issubdtype(var.dtype, np.floating) else 0
         np.testing.assert_array_equal(var.values, np.full(var.shape, fill, var.dtype), name)
+
+
+def test_an_incomplete_store_is_drawn_with_what_it_lacks_in_grey(tmp_path, capsys):
+    path = tmp_path / "s.zarr"
+    lrscape.sweep(VALLEY, "momentum", GRID, steps=200, chunk_size=8, progress=False,
+                  store=str(path))
+    _forget(str(path), [1, 3])
+    partial = lrscape.open(path)
+    ax = plot.phase_diagram(partial)
+    shown = ax.collections[0].get_array()  # (momentum, learning_rate)
+    np.testing.assert_array_equal(np.ma.getmaskarray(shown).reshape(3, 12),
+                                  ~partial.computed.transpose("momentum", "learning_rate"))
+    assert plot.NOT_COMPUTED_LABEL in [t.get_text() for t in ax.get_legend().get_texts()]
+    lost = {"learning_rate": GRID["learning_rate"][3], "momentum": 0.0}  # trajectory 9
+    with pytest.raises(ValueError, match=r"points\[0\] = .* was not computed"):
+        plot.loss_curves(partial, [lost])
+    plt.close("all")
+    assert cli.main(["plot", str(path), "--out", str(tmp_path / "s.png")]) == 0
+    assert f"{path} is incomplete: 56% of its trajectories" in capsys.readouterr().out
 
 
 _INTERRUPTED_WRITE = """

@@ -326,6 +326,9 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         print(f"lrscape plot: {err}", file=sys.stderr)
         return 2
     print(f"wrote {out}")
+    if "computed" in ds:
+        print(f"{args.store} is incomplete: {float(ds['computed'].mean()):.0%} of its "
+              "trajectories are computed (the rest is grey); rerun its sweep to finish it")
     return 0
 
 

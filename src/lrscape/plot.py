@@ -20,7 +20,7 @@ from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
 
 from . import theory
 from .grid import is_log_spaced
-from .regimes import Regime
+from .regimes import NOT_COMPUTED, Regime
 
 REGIME_COLORS = {
     Regime.MONOTONE: "#4C72B0",  # blue: smooth descent
@@ -36,7 +36,10 @@ REGIME_LABELS = {
     Regime.CHAOTIC: "chaotic",
     Regime.DIVERGED: "diverged",
 }
-_CMAP = ListedColormap([REGIME_COLORS[r] for r in Regime])
+#: Trajectories an incomplete store does not hold (``regime`` = NOT_COMPUTED).
+NOT_COMPUTED_COLOR = "#D9D9D9"
+NOT_COMPUTED_LABEL = "not computed (the sweep was stopped: rerun it to finish)"
+_CMAP = ListedColormap([REGIME_COLORS[r] for r in Regime]).with_extremes(bad=NOT_COMPUTED_COLOR)
 _NORM = BoundaryNorm(np.arange(len(Regime) + 1) - 0.5, len(Regime))
 
 Overlay = tuple[str, np.ndarray, np.ndarray]  # (label, x values, y values)
@@ -209,18 +212,18 @@ def phase_diagram(
         _, ax = plt.subplots(figsize=(7.5, 5.5 if y else 2.2), constrained_layout=True)
 
     xlog = _is_log(ds, x)
+    regimes = plane["regime"].transpose(y, x).values if y is not None else plane["regime"].values
+    shown = np.ma.masked_equal(regimes, NOT_COMPUTED)  # drawn in NOT_COMPUTED_COLOR
     if y is not None:
-        regimes = plane["regime"].transpose(y, x).values
         ylog = _is_log(ds, y)
-        ax.pcolormesh(_edges(plane[x].values, xlog), _edges(plane[y].values, ylog), regimes,
+        ax.pcolormesh(_edges(plane[x].values, xlog), _edges(plane[y].values, ylog), shown,
                       cmap=_CMAP, norm=_NORM, shading="flat")
         if ylog:
             ax.set_yscale("log")
         ax.set_ylabel(_label(ds, y))
     else:
-        regimes = plane["regime"].values[None, :]
-        ax.pcolormesh(_edges(plane[x].values, xlog), [0, 1], regimes, cmap=_CMAP, norm=_NORM,
-                      shading="flat")
+        ax.pcolormesh(_edges(plane[x].values, xlog), [0, 1], shown[None, :], cmap=_CMAP,
+                      norm=_NORM, shading="flat")
         ax.set_yticks([])
     if xlog:
         ax.set_xscale("log")
@@ -229,6 +232,8 @@ def phase_diagram(
 
     handles = [Patch(color=REGIME_COLORS[r], label=REGIME_LABELS[r]) for r in Regime
                if np.any(regimes == r)]
+    if np.any(regimes == NOT_COMPUTED):
+        handles.append(Patch(color=NOT_COMPUTED_COLOR, label=NOT_COMPUTED_LABEL))
     curves = theory_overlays(ds, x, y) if overlays == "theory" else list(overlays or [])
     for (label, xs, ys), style in zip(curves, itertools.cycle(_OVERLAY_STYLES)):
         if np.all(np.isnan(ys)):
@@ -274,6 +279,9 @@ def loss_curves(
             raise ValueError(f"points[{i}] = {dict(point)} leaves the grid axes {unset} unset: "
                              f"give every curve a value on each of {grid_axes(ds)}")
         sel = ds.sel(dict(point), method="nearest")
+        if int(sel["regime"]) == NOT_COMPUTED:
+            raise ValueError(f"points[{i}] = {dict(point)} was not computed: the store is "
+                             "incomplete (rerun its sweep to finish it)")
         regime = Regime(int(sel["regime"]))
         text = labels[i] if labels else ", ".join(
             f"{k.replace('_', ' ')}={float(sel[k]):.3g}" for k in point)

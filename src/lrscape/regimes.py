@@ -75,6 +75,11 @@ class Regime(enum.IntEnum):
         }
 
 
+#: The ``regime`` of a trajectory that an incomplete store does not hold (its sweep was stopped
+#: before its chunk was written): not a regime, so not a member of :class:`Regime`.
+NOT_COMPUTED = -1
+
+
 @dataclasses.dataclass(frozen=True)
 class Thresholds:
     r"""Every threshold of the classifier, with its default.
@@ -194,7 +199,9 @@ def reclassify(ds: Any, **thresholds: Any) -> Any:
         oscillation=np.asarray(ds["oscillation"]), late_change=np.asarray(ds["late_change"]),
         thresholds=th,
     )
+    # an incomplete store's trajectories that were never computed stay so
+    regime = np.where(np.asarray(ds["regime"]) == NOT_COMPUTED, NOT_COMPUTED, regime)
     out = ds.copy()
-    out["regime"] = (ds["regime"].dims, np.asarray(regime), ds["regime"].attrs)
+    out["regime"] = (ds["regime"].dims, regime.astype(np.int8), ds["regime"].attrs)
     out["converged"] = (ds["converged"].dims, converged, ds["converged"].attrs)
     return out

@@ -39,6 +39,7 @@ import xarray as xr
 import zarr
 
 from ._version import code_versions, describe
+from .regimes import NOT_COMPUTED
 
 # Attributes that define a sweep: two stores agreeing on these hold the same experiment.
 CONFIG_KEYS = (
@@ -279,17 +280,34 @@ def _check_same_code(path: str, stored: dict[str, Any], current: dict[str, Any])
 def open(path: str | os.PathLike[str]) -> xr.Dataset:  # noqa: A001 - mirrors xarray.open_*
     """Read a results store back as the Dataset :func:`lrscape.sweep` returned.
 
-    Chunks a killed sweep never finished hold fill values (NaN for floats, 0 otherwise) and
-    the Dataset's ``attrs["complete"]`` is 0; rerun the sweep with the same store to finish
-    them.
+    A store whose sweep was stopped before every chunk was written reads with
+    ``attrs["complete"] = 0`` and a boolean variable ``computed`` over the grid; the
+    trajectories not computed have ``regime`` = :data:`~lrscape.regimes.NOT_COMPUTED` (-1,
+    listed in its ``flag_values``), NaN in every float variable and 0 in the other integers.
+    Rerun the sweep with the same store to compute them.
     """
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no results store at {path!r}")
     with _quiet():
         flat = xr.open_zarr(path).load()
-    done = bool(np.all(flat[DONE].values)) if DONE in flat else True
     ds = from_flat(flat)
-    if not done:
-        ds.attrs["complete"] = 0
+    if DONE in flat and not flat[DONE].values.all():
+        _mark_not_computed(ds, flat[DONE].values.astype(bool), int(flat.attrs["chunk_size"]))
     return ds
+
+
+def _mark_not_computed(ds: xr.Dataset, done: np.ndarray, chunk_size: int) -> None:
+    dims = ds["regime"].dims
+    computed = np.repeat(done, chunk_size)[:ds["regime"].size].reshape(ds["regime"].shape)
+    regime = np.where(computed, ds["regime"].values, NOT_COMPUTED).astype(np.int8)
+    attrs = dict(ds["regime"].attrs)
+    if "flag_values" in attrs:
+        attrs["flag_values"] = np.concatenate([[NOT_COMPUTED], attrs["flag_values"]]
+                                              ).astype(np.int8)
+        attrs["flag_meanings"] = f"not_computed {attrs['flag_meanings']}"
+    ds["regime"] = (dims, regime, attrs)
+    ds["computed"] = (dims, computed, {
+        "long_name": "whether the trajectory was computed (the store is incomplete: rerun "
+                     "its sweep to compute the others)"})
+    ds.attrs["complete"] = 0
