@@ -174,6 +174,12 @@ def test_cli_toml_config_with_flags_overriding(tmp_path):
         (["sweep", "--lr", "1:2"], "expected START:STOP:NUM"),
         (["sweep", "--steps", "0"], "`steps` must be an integer >= 1, got 0"),
         (["sweep", "--set", "wall_curvature=-3"], "wall_curvature` must be > 0, got -3"),
+        # an own grid replaces the default one: a CLI hint, not the library's Python one
+        (["sweep", "--axis", "momentum=0,0.9"],
+         "the grid ['momentum'] has no learning rate: add --lr START:STOP:NUM[:log], or fix "
+         "one with --opt learning_rate=VALUE"),
+        (["refine", "--axis", "momentum=0:0.9:5", "--axis", "wall_curvature=1:9:5",
+          "--coarse", "3"], "has no learning rate: add --lr"),
     ],
 )
 def test_cli_errors_are_one_clear_line(tmp_path, capsys, argv, message):
