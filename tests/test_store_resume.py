@@ -314,6 +314,11 @@ def test_the_memory_budget_sets_the_chunk_from_the_compiled_program(tmp_path):
     assert programs and all(chunks_mod.program_bytes(p, 4) <= budget for p in programs)
     with pytest.raises(ValueError, match="`max_memory` must be .* got '4 parsecs'"):
         lrscape.sweep(VALLEY, "momentum", grid, max_memory="4 parsecs")
+    # a budget not even the fewest trajectories fit in: refused, not exceeded
+    with pytest.raises(ValueError, match=r"`max_memory` = 1,000 bytes is less than a compiled "
+                                         r"call of the fewest trajectories \(16 on 4 device"):
+        lrscape.sweep(VALLEY, "momentum", grid, max_memory="1kB", store=path + "-2")
+    assert not os.path.exists(path + "-2")
 
 
 def test_progress_counts_trajectories_including_resumed_chunks(tmp_path, capsys):

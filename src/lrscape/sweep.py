@@ -152,7 +152,8 @@ def sweep(
             compiled calls as compute in about half a second (the first is timed), so that
             writing a chunk does not take longer than computing it.
         max_memory: the memory one compiled call may use, in bytes or as ``"4GiB"`` (default: half
-            the accelerators' memory, or a quarter of the RAM up to 2 GiB on CPU).
+            the accelerators' memory, or a quarter of the RAM up to 2 GiB on CPU); a budget
+            too small for the fewest trajectories a call computes is refused.
         devices: devices to shard each chunk over (default: all local devices).
         progress: show a progress bar (default: only when stderr is a terminal).
         store: a path: stream the results there, chunk by chunk, as a zarr store
@@ -450,6 +451,12 @@ def _run(
     if chunk_size is None and program_bytes(program, n_dev) > max_memory:
         # The first chunk does not fit: as many trajectories as the budget allows.
         per_trajectory = program_bytes(program, n_dev) / compiled_for
+        fewest = job.padded(n_dev, devices)
+        if per_trajectory * fewest > max_memory:  # an underestimate: the shared part is spread
+            raise ValueError(
+                f"`max_memory` = {max_memory:,} bytes is less than a compiled call of the "
+                f"fewest trajectories ({fewest} on {n_dev} device(s)) needs, about "
+                f"{math.ceil(per_trajectory * fewest):,} bytes: raise it")
         chunk = min(chunk, chunk_for_budget(per_trajectory, n_dev, max_memory,
                                             pad=lambda n: job.padded(n * n_dev, devices) // n_dev))
     if chunk_size is None and on_cpu:
