@@ -34,6 +34,16 @@ def test_store_round_trip_with_xarray(tmp_path, small_sweep):
     assert back.attrs["jax_version"] and back.attrs["lrscape_version"] == lrscape.__version__
 
 
+@pytest.mark.filterwarnings("ignore:Consolidated metadata")  # the foreign store's own write
+def test_open_refuses_what_is_not_a_results_store(tmp_path):
+    (tmp_path / "notes.txt").write_text("not zarr")
+    xr.Dataset({"a": ("x", [1, 2])}).to_zarr(tmp_path / "other.zarr")
+    for name in ("notes.txt", "other.zarr"):
+        with pytest.raises(ValueError, match="is not an lrscape results store"):
+            lrscape.open(tmp_path / name)
+    assert cli.main(["plot", str(tmp_path / "other.zarr")]) == 2
+
+
 def test_store_refuses_a_different_sweep_and_accepts_a_rerun(tmp_path):
     path = str(tmp_path / "s.zarr")
     lrscape.sweep(VALLEY, "momentum", GRID, steps=200, progress=False, store=path)

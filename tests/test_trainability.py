@@ -6,7 +6,7 @@ import pytest
 import xarray as xr
 
 import lrscape
-from lrscape import fractal
+from lrscape import cli, fractal
 from lrscape.refine import MIN_ULPS_PER_PIXEL, ulps_per_pixel, zoom, zoom_axis
 
 #: The paper's network, smaller (width 8, as its notebook's default) so tests stay quick.
@@ -150,7 +150,7 @@ def test_zoom_stops_where_float64_runs_out_and_reports_it():
     assert second.any() and not second.all()  # ... and the boundary is in the next frame
 
 
-def test_cli_refine_writes_the_image_and_its_figure(tmp_path):
+def test_cli_refine_writes_the_image_and_its_figure(tmp_path, capsys):
     import subprocess
     import sys
 
@@ -168,3 +168,17 @@ def test_cli_refine_writes_the_image_and_its_figure(tmp_path):
     bad = subprocess.run(command[:-6] + ["--coarse", "6", "--out", str(out)],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "must be (coarse - 1) * 2**L + 1" in bad.stderr
+    # read back and redrawn like a sweep's store
+    xr.testing.assert_identical(lrscape.open(out), xr.open_zarr(out).load())
+    again = tmp_path / "again.png"
+    assert cli.main(["plot", str(out), "--x", "learning_rate", "--out", str(again)]) == 0
+    assert again.stat().st_size > 10_000
+    assert cli.main(["plot", str(out), "--x", "momentum"]) == 2
+    assert "--x 'momentum' is not an axis of the image" in capsys.readouterr().err
+    # a sweep's store is not replaced by an image, and nothing is computed to find that out
+    swept = tmp_path / "sweep.zarr"
+    lrscape.sweep("narrow-valley", "sgd", {"learning_rate": [0.01, 0.02]}, steps=20,
+                  store=str(swept), progress=False)
+    assert cli.main([*command[3:-1], str(swept), "--steps", "100000000"]) == 2
+    assert "exists and is not a refined image" in capsys.readouterr().err
+    assert lrscape.open(swept).sizes["learning_rate"] == 2

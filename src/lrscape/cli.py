@@ -221,17 +221,15 @@ def _cmd_refine(args: argparse.Namespace) -> int:
         landscape, optimizer, schedule, grid, dtype = _problem(s)
         if len(grid) != 2:
             raise ValueError(f"refine needs exactly two axes (--lr/--axis), got {list(grid)}")
+        lrscape.store.check_image_path(out)
         image = lrscape.refine(
             landscape, optimizer, grid, coarse=args.coarse, by=args.by,
             steps=int(s["steps"]), seed=int(s["seed"]), schedule=schedule, dtype=dtype,
             thresholds=s.get("thresholds"), progress=args.progress)
+        lrscape.store.write_image(image, out)
     except (ValueError, ImportError) as err:
         print(f"lrscape refine: {err}", file=sys.stderr)
         return 2
-    from .store import _quiet
-
-    with _quiet():
-        image.to_zarr(out, mode="w")
     n = image[args.by].size
     print(f"wrote {out}: {n} pixels from {image.attrs['evaluated']} trajectories "
           f"({image.attrs['saving']:.1f}x fewer than the full grid)")
@@ -239,20 +237,7 @@ def _cmd_refine(args: argparse.Namespace) -> int:
     if plot_path is None:
         plot_path = os.path.splitext(out.rstrip("/"))[0] + ".png"
     if plot_path:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        from . import plot
-
-        fig, ax = plt.subplots(figsize=(7, 6), constrained_layout=True)
-        if args.by == "trainable":
-            plot.trainability_image(image, ax, title=f"{s['landscape']}, {s['optimizer']}: "
-                                    f"refined from {image.attrs['evaluated']} runs")
-        else:
-            plot.phase_diagram(image, x=list(grid)[1], y=list(grid)[0], ax=ax)
-        fig.savefig(plot_path, dpi=110)
+        _save_figure(image, plot_path, None, None, {})
         print(f"wrote {plot_path}")
     return 0
 
@@ -311,12 +296,38 @@ def _stored_so_far(out: str) -> str:
 
 
 def _save_figure(ds: Any, path: str, x: str | None, y: str | None, select: dict) -> None:
+    """A sweep's summary figure, or a refined image's class image."""
     import matplotlib
 
     matplotlib.use("Agg")
-    from . import plot
+    import matplotlib.pyplot as plt
 
-    plot.summary_figure(ds, path, x=x, y=y, select=select or None)
+    from . import plot
+    from .store import REFINED
+
+    if REFINED not in ds.attrs:
+        plot.summary_figure(ds, path, x=x, y=y, select=select or None)
+        return
+    by = ds.attrs[REFINED]
+    rows, cols = ds[by].dims  # by default the first axis up, as refine lays the image out
+    if x is None:
+        x = rows if y == cols else cols
+    if y is None:
+        y = rows if x == cols else cols
+    for name, value in (("--x", x), ("--y", y)):
+        if value not in (rows, cols):
+            raise ValueError(f"{name} {value!r} is not an axis of the image: {rows}, {cols}")
+    if x == y:
+        raise ValueError(f"--x and --y are both {x!r}")
+    fig, ax = plt.subplots(figsize=(7, 6), constrained_layout=True)
+    if by == "trainable":
+        plot.trainability_image(ds.transpose(y, x, ...), ax, title=(
+            f"{ds.attrs['landscape']}, {ds.attrs['optimizer']}: refined from "
+            f"{ds.attrs['evaluated']} runs"))
+    else:
+        plot.phase_diagram(ds, x=x, y=y, ax=ax)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:

@@ -49,6 +49,7 @@ CONFIG_KEYS = (
     "trainability",
 )
 TRAJECTORY = "trajectory"
+REFINED = "refined_by"  # the attribute that marks a class image from lrscape.refine
 DONE = "chunk_done"
 # What zarr's local store writes before renaming into place (``<name>.<uuid4 hex>.partial``): a
 # process killed mid-write leaves it behind.
@@ -277,8 +278,34 @@ def _check_same_code(path: str, stored: dict[str, Any], current: dict[str, Any])
             "(or remove it) to compute the sweep again")
 
 
+def write_image(image: xr.Dataset, path: str | os.PathLike[str]) -> None:
+    """Write a class image from :func:`lrscape.refine` as a zarr store, as the grid it is.
+
+    An earlier image at ``path`` is replaced; anything else there is refused, a sweep's store
+    above all. :func:`open` reads it back.
+    """
+    check_image_path(path)
+    with _quiet():
+        image.to_zarr(os.fspath(path), mode="w")
+
+
+def check_image_path(path: str | os.PathLike[str]) -> None:
+    """Refuse a path :func:`write_image` would not write to (before any refining is done)."""
+    path = os.fspath(path)
+    if os.path.exists(path):
+        try:
+            with _quiet():
+                attrs = xr.open_zarr(path).attrs
+        except Exception:  # not a zarr store at all
+            attrs = {}
+        if REFINED not in attrs:
+            raise ValueError(f"{path!r} exists and is not a refined image; choose another path "
+                             "or remove it")
+
+
 def open(path: str | os.PathLike[str]) -> xr.Dataset:  # noqa: A001 - mirrors xarray.open_*
-    """Read a results store back as the Dataset :func:`lrscape.sweep` returned.
+    """Read a results store back as the Dataset :func:`lrscape.sweep` returned (or the image
+    :func:`lrscape.refine` returned, from :func:`write_image`).
 
     A store whose sweep was stopped before every chunk was written reads with
     ``attrs["complete"] = 0`` and a boolean variable ``computed`` over the grid; the
@@ -289,8 +316,15 @@ def open(path: str | os.PathLike[str]) -> xr.Dataset:  # noqa: A001 - mirrors xa
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no results store at {path!r}")
-    with _quiet():
-        flat = xr.open_zarr(path).load()
+    try:
+        with _quiet():
+            flat = xr.open_zarr(path).load()
+    except Exception as err:  # not a zarr store at all
+        raise ValueError(f"{path!r} is not an lrscape results store ({err})") from None
+    if REFINED in flat.attrs:
+        return flat
+    if "lrscape_version" not in flat.attrs or TRAJECTORY not in flat.dims:
+        raise ValueError(f"{path!r} is not an lrscape results store")
     ds = from_flat(flat)
     if DONE in flat and not flat[DONE].values.all():
         _mark_not_computed(ds, flat[DONE].values.astype(bool), int(flat.attrs["chunk_size"]))
