@@ -146,6 +146,29 @@ def test_an_incomplete_store_is_drawn_with_what_it_lacks_in_grey(tmp_path, capsy
     assert f"{path} is incomplete: 56% of its trajectories" in capsys.readouterr().out
 
 
+def test_an_interrupted_sweep_says_what_its_store_holds_and_resumes(tmp_path, monkeypatch):
+    path = str(tmp_path / "s.zarr")
+    original = store_mod.ChunkStore.write
+
+    def stopped_at_the_third(self, index, *args):
+        if index == 2:
+            raise KeyboardInterrupt  # Ctrl-C, as a notebook's interrupt button sends it
+        original(self, index, *args)
+
+    monkeypatch.setattr(store_mod.ChunkStore, "write", stopped_at_the_third)
+    with pytest.raises(KeyboardInterrupt) as interrupted:
+        lrscape.sweep(VALLEY, "momentum", GRID, steps=200, chunk_size=8, progress=False,
+                      store=path)
+    assert interrupted.value.__notes__ == [
+        f"lrscape.sweep: 2 of 5 chunks are stored in {path!r}; the same call computes the "
+        "other 3"]
+    monkeypatch.undo()
+    xr.testing.assert_identical(
+        lrscape.sweep(VALLEY, "momentum", GRID, steps=200, chunk_size=8, progress=False,
+                      store=path),
+        lrscape.sweep(VALLEY, "momentum", GRID, steps=200, progress=False))
+
+
 _INTERRUPTED_WRITE = """
 import asyncio, signal, threading
 from lrscape import store

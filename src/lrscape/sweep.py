@@ -43,7 +43,7 @@ from .optimizers import Optimizer
 from .regimes import Regime, Thresholds
 from .schedules import Schedule
 from .simulate import Spec
-from .store import ChunkStore
+from .store import ChunkStore, chunks_done
 
 _SUMMARY_ATTRS: dict[str, dict[str, Any]] = {
     "regime": {"long_name": "regime of the trajectory", **Regime.flag_attrs()},
@@ -306,14 +306,23 @@ def sweep(
     if store is not None and not isinstance(store, str | os.PathLike):
         raise ValueError(f"`store` must be a path, got {store!r}")
     run_on = executors.get(executor, devices=devices)
-    with jax.enable_x64(dtype == np.float64):
-        outputs = _run(
-            landscape, optimizer, schedule, axes, steps, record_every, seed, x0, thresholds,
-            dtype, chunk_size, devices, progress, extras, float(gradient_noise), max_memory,
-            # absolute: a Ray worker resolves a relative path against its own directory
-            None if store is None else os.path.abspath(store), run_on, build,
-            points is not None,
-        )
+    try:
+        with jax.enable_x64(dtype == np.float64):
+            outputs = _run(
+                landscape, optimizer, schedule, axes, steps, record_every, seed, x0,
+                thresholds, dtype, chunk_size, devices, progress, extras,
+                float(gradient_noise), max_memory,
+                # absolute: a Ray worker resolves a relative path against its own directory
+                None if store is None else os.path.abspath(store), run_on, build,
+                points is not None,
+            )
+    except KeyboardInterrupt as interrupt:
+        if store is not None and os.path.exists(store):
+            done, total = chunks_done(store)
+            interrupt.add_note(f"lrscape.sweep: {done} of {total} chunks are stored in "
+                               f"{os.fspath(store)!r}; the same call computes the other "
+                               f"{total - done}")
+        raise
     return build(outputs)
 
 
