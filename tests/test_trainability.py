@@ -175,6 +175,8 @@ def test_cli_refine_writes_the_image_and_its_figure(tmp_path, capsys):
     assert again.stat().st_size > 10_000
     assert cli.main(["plot", str(out), "--x", "momentum"]) == 2
     assert "--x 'momentum' is not an axis of the image" in capsys.readouterr().err
+    assert cli.main(["plot", str(out), "--select", "momentum=0.5"]) == 2
+    assert "--select does not apply to a refined image" in capsys.readouterr().err
     # a sweep's store is not replaced by an image, and nothing is computed to find that out
     swept = tmp_path / "sweep.zarr"
     lrscape.sweep("narrow-valley", "sgd", {"learning_rate": [0.01, 0.02]}, steps=20,

@@ -310,6 +310,9 @@ def _save_figure(ds: Any, path: str, x: str | None, y: str | None, select: dict)
         return
     by = ds.attrs[REFINED]
     rows, cols = ds[by].dims  # by default the first axis up, as refine lays the image out
+    if select:
+        raise ValueError(f"--select does not apply to a refined image: its only axes are "
+                         f"{rows} and {cols}")
     if x is None:
         x = rows if y == cols else cols
     if y is None:
