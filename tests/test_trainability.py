@@ -184,3 +184,6 @@ def test_cli_refine_writes_the_image_and_its_figure(tmp_path, capsys):
     assert cli.main([*command[3:-1], str(swept), "--steps", "100000000"]) == 2
     assert "exists and is not a refined image" in capsys.readouterr().err
     assert lrscape.open(swept).sizes["learning_rate"] == 2
+    with pytest.raises(ValueError, match="holds a refined image, not a sweep"):  # and back
+        lrscape.sweep("narrow-valley", "sgd", {"learning_rate": [0.01, 0.02]}, steps=20,
+                      store=str(out), progress=False)

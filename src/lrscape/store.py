@@ -192,6 +192,9 @@ class ChunkStore:
         if "lrscape_version" not in existing.attrs:
             raise ValueError(f"store {self.path!r} exists and was not written by lrscape; "
                              "choose another path or remove it")
+        if REFINED in existing.attrs:
+            raise ValueError(f"store {self.path!r} holds a refined image, not a sweep; choose "
+                             "another path or remove it")
         if DONE not in existing or "chunk_size" not in existing.attrs:
             raise ValueError(f"store {self.path!r} was written by an lrscape without resumable "
                              "stores; choose another path or remove it")
