@@ -344,6 +344,20 @@ def test_the_memory_budget_sets_the_chunk_from_the_compiled_program(tmp_path):
     assert not os.path.exists(path + "-2")
 
 
+def test_a_sweep_whose_results_exceed_the_ram_is_refused_before_it_runs(tmp_path, monkeypatch):
+    import importlib
+
+    path = tmp_path / "s.zarr"
+    # 36 trajectories x (34 bytes of summary + 20 record windows x 8 bytes) = 6,984 bytes
+    monkeypatch.setattr(importlib.import_module("lrscape.sweep"), "machine_ram", lambda: 6983)
+    with pytest.raises(ValueError, match=r"would hold 0\.0 GB \(194 bytes for each of 36 "
+                                         r"trajectories\), more than this machine's"):
+        lrscape.sweep(VALLEY, "momentum", GRID, steps=200, store=str(path))
+    assert not path.exists()
+    monkeypatch.setattr(importlib.import_module("lrscape.sweep"), "machine_ram", lambda: 6984)
+    lrscape.sweep(VALLEY, "momentum", GRID, steps=200, progress=False, max_memory="1MiB")
+
+
 def test_progress_counts_trajectories_including_resumed_chunks(tmp_path, capsys):
     import zarr
 

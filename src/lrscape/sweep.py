@@ -153,7 +153,8 @@ def sweep(
             writing a chunk does not take longer than computing it.
         max_memory: the memory one compiled call may use, in bytes or as ``"4GiB"`` (default: half
             the accelerators' memory, or a quarter of the RAM up to 2 GiB on CPU); a budget
-            too small for the fewest trajectories a call computes is refused.
+            too small for the fewest trajectories a call computes is refused, and so is a
+            sweep whose returned Dataset would not fit in the machine's RAM.
         devices: devices to shard each chunk over (default: all local devices).
         progress: show a progress bar (default: only when stderr is a terminal).
         store: a path: stream the results there, chunk by chunk, as a zarr store
@@ -382,11 +383,15 @@ def default_memory_budget(devices: Sequence[jax.Device]) -> int:
             limits.append(int(stats["bytes_limit"]) // 2)
     if limits and len(limits) == len(devices):
         return sum(limits)
+    return int(min((machine_ram() or 8 << 30) // 4, 2 << 30))
+
+
+def machine_ram() -> int | None:
+    """The machine's physical memory in bytes (``None`` where the system does not say)."""
     try:
-        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
     except (ValueError, OSError, AttributeError):  # not a POSIX system
-        ram = 8 << 30
-    return int(min(ram // 4, 2 << 30))
+        return None
 
 
 def parse_memory(value: int | str) -> int:
@@ -457,6 +462,17 @@ def _run(
                    zipped=zipped)
     compiled_for = job.padded(chunk, devices)
     program = job.program(devices, compiled_for)
+    # What the returned Dataset holds for the whole run: refused now if it cannot fit, rather
+    # than killed for memory at the end of a long run.
+    kept = total * sum(int(np.prod(s.shape[1:], dtype=np.int64)) * s.dtype.itemsize
+                       for group in program.out_info for s in group.values())
+    ram = machine_ram()
+    if ram is not None and kept > ram:
+        raise ValueError(
+            f"the Dataset this sweep returns would hold {kept / 1e9:.1f} GB "
+            f"({kept // total:,} bytes for each of {total:,} trajectories), more than this "
+            f"machine's {ram / 1e9:.1f} GB of RAM: record less often (`record_every`), or "
+            "sweep the grid in parts")
     if chunk_size is None and program_bytes(program, n_dev) > max_memory:
         # The first chunk does not fit: as many trajectories as the budget allows.
         per_trajectory = program_bytes(program, n_dev) / compiled_for
