@@ -203,7 +203,8 @@ def _problem(s: dict[str, Any]) -> tuple[Any, Any, Any, dict[str, Any], str]:
             and optimizer.hyperparams.get("learning_rate", 0) is None):
         # an own grid replaces the default one, learning rates included
         raise ValueError(f"the grid {list(grid)} has no learning rate: add --lr "
-                         "START:STOP:NUM[:log], or fix one with --opt learning_rate=VALUE")
+                         "START:STOP:NUM[:log], or fix one with --opt learning_rate=VALUE "
+                         "(in a TOML file: learning_rate in [grid] or [optimizer_values])")
     dtype = {"float32": "float32", "float64": "float64"}.get(str(s["dtype"]))
     if dtype is None:
         raise ValueError(f"--dtype must be float32 or float64, got {s['dtype']!r}")
