@@ -18,6 +18,7 @@ LocalExecutor(devices=None)
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
@@ -122,7 +123,12 @@ class RayExecutor:
     def run(self, job: ChunkJob, todo: Sequence[int], on_done: OnDone) -> None:
         ray = _import_ray()
         if not ray.is_initialized():
-            ray.init(address=self.address, **self.init_kwargs)
+            with warnings.catch_warnings():
+                # JAX warns at any fork; Ray's fork execs its processes at once, taking none of
+                # this process's threads with it
+                warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called",
+                                        category=RuntimeWarning)
+                ray.init(address=self.address, **self.init_kwargs)
         task = ray.remote(_compute_chunk).options(
             num_cpus=self.num_cpus, num_gpus=self.num_gpus, max_retries=self.max_retries,
             retry_exceptions=False)
