@@ -344,7 +344,7 @@ def test_the_memory_budget_sets_the_chunk_from_the_compiled_program(tmp_path):
     assert not os.path.exists(path + "-2")
 
 
-def test_a_sweep_whose_results_exceed_the_ram_is_refused_before_it_runs(tmp_path, monkeypatch):
+def test_results_beyond_the_ram_are_refused_before_computed_or_read(tmp_path, monkeypatch):
     import importlib
 
     path = tmp_path / "s.zarr"
@@ -355,7 +355,14 @@ def test_a_sweep_whose_results_exceed_the_ram_is_refused_before_it_runs(tmp_path
         lrscape.sweep(VALLEY, "momentum", GRID, steps=200, store=str(path))
     assert not path.exists()
     monkeypatch.setattr(importlib.import_module("lrscape.sweep"), "machine_ram", lambda: 6984)
-    lrscape.sweep(VALLEY, "momentum", GRID, steps=200, progress=False, max_memory="1MiB")
+    lrscape.sweep(VALLEY, "momentum", GRID, steps=200, progress=False, max_memory="1MiB",
+                  store=str(path))
+    # reading it back: refused too, pointing at the lazy flat layout
+    monkeypatch.setattr(chunks_mod, "machine_ram", lambda: 1000)
+    with pytest.raises(ValueError, match="more than this machine's .* read it lazily in its "
+                                         "flat layout with xarray.open_zarr"):
+        lrscape.open(path)
+    assert xr.open_zarr(path).regime.shape == (36,)
 
 
 def test_progress_counts_trajectories_including_resumed_chunks(tmp_path, capsys):

@@ -22,6 +22,7 @@ the same numbers.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -64,6 +65,14 @@ def memory_analysis(program: Any) -> Any:
             _MEMORY.pop(next(iter(_MEMORY)))
         _MEMORY[id(program)] = (program, program.memory_analysis())
     return _MEMORY[id(program)][1]
+
+
+def machine_ram() -> int | None:
+    """The machine's physical memory in bytes (``None`` where the system does not say)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # not a POSIX system
+        return None
 
 
 def program_bytes(program: Any, n_devices: int) -> int:

@@ -38,6 +38,7 @@ import numpy as np
 import xarray as xr
 import zarr
 
+from . import chunks
 from ._version import code_versions, describe
 from .regimes import NOT_COMPUTED
 
@@ -321,9 +322,17 @@ def open(path: str | os.PathLike[str]) -> xr.Dataset:  # noqa: A001 - mirrors xa
         raise FileNotFoundError(f"no results store at {path!r}")
     try:
         with _quiet():
-            flat = xr.open_zarr(path).load()
+            flat = xr.open_zarr(path)  # lazily: nothing read yet
     except Exception as err:  # not a zarr store at all
         raise ValueError(f"{path!r} is not an lrscape results store ({err})") from None
+    ram = chunks.machine_ram()
+    if ram is not None and flat.nbytes > ram:
+        raise ValueError(
+            f"{path!r} holds {flat.nbytes / 1e9:.1f} GB, more than this machine's "
+            f"{ram / 1e9:.1f} GB of RAM: read it lazily in its flat layout with "
+            "xarray.open_zarr, and load what you need")
+    with _quiet():
+        flat = flat.load()
     if REFINED in flat.attrs:
         return flat
     if "lrscape_version" not in flat.attrs or TRAJECTORY not in flat.dims:

@@ -35,6 +35,7 @@ from .chunks import (
     cast_tree,
     chunk_for_budget,
     chunk_for_cache,
+    machine_ram,
     program_bytes,
     store_chunk,
 )
@@ -384,14 +385,6 @@ def default_memory_budget(devices: Sequence[jax.Device]) -> int:
     if limits and len(limits) == len(devices):
         return sum(limits)
     return int(min((machine_ram() or 8 << 30) // 4, 2 << 30))
-
-
-def machine_ram() -> int | None:
-    """The machine's physical memory in bytes (``None`` where the system does not say)."""
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-    except (ValueError, OSError, AttributeError):  # not a POSIX system
-        return None
 
 
 def parse_memory(value: int | str) -> int:
