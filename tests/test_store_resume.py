@@ -169,6 +169,36 @@ def test_an_interrupted_sweep_says_what_its_store_holds_and_resumes(tmp_path, mo
         lrscape.sweep(VALLEY, "momentum", GRID, steps=200, progress=False))
 
 
+def test_a_store_path_that_cannot_be_created_is_refused_before_anything_compiles(tmp_path):
+    (tmp_path / "notes.txt").write_text("a file, not a folder")
+    path = tmp_path / "notes.txt" / "runs" / "s.zarr"
+    with pytest.raises(ValueError, match=r"`store` .*s\.zarr' cannot be created: .*notes\.txt' "
+                                         "is not a folder"):
+        lrscape.sweep(VALLEY, "momentum", {"learning_rate": [0.01, 0.02], "momentum": [0.3]},
+                      steps=130, record_every=13, store=str(path))
+    assert not [k for k in chunks_mod._PROGRAMS if k[0].steps == 130]  # nothing compiled
+
+
+def test_a_full_disk_ends_a_cli_sweep_with_one_line_and_what_is_stored(tmp_path, monkeypatch,
+                                                                      capsys):
+    original = store_mod.ChunkStore.write
+
+    def disk_full_at_the_third(self, index, *args):
+        if index == 2:
+            raise OSError(28, "No space left on device")
+        original(self, index, *args)
+
+    monkeypatch.setattr(store_mod.ChunkStore, "write", disk_full_at_the_third)
+    out = tmp_path / "s.zarr"
+    code = cli.main(["sweep", "--lr", "1e-3:0.1:12:log", "--axis", "momentum=0,0.5,0.9",
+                     "--steps", "200", "--chunk-size", "8", "--out", str(out), "--plot", "",
+                     "--no-progress"])
+    assert code == 1
+    assert capsys.readouterr().err == (
+        f"lrscape sweep: [Errno 28] No space left on device; 2 of 5 chunks are stored in "
+        f"{out}; the same command computes the other 3\n")
+
+
 _INTERRUPTED_WRITE = """
 import asyncio, signal, threading
 from lrscape import store

@@ -272,6 +272,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"lrscape sweep: interrupted; {_stored_so_far(s['out'])}", file=sys.stderr)
         return INTERRUPTED
+    except OSError as err:  # the store's disk: full, gone, read-only ...
+        print(f"lrscape sweep: {err}; {_stored_so_far(s['out'])}", file=sys.stderr)
+        return 1
     counts = {r.name.lower(): int((ds["regime"] == r).sum()) for r in lrscape.Regime}
     print(f"wrote {s['out']}: {ds['regime'].size} trajectories x {s['steps']} steps; "
           + ", ".join(f"{k} {v}" for k, v in counts.items() if v))

@@ -167,8 +167,12 @@ class ChunkStore:
         creating = f"{self.path.rstrip(os.sep)}.creating-{uuid.uuid4().hex[:8]}"
         try:
             with _quiet():
-                flat.isel({TRAJECTORY: slice(0, 0)}).to_zarr(creating, mode="w-",
-                                                               encoding=encoding)
+                try:
+                    flat.isel({TRAJECTORY: slice(0, 0)}).to_zarr(creating, mode="w-",
+                                                                   encoding=encoding)
+                except OSError as err:  # named by the store's path, not the temporary one
+                    raise OSError(err.errno, f"cannot create the store {self.path!r}: "
+                                  f"{err.strerror}") from None
                 group = zarr.open_group(creating, mode="r+")
                 for name, shape in lengths.items():
                     group[name].resize(shape)
@@ -250,6 +254,25 @@ def _run_to_the_end(coroutine: Coroutine[Any, Any, None]) -> None:
             raise
     finally:
         pool.shutdown(wait=False)
+
+
+def check_creatable(path: str | os.PathLike[str]) -> None:
+    """Refuse a store path that cannot be created (checked before anything compiles).
+
+    Missing folders on the way are created with the store; the nearest one that exists must be
+    a folder this process may write in.
+    """
+    path = os.path.abspath(os.fspath(path))
+    if os.path.exists(path):
+        return  # a store to resume, checked when it is opened
+    parent = os.path.dirname(path)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise ValueError(f"`store` {path!r} cannot be created: {parent!r} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"`store` {path!r} cannot be created: no permission to write in "
+                         f"{parent!r}")
 
 
 def chunks_done(path: str | os.PathLike[str]) -> tuple[int, int]:

@@ -44,7 +44,7 @@ from .optimizers import Optimizer
 from .regimes import Regime, Thresholds
 from .schedules import Schedule
 from .simulate import Spec
-from .store import ChunkStore, chunks_done
+from .store import ChunkStore, check_creatable, chunks_done
 
 _SUMMARY_ATTRS: dict[str, dict[str, Any]] = {
     "regime": {"long_name": "regime of the trajectory", **Regime.flag_attrs()},
@@ -307,6 +307,8 @@ def sweep(
 
     if store is not None and not isinstance(store, str | os.PathLike):
         raise ValueError(f"`store` must be a path, got {store!r}")
+    if store is not None:
+        check_creatable(store)
     run_on = executors.get(executor, devices=devices)
     try:
         with jax.enable_x64(dtype == np.float64):
