@@ -44,6 +44,37 @@ def test_open_refuses_what_is_not_a_results_store(tmp_path):
     assert cli.main(["plot", str(tmp_path / "other.zarr")]) == 2
 
 
+def test_open_reads_a_part_of_a_store(tmp_path, small_sweep):
+    path = tmp_path / "s.zarr"
+    lrscape.sweep(VALLEY, "momentum", GRID, steps=200, progress=False, store=str(path))
+    summary = lrscape.open(path, records=False)  # what a phase diagram needs
+    assert "loss_mean" not in summary and "step" not in summary.coords
+    xr.testing.assert_identical(summary, small_sweep.drop_vars(["loss_mean", "loss_last",
+                                                                "step"]))
+    where = {"learning_rate": [3, 0, -1], "momentum": slice(1, None)}
+    xr.testing.assert_identical(lrscape.open(path, isel=where), small_sweep.isel(where))
+    xr.testing.assert_identical(lrscape.open(path, isel={"momentum": [2]}, records=False),
+                                summary.isel(momentum=[2]))
+    for bad, message in [({"seed": [0]}, "`isel` names 'seed', which is not a grid axis"),
+                         ({"momentum": [3]}, r"`isel\['momentum'\]` must be .* in \[-3, 3\)"),
+                         ({"momentum": 1}, r"`isel\['momentum'\]` must be a slice or a list")]:
+        with pytest.raises(ValueError, match=message):
+            lrscape.open(path, isel=bad)
+
+
+def test_a_summary_figure_reads_only_the_records_it_draws(tmp_path, small_sweep):
+    path = tmp_path / "s.zarr"
+    lrscape.sweep(VALLEY, "momentum", GRID, steps=200, progress=False, store=str(path))
+    from_store = plot.summary_figure(lrscape.open(path, records=False), store=path)
+    in_memory = plot.summary_figure(small_sweep)
+    lines = [fig.axes[1].lines for fig in (from_store, in_memory)]
+    assert [a.get_label() for a in lines[0]] == [b.get_label() for b in lines[1]]
+    assert len(lines[0]) >= 3
+    for a, b in zip(*lines, strict=True):
+        np.testing.assert_array_equal(a.get_ydata(), b.get_ydata())
+    plt.close("all")
+
+
 def test_store_refuses_a_different_sweep_and_accepts_a_rerun(tmp_path):
     path = str(tmp_path / "s.zarr")
     lrscape.sweep(VALLEY, "momentum", GRID, steps=200, progress=False, store=path)

@@ -52,6 +52,9 @@ def test_a_rerun_computes_only_the_missing_chunks(tmp_path, monkeypatch):
     assert (regime[~computed] == NOT_COMPUTED).all()
     np.testing.assert_array_equal(regime[computed], full.regime.values.reshape(-1)[computed])
     assert partial.regime.attrs["flag_meanings"].split()[0] == "not_computed"
+    part = lrscape.open(path, isel={"learning_rate": [2, 3], "momentum": [1, 2]})
+    np.testing.assert_array_equal(part.computed, [[True, False], [False, False]])  # 7, 8, 10, 11
+    xr.testing.assert_identical(part, partial.isel(learning_rate=[2, 3], momentum=[1, 2]))
     relabelled = lrscape.reclassify(partial, oscillation_threshold=0.3)
     assert (relabelled.regime.values.reshape(-1)[~computed] == NOT_COMPUTED).all()
     calls = []
@@ -387,12 +390,14 @@ def test_results_beyond_the_ram_are_refused_before_computed_or_read(tmp_path, mo
     monkeypatch.setattr(importlib.import_module("lrscape.sweep"), "machine_ram", lambda: 6984)
     lrscape.sweep(VALLEY, "momentum", GRID, steps=200, progress=False, max_memory="1MiB",
                   store=str(path))
-    # reading it back: refused too, pointing at the lazy flat layout
-    monkeypatch.setattr(chunks_mod, "machine_ram", lambda: 1000)
-    with pytest.raises(ValueError, match="more than this machine's .* read it lazily in its "
-                                         "flat layout with xarray.open_zarr"):
+    # reading it back: refused too, pointing at the parts that fit
+    monkeypatch.setattr(chunks_mod, "machine_ram", lambda: 3000)
+    with pytest.raises(ValueError, match=r"more than this machine's .* read what each "
+                                         r"trajectory has once \(`records=False`\), a "
+                                         r"sub-grid \(`isel`\), or the flat layout lazily"):
         lrscape.open(path)
-    assert xr.open_zarr(path).regime.shape == (36,)
+    assert lrscape.open(path, records=False).regime.shape == (12, 3)
+    assert lrscape.open(path, isel={"learning_rate": [0, 1]}).loss_mean.shape == (2, 3, 20)
 
 
 def test_progress_counts_trajectories_including_resumed_chunks(tmp_path, capsys):

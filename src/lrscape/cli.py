@@ -299,8 +299,10 @@ def _stored_so_far(out: str) -> str:
             f"other {total - done}")
 
 
-def _save_figure(ds: Any, path: str, x: str | None, y: str | None, select: dict) -> None:
-    """A sweep's summary figure, or a refined image's class image."""
+def _save_figure(ds: Any, path: str, x: str | None, y: str | None, select: dict,
+                 store: str | None = None) -> None:
+    """A sweep's summary figure, or a refined image's class image; ``store``: where the
+    records of the trajectories drawn are read, when ``ds`` was read without them."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -310,7 +312,7 @@ def _save_figure(ds: Any, path: str, x: str | None, y: str | None, select: dict)
     from .store import REFINED
 
     if REFINED not in ds.attrs:
-        plot.summary_figure(ds, path, x=x, y=y, select=select or None)
+        plot.summary_figure(ds, path, x=x, y=y, select=select or None, store=store)
         return
     by = ds.attrs[REFINED]
     rows, cols = ds[by].dims  # by default the first axis up, as refine lays the image out
@@ -341,10 +343,11 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     import lrscape
 
     try:
-        ds = lrscape.open(args.store)
+        # the records of the few trajectories drawn are read alone: a store of any size
+        ds = lrscape.open(args.store, records=False)
         out = args.out or os.path.splitext(os.fspath(args.store).rstrip("/"))[0] + ".png"
         select = {k: float(v) for k, v in _pairs(args.select, "--select").items()}
-        _save_figure(ds, out, args.x, args.y, select)
+        _save_figure(ds, out, args.x, args.y, select, store=args.store)
     except (ValueError, FileNotFoundError) as err:
         print(f"lrscape plot: {err}", file=sys.stderr)
         return 2

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -325,8 +326,14 @@ def summary_figure(
     x: str | None = None,
     y: str | None = None,
     select: Mapping[str, Any] | None = None,
+    store: str | os.PathLike[str] | None = None,
 ) -> Any:
-    """The phase diagram beside loss curves of one trajectory per regime; saved if ``path``."""
+    """The phase diagram beside loss curves of one trajectory per regime; saved if ``path``.
+
+    ``store``: the results store ``ds`` was read from with ``lrscape.open(store,
+    records=False)`` (a store larger than memory): the records of the trajectories drawn are
+    then read from it, and only theirs.
+    """
     axes = grid_axes(ds)
     x = x or ("learning_rate" if "learning_rate" in axes else axes[0])
     y = y or next((a for a in axes if a != x), None)
@@ -335,12 +342,30 @@ def summary_figure(
                                       gridspec_kw={"width_ratios": [1.2, 1]})
     phase_diagram(plane, x, y, ax=left)
     points = representative_points(plane, x, y)
-    loss_curves(plane, points, ax=right)
+    curves = plane
+    if store is not None and "loss_mean" not in plane and points:
+        curves = _select_plane(_records_of(ds, store, points, select),
+                               [a for a in (x, y) if a], select)
+    loss_curves(curves, points, ax=right)
     right.set_title("loss along one trajectory of each regime")
     if path is not None:
         fig.savefig(path, dpi=130)
         plt.close(fig)
     return fig
+
+
+def _records_of(ds: xr.Dataset, store: str | os.PathLike[str],
+                points: Sequence[Mapping[str, float]], select: Mapping[str, Any] | None
+                ) -> xr.Dataset:
+    """The sub-grid of ``store`` that holds ``points`` (and the ``select`` slice), records
+    included."""
+    from .store import open as open_store
+
+    positions = {}
+    for axis in grid_axes(ds):
+        values = [p[axis] for p in points] if axis in points[0] else [dict(select or {})[axis]]
+        positions[axis] = sorted(set(ds.indexes[axis].get_indexer(values, method="nearest")))
+    return open_store(store, isel=positions)
 
 
 TRAINABLE_LABELS = {True: "trains (last 20 losses below the first, on average)",

@@ -29,7 +29,7 @@ import re
 import shutil
 import uuid
 import warnings
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
@@ -330,9 +330,23 @@ def check_image_path(path: str | os.PathLike[str]) -> None:
                              "or remove it")
 
 
-def open(path: str | os.PathLike[str]) -> xr.Dataset:  # noqa: A001 - mirrors xarray.open_*
+def open(  # noqa: A001 - mirrors xarray.open_*
+    path: str | os.PathLike[str],
+    *,
+    records: bool = True,
+    isel: Mapping[str, Sequence[int] | slice] | None = None,
+) -> xr.Dataset:
     """Read a results store back as the Dataset :func:`lrscape.sweep` returned (or the image
     :func:`lrscape.refine` returned, from :func:`write_image`).
+
+    Args:
+        path: the store.
+        records: ``False`` reads only what each trajectory has once (``regime``, the losses,
+            ...), not its records over steps, epochs or curvature measurements: enough for a
+            phase diagram of a store larger than memory.
+        isel: integer positions along grid axes, as xarray's ``isel`` takes them (a list or a
+            slice per axis, e.g. ``{"learning_rate": [0, 100], "momentum": slice(0, None,
+            8)}``): only the trajectories of that sub-grid are read.
 
     A store whose sweep was stopped before every chunk was written reads with
     ``attrs["complete"] = 0`` and a boolean variable ``computed`` over the grid; the
@@ -348,27 +362,70 @@ def open(path: str | os.PathLike[str]) -> xr.Dataset:  # noqa: A001 - mirrors xa
             flat = xr.open_zarr(path)  # lazily: nothing read yet
     except Exception as err:  # not a zarr store at all
         raise ValueError(f"{path!r} is not an lrscape results store ({err})") from None
-    ram = chunks.machine_ram()
-    if ram is not None and flat.nbytes > ram:
-        raise ValueError(
-            f"{path!r} holds {flat.nbytes / 1e9:.1f} GB, more than this machine's "
-            f"{ram / 1e9:.1f} GB of RAM: read it lazily in its flat layout with "
-            "xarray.open_zarr, and load what you need")
-    with _quiet():
-        flat = flat.load()
-    if REFINED in flat.attrs:
-        return flat
-    if "lrscape_version" not in flat.attrs or TRAJECTORY not in flat.dims:
+    if REFINED not in flat.attrs and ("lrscape_version" not in flat.attrs
+                                      or TRAJECTORY not in flat.dims):
         raise ValueError(f"{path!r} is not an lrscape results store")
+    axes = ([name for name, _ in json.loads(flat.attrs.get("grid_axes", "[]"))]
+            if REFINED not in flat.attrs else list(flat.dims))
+    positions = _positions(flat, axes, isel or {})
+    if not records:
+        flat = flat.drop_vars([name for name, var in flat.variables.items()
+                               if not set(var.dims) <= {TRAJECTORY, "chunk", *axes}])
+    if REFINED in flat.attrs:
+        return _load(flat.isel(positions), path)
+    trajectories = None
+    if isel:
+        shape = tuple(flat.sizes[a] for a in axes)
+        grid = np.meshgrid(*(np.arange(n)[positions.get(a, slice(None))]
+                             for a, n in zip(axes, shape, strict=True)), indexing="ij")
+        trajectories = np.ravel_multi_index(grid, shape).ravel()  # C order, as stored
+        flat = flat.isel({TRAJECTORY: trajectories, **positions})
+    flat = _load(flat, path)
     ds = from_flat(flat)
     if DONE in flat and not flat[DONE].values.all():
-        _mark_not_computed(ds, flat[DONE].values.astype(bool), int(flat.attrs["chunk_size"]))
+        total = int(np.prod([len(flat[a]) for a in axes])) if trajectories is None else None
+        computed = np.repeat(flat[DONE].values.astype(bool), int(flat.attrs["chunk_size"]))
+        computed = computed[:total] if trajectories is None else computed[trajectories]
+        _mark_not_computed(ds, computed.reshape(ds["regime"].shape))
     return ds
 
 
-def _mark_not_computed(ds: xr.Dataset, done: np.ndarray, chunk_size: int) -> None:
+def _positions(flat: xr.Dataset, axes: list[str],
+               isel: Mapping[str, Sequence[int] | slice]) -> dict[str, Any]:
+    """``isel`` checked against the grid: a slice or a 1-D list of positions per axis."""
+    positions: dict[str, Any] = {}
+    for axis, where in isel.items():
+        if axis not in axes:
+            raise ValueError(f"`isel` names {axis!r}, which is not a grid axis; grid axes: "
+                             f"{axes}")
+        if isinstance(where, slice):
+            positions[axis] = where
+            continue
+        index = np.asarray(where)
+        n = flat.sizes[axis]
+        if index.ndim != 1 or not np.issubdtype(index.dtype, np.integer) or (
+                index.size and (index.min() < -n or index.max() >= n)):
+            raise ValueError(f"`isel[{axis!r}]` must be a slice or a list of positions in "
+                             f"[-{n}, {n}), got {where!r}")
+        positions[axis] = index % n
+    return positions
+
+
+def _load(flat: xr.Dataset, path: str) -> xr.Dataset:
+    """Read what ``flat`` selects, unless it cannot fit in the machine's memory."""
+    ram = chunks.machine_ram()
+    if ram is not None and flat.nbytes > ram:
+        raise ValueError(
+            f"{path!r} holds {flat.nbytes / 1e9:.1f} GB here, more than this machine's "
+            f"{ram / 1e9:.1f} GB of RAM: read what each trajectory has once "
+            "(`records=False`), a sub-grid (`isel`), or the flat layout lazily with "
+            "xarray.open_zarr")
+    with _quiet():
+        return flat.load()
+
+
+def _mark_not_computed(ds: xr.Dataset, computed: np.ndarray) -> None:
     dims = ds["regime"].dims
-    computed = np.repeat(done, chunk_size)[:ds["regime"].size].reshape(ds["regime"].shape)
     regime = np.where(computed, ds["regime"].values, NOT_COMPUTED).astype(np.int8)
     attrs = dict(ds["regime"].attrs)
     if "flag_values" in attrs:
