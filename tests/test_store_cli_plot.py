@@ -104,6 +104,21 @@ def test_phase_diagram_labels_regimes_log_axes_and_theory(small_sweep):
     plt.close("all")
 
 
+def test_phase_diagram_draws_a_long_axis_from_evenly_spaced_values(small_sweep):
+    regimes = small_sweep.regime.transpose("momentum", "learning_rate").values
+    ax = plot.phase_diagram(small_sweep, max_cells=5)
+    drawn = ax.collections[0].get_array().reshape(3, 5)
+    cols = [0, 3, 6, 8, 11]  # round(linspace(0, 11, 5)): the first and last included
+    np.testing.assert_array_equal(drawn, regimes[:, cols])
+    edges = plot._edges(small_sweep.learning_rate.values, log=True)
+    np.testing.assert_allclose(ax.get_xlim(), edges[[0, -1]])  # the whole axis still covered
+    full = plot.phase_diagram(small_sweep, max_cells=None).collections[0].get_array()
+    np.testing.assert_array_equal(full.reshape(3, 12), regimes)
+    with pytest.raises(ValueError, match="`max_cells` must be an integer >= 2 or None, got 1"):
+        plot.phase_diagram(small_sweep, max_cells=1)
+    plt.close("all")
+
+
 def test_phase_diagram_needs_a_slice_for_extra_axes():
     ds = lrscape.sweep(VALLEY, "momentum", {**GRID, "seed": [0, 1]}, steps=50, progress=False)
     with pytest.raises(ValueError, match="select=.*'seed'"):

@@ -172,6 +172,27 @@ def test_an_interrupted_sweep_says_what_its_store_holds_and_resumes(tmp_path, mo
         lrscape.sweep(VALLEY, "momentum", GRID, steps=200, progress=False))
 
 
+def test_a_sweep_can_leave_its_records_in_the_store(tmp_path, monkeypatch):
+    import importlib
+
+    path = str(tmp_path / "s.zarr")
+    # RAM for the 36 trajectories' summaries (34 bytes each), not for their records
+    monkeypatch.setattr(importlib.import_module("lrscape.sweep"), "machine_ram", lambda: 6983)
+    kwargs = dict(steps=200, chunk_size=8, progress=False, max_memory="1MiB", store=path)
+    lean = lrscape.sweep(VALLEY, "momentum", GRID, records=False, **kwargs)
+    full = lrscape.sweep(VALLEY, "momentum", GRID, steps=200, progress=False, max_memory="1MiB",
+                         records=False)
+    xr.testing.assert_identical(lean, full)
+    monkeypatch.undo()
+    full = lrscape.sweep(VALLEY, "momentum", GRID, steps=200, progress=False)
+    xr.testing.assert_identical(lean, full.drop_vars(["loss_mean", "loss_last", "step"]))
+    xr.testing.assert_identical(lrscape.open(path), full)  # the records are in the store
+    _forget(path, [1])
+    xr.testing.assert_identical(lrscape.sweep(VALLEY, "momentum", GRID, records=False,
+                                              **kwargs), lean)  # resumed
+    xr.testing.assert_identical(lrscape.open(path), full)
+
+
 def test_a_store_path_that_cannot_be_created_is_refused_before_anything_compiles(tmp_path):
     (tmp_path / "notes.txt").write_text("a file, not a folder")
     path = tmp_path / "notes.txt" / "runs" / "s.zarr"

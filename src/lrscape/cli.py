@@ -263,6 +263,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
             record_every=int(s["record_every"]), seed=int(s["seed"]), schedule=schedule,
             thresholds=s.get("thresholds"), dtype=dtype, chunk_size=s.get("chunk_size"),
             progress=args.progress, store=s["out"],
+            # the records stay in the store: the figure reads those of the curves it draws
+            records=False,
             gradient_noise=float(s.get("gradient_noise", 0.0)), max_memory=s.get("max_memory"),
             executor=executor,
         )
@@ -282,7 +284,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     if plot_path is None:
         plot_path = os.path.splitext(os.fspath(s["out"]).rstrip("/"))[0] + ".png"
     if plot_path and ds["regime"].ndim >= 1:
-        _save_figure(ds, plot_path, None, None, {})
+        _save_figure(ds, plot_path, None, None, {}, store=s["out"])
         print(f"wrote {plot_path}")
     return 0
 

@@ -183,6 +183,7 @@ def phase_diagram(
     overlays: Sequence[Overlay] | str | None = "theory",
     title: str | None = None,
     legend: bool = True,
+    max_cells: int | None = 1024,
 ) -> Any:
     """Colour each grid point of two axes by its regime; a 1-D grid gives a strip.
 
@@ -195,12 +196,19 @@ def phase_diagram(
             :func:`theory_overlays`); or a list of ``(label, xs, ys)`` curves, drawn dashed,
             dotted, dash-dotted in turn; or ``None``.
         title: defaults to landscape · optimizer · steps.
+        max_cells: the most cells drawn along each axis: a longer axis is drawn from evenly
+            spaced values of it, its first and last included (a figure has fewer pixels than
+            that, and a 4096 x 4096 mesh takes seconds and gigabytes to draw); ``None`` draws
+            every cell.
     Returns:
         The matplotlib ``Axes``.
     """
     axes = grid_axes(ds)
     if not axes:
         raise ValueError("the Dataset has no grid axes to draw a phase diagram over")
+    if max_cells is not None and (isinstance(max_cells, bool) or not isinstance(max_cells, int)
+                                  or max_cells < 2):
+        raise ValueError(f"`max_cells` must be an integer >= 2 or None, got {max_cells!r}")
     if x is None:
         x = "learning_rate" if "learning_rate" in axes else axes[0]
     if y is None and len(axes) > 1:
@@ -215,16 +223,18 @@ def phase_diagram(
     xlog = _is_log(ds, x)
     regimes = plane["regime"].transpose(y, x).values if y is not None else plane["regime"].values
     shown = np.ma.masked_equal(regimes, NOT_COMPUTED)  # drawn in NOT_COMPUTED_COLOR
+    cols = _evenly_spaced(plane.sizes[x], max_cells)
     if y is not None:
         ylog = _is_log(ds, y)
-        ax.pcolormesh(_edges(plane[x].values, xlog), _edges(plane[y].values, ylog), shown,
-                      cmap=_CMAP, norm=_NORM, shading="flat")
+        rows = _evenly_spaced(plane.sizes[y], max_cells)
+        ax.pcolormesh(_edges(plane[x].values[cols], xlog), _edges(plane[y].values[rows], ylog),
+                      shown[np.ix_(rows, cols)], cmap=_CMAP, norm=_NORM, shading="flat")
         if ylog:
             ax.set_yscale("log")
         ax.set_ylabel(_label(ds, y))
     else:
-        ax.pcolormesh(_edges(plane[x].values, xlog), [0, 1], shown[None, :], cmap=_CMAP,
-                      norm=_NORM, shading="flat")
+        ax.pcolormesh(_edges(plane[x].values[cols], xlog), [0, 1], shown[None, cols],
+                      cmap=_CMAP, norm=_NORM, shading="flat")
         ax.set_yticks([])
     if xlog:
         ax.set_xscale("log")
@@ -251,6 +261,14 @@ def phase_diagram(
         ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2,
                   fontsize=8, frameon=False)
     return ax
+
+
+def _evenly_spaced(n: int, most: int | None) -> np.ndarray:
+    """Positions of at most ``most`` of ``n`` cells, evenly spaced, the first and last
+    included (all of them if ``most`` is None)."""
+    if most is None or n <= most:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, most).round().astype(int))
 
 
 def loss_curves(

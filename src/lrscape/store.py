@@ -51,6 +51,9 @@ CONFIG_KEYS = (
 )
 TRAJECTORY = "trajectory"
 REFINED = "refined_by"  # the attribute that marks a class image from lrscape.refine
+# The dimensions of records (what open and sweep leave out with records=False): every other
+# variable a trajectory has once.
+RECORD_DIMS = frozenset({"step", "epoch", "curvature_step"})
 DONE = "chunk_done"
 # What zarr's local store writes before renaming into place (``<name>.<uuid4 hex>.partial``): a
 # process killed mid-write leaves it behind.
@@ -205,13 +208,14 @@ class ChunkStore:
                              "stores; choose another path or remove it")
         return existing
 
-    def read(self, start: int, stop: int) -> dict[str, np.ndarray]:
-        """The stored values of trajectories ``start:stop``, per variable."""
+    def read(self, start: int, stop: int, names: Sequence[str] | None = None
+             ) -> dict[str, np.ndarray]:
+        """The stored values of trajectories ``start:stop``, per variable (those ``names``)."""
         with _quiet():
             flat = xr.open_zarr(self.path)
         region = flat.isel({TRAJECTORY: slice(start, stop)})
         return {name: var.values for name, var in region.data_vars.items()
-                if TRAJECTORY in var.dims}
+                if TRAJECTORY in var.dims and (names is None or name in names)}
 
     def write(self, index: int, start: int, values: dict[str, tuple[tuple[str, ...],
                                                                    np.ndarray]]) -> None:
@@ -370,7 +374,7 @@ def open(  # noqa: A001 - mirrors xarray.open_*
     positions = _positions(flat, axes, isel or {})
     if not records:
         flat = flat.drop_vars([name for name, var in flat.variables.items()
-                               if not set(var.dims) <= {TRAJECTORY, "chunk", *axes}])
+                               if RECORD_DIMS & set(var.dims)])
     if REFINED in flat.attrs:
         return _load(flat.isel(positions), path)
     trajectories = None

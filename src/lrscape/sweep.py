@@ -112,6 +112,7 @@ def sweep(
     devices: Sequence[jax.Device] | None = None,
     progress: bool | None = None,
     store: str | None = None,
+    records: bool = True,
     executor: str | executors.LocalExecutor | executors.RayExecutor | None = None,
     curvature_every: int | None = None,
     curvature_iters: int = 20,
@@ -161,6 +162,11 @@ def sweep(
         store: a path: stream the results there, chunk by chunk, as a zarr store
             (:mod:`lrscape.store`). Rerunning the same sweep into it computes only the chunks
             not yet written (an interrupted sweep resumes); a different sweep is refused.
+        records: ``False`` leaves the records (over steps, epochs and curvature
+            measurements) out of the returned Dataset, which then holds what each trajectory
+            has once (``regime``, the losses, ...: 34 bytes); with a ``store`` they are
+            written there all the same (read them with ``lrscape.open(store, isel=...)``). For
+            grids whose records do not fit in memory.
         executor: who computes the chunks: ``"local"`` (default: this process, on
             ``devices``), ``"ray"`` (every chunk a Ray task, on the Ray cluster this process
             is connected to or a local one; each task writes its own region of ``store``), or
@@ -274,7 +280,7 @@ def sweep(
         raise ValueError(f"`curvature_k` = {curvature_k} must be at most `curvature_iters` = "
                          f"{curvature_iters}")
     for name, flag in (("lyapunov", lyapunov), ("keep_tail", keep_tail),
-                       ("trainability", trainability)):
+                       ("trainability", trainability), ("records", records)):
         if not isinstance(flag, bool):
             raise ValueError(f"`{name}` must be True or False, got {flag!r}")
     if (isinstance(gradient_noise, bool) or not isinstance(gradient_noise, int | float)
@@ -318,7 +324,7 @@ def sweep(
                 float(gradient_noise), max_memory,
                 # absolute: a Ray worker resolves a relative path against its own directory
                 None if store is None else os.path.abspath(store), run_on, build,
-                points is not None,
+                points is not None, records,
             )
     except KeyboardInterrupt as interrupt:
         if store is not None and os.path.exists(store):
@@ -427,6 +433,7 @@ def _run(
     executor: Any,
     build: Callable[[Outputs], xr.Dataset],
     zipped: bool = False,
+    records: bool = True,
 ) -> Outputs:
     total = len(axes[0].values) if zipped else grid_mod.size(axes)
     fixed = {k: np.asarray(v, dtype) for k, v in optimizer.hyperparams.items()
@@ -459,15 +466,16 @@ def _run(
     program = job.program(devices, compiled_for)
     # What the returned Dataset holds for the whole run: refused now if it cannot fit, rather
     # than killed for memory at the end of a long run.
+    kept_groups = program.out_info if records else program.out_info[:1]  # summaries first
     kept = total * sum(int(np.prod(s.shape[1:], dtype=np.int64)) * s.dtype.itemsize
-                       for group in program.out_info for s in group.values())
+                       for group in kept_groups for s in group.values())
     ram = machine_ram()
     if ram is not None and kept > ram:
         raise ValueError(
             f"the Dataset this sweep returns would hold {kept / 1e9:.1f} GB "
             f"({kept // total:,} bytes for each of {total:,} trajectories), more than this "
-            f"machine's {ram / 1e9:.1f} GB of RAM: record less often (`record_every`), or "
-            "sweep the grid in parts")
+            f"machine's {ram / 1e9:.1f} GB of RAM: record less often (`record_every`), "
+            "keep the records in the store alone (`records=False`), or sweep the grid in parts")
     if chunk_size is None and program_bytes(program, n_dev) > max_memory:
         # The first chunk does not fit: as many trajectories as the budget allows.
         per_trajectory = program_bytes(program, n_dev) / compiled_for
@@ -495,16 +503,22 @@ def _run(
     # store before the outputs are returned, so filling them first would only cost time.
     outputs: Outputs = tuple(
         {name: np.empty((total,) + s.shape[1:], s.dtype) for name, s in group.items()}
-        for group in program.out_info)
+        if records or k == 0 else {} for k, group in enumerate(program.out_info))
     done, dims = np.zeros(n_chunks, bool), {}
     if store is not None:
-        template = build(outputs)
+        # the store's template has every variable; those not kept in memory are views of one
+        # trajectory's worth (only their shapes and dtypes are used)
+        template = build(tuple(
+            kept or {name: np.broadcast_to(np.empty((1,) + s.shape[1:], s.dtype),
+                                           (total,) + s.shape[1:])
+                     for name, s in group.items()}
+            for kept, group in zip(outputs, program.out_info, strict=True)))
         chunk, done = ChunkStore(store).create_or_resume(template, chunk, n_chunks)
         dims = {name: var.dims[len(axes):] for name, var in template.data_vars.items()}
     job = job.with_chunk(chunk, store, dims, block=block)
 
     for c in np.flatnonzero(done):
-        stored = ChunkStore(store).read(*job.bounds(c))
+        stored = ChunkStore(store).read(*job.bounds(c), names=[n for g in outputs for n in g])
         for group in outputs:
             for name in group:
                 group[name][slice(*job.bounds(c))] = stored[name]
@@ -512,8 +526,8 @@ def _run(
     def on_done(c: int, values: Outputs) -> None:
         start, stop = job.bounds(c)
         for group, new in zip(outputs, values, strict=True):
-            for name, value in new.items():
-                group[name][start:stop] = value
+            for name in group:  # what is kept in memory
+                group[name][start:stop] = new[name]
         bar.update(stop - start)
 
     show = sys.stderr.isatty() if progress is None else bool(progress)
@@ -543,9 +557,10 @@ def _dataset(
         spacing = "log" if grid_mod.is_log_spaced(a.values) else "linear"
         coords[a.name] = (dims[0] if zipped else a.name, a.values,
                           {"sweeps": f"{a.target}.{a.field}", "spacing": spacing})
-    coords["step"] = ("step", np.arange(1, steps // record_every + 1) * record_every,
-                      {"long_name": "updates done at the end of the record window"})
-    if curvature_every:
+    if records:  # left out with sweep(..., records=False), as the records are
+        coords["step"] = ("step", np.arange(1, steps // record_every + 1) * record_every,
+                          {"long_name": "updates done at the end of the record window"})
+    if curvature_every and series:
         coords["curvature_step"] = (
             "curvature_step", np.arange(0, steps + 1, curvature_every),
             {"long_name": "updates done when the curvature was measured"})
