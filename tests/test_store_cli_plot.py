@@ -72,6 +72,10 @@ def test_a_summary_figure_reads_only_the_records_it_draws(tmp_path, small_sweep)
     assert len(lines[0]) >= 3
     for a, b in zip(*lines, strict=True):
         np.testing.assert_array_equal(a.get_ydata(), b.get_ydata())
+    lean = small_sweep.drop_vars(["loss_mean", "loss_last", "step"])  # no store to read from
+    assert "pass the store" in plot.summary_figure(lean).axes[1].texts[0].get_text()
+    with pytest.raises(ValueError, match="the Dataset has no records .* records=False"):
+        plot.loss_curves(lean, [{"learning_rate": 1e-3, "momentum": 0.0}])
     plt.close("all")
 
 

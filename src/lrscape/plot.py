@@ -287,6 +287,9 @@ def loss_curves(
     """
     if variable not in ("loss_mean", "loss_last"):
         raise ValueError(f"`variable` must be 'loss_mean' or 'loss_last', got {variable!r}")
+    if variable not in ds:
+        raise ValueError(f"the Dataset has no records ({variable!r}): it was returned or read "
+                         "with records=False; read them with lrscape.open(store, isel=...)")
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 4.5), constrained_layout=True)
     for i, point in enumerate(points):
@@ -364,7 +367,13 @@ def summary_figure(
     if store is not None and "loss_mean" not in plane and points:
         curves = _select_plane(_records_of(ds, store, points, select),
                                [a for a in (x, y) if a], select)
-    loss_curves(curves, points, ax=right)
+    if "loss_mean" in curves:
+        loss_curves(curves, points, ax=right)
+    else:
+        right.text(0.5, 0.5, "no records in this Dataset (records=False):\npass the store "
+                   "it was written to as `store`", ha="center", va="center",
+                   transform=right.transAxes)
+        right.set_axis_off()
     right.set_title("loss along one trajectory of each regime")
     if path is not None:
         fig.savefig(path, dpi=130)
