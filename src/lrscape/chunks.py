@@ -178,6 +178,8 @@ class ChunkJob:
             value), not the axes of a grid.
         store: a results store each chunk is written to as it finishes, or ``None``.
         store_dims: each variable's dimensions after ``trajectory`` in the store.
+        records: ``False``: :meth:`compute` returns each chunk's summaries alone (its records
+            go to the store only), so that a Ray task sends the driver no more than it keeps.
     """
 
     def __init__(
@@ -193,6 +195,7 @@ class ChunkJob:
         store: str | None = None,
         store_dims: Mapping[str, tuple[str, ...]] | None = None,
         zipped: bool = False,
+        records: bool = True,
     ):
         self.spec = spec
         self.shared = shared
@@ -204,6 +207,7 @@ class ChunkJob:
         self.store = store
         self.store_dims = dict(store_dims or {})
         self.zipped = zipped
+        self.records = records
         self.total = len(axes[0].values) if zipped else grid_mod.size(axes)
         self._placed: dict[Any, Any] = {}  # shared values on this process's devices
         self._programs: dict[Any, Any] = {}  # this process's compiled programs, by size
@@ -216,12 +220,13 @@ class ChunkJob:
 
     def with_chunk(self, chunk: int, store: str | None = None,
                    store_dims: Mapping[str, tuple[str, ...]] | None = None,
-                   block: int | None = None) -> ChunkJob:
+                   block: int | None = None, records: bool = True) -> ChunkJob:
         """The same job cut into chunks of ``chunk`` trajectories, computed in blocks of
         ``block`` (and written to ``store``)."""
         return ChunkJob(self.spec, self.shared, self.axes, seed=self.seed,
                         gradient_noise=self.gradient_noise, chunk=chunk, block=block,
-                        store=store, store_dims=store_dims, zipped=self.zipped)
+                        store=store, store_dims=store_dims, zipped=self.zipped,
+                        records=records)
 
     @property
     def n_chunks(self) -> int:
@@ -355,6 +360,8 @@ class ChunkJob:
         local devices), write it to the store if there is one, and return it."""
         values = self.fetch(index, self.launch(index, devices or jax.local_devices()))
         self.save(index, values)
+        if not self.records:  # the summaries come first
+            return (values[0],) + tuple({} for _ in values[1:])
         return values
 
 

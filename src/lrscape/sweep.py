@@ -515,7 +515,7 @@ def _run(
             for kept, group in zip(outputs, program.out_info, strict=True)))
         chunk, done = ChunkStore(store).create_or_resume(template, chunk, n_chunks)
         dims = {name: var.dims[len(axes):] for name, var in template.data_vars.items()}
-    job = job.with_chunk(chunk, store, dims, block=block)
+    job = job.with_chunk(chunk, store, dims, block=block, records=records)
 
     for c in np.flatnonzero(done):
         stored = ChunkStore(store).read(*job.bounds(c), names=[n for g in outputs for n in g])
