@@ -123,14 +123,25 @@ def test_phase_diagram_draws_a_long_axis_from_evenly_spaced_values(small_sweep):
     plt.close("all")
 
 
-def test_phase_diagram_needs_a_slice_for_extra_axes():
+def test_a_grid_of_three_axes_is_drawn_a_slice_at_a_time(tmp_path, capsys):
     ds = lrscape.sweep(VALLEY, "momentum", {**GRID, "seed": [0, 1]}, steps=50, progress=False)
-    with pytest.raises(ValueError, match="select=.*'seed'"):
+    with pytest.raises(ValueError, match=r"select=.*'seed'.*--select seed=VALUE"):
         plot.phase_diagram(ds)
-    plot.phase_diagram(ds, select={"seed": 1})
+    ax = plot.phase_diagram(ds, select={"seed": 1})
+    assert ax.get_title().endswith("· seed = 1")  # which slice
     with pytest.raises(ValueError, match="not a grid axis"):
         plot.phase_diagram(ds, x="wall_curvature", select={"seed": 1})
+    fig = plot.summary_figure(ds, select={"seed": 1})  # the curves of that slice too
+    assert fig.axes[0].get_title().endswith("· seed = 1") and fig.axes[1].lines
     plt.close("all")
+    # the command line draws the first slice, and says how to draw another
+    out = tmp_path / "three.zarr"
+    assert cli.main(["sweep", "--lr", "1e-3:0.1:12:log", "--axis", "momentum=0,0.5,0.9",
+                     "--axis", "seed=3,4", "--steps", "50", "--out", str(out),
+                     "--no-progress"]) == 0
+    assert (f"wrote {tmp_path / 'three.png'} (at seed = 3; `lrscape plot {out} --select "
+            "AXIS=VALUE` draws another slice)") in capsys.readouterr().out
+    assert cli.main(["plot", str(out), "--select", "seed=4"]) == 0
 
 
 def test_loss_curves_and_summary_figure(tmp_path, small_sweep):

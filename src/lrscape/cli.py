@@ -284,8 +284,15 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     if plot_path is None:
         plot_path = os.path.splitext(os.fspath(s["out"]).rstrip("/"))[0] + ".png"
     if plot_path and ds["regime"].ndim >= 1:
-        _save_figure(ds, plot_path, None, None, {}, store=s["out"])
-        print(f"wrote {plot_path}")
+        axes = list(ds["regime"].dims)
+        x = "learning_rate" if "learning_rate" in axes else axes[0]
+        y = next((a for a in axes if a != x), None)
+        # a grid of more than two axes: the slice at the first value of the others
+        select = {a: ds[a].values[0].item() for a in axes if a not in (x, y)}
+        _save_figure(ds, plot_path, x, y, select, store=s["out"])
+        sliced = ", ".join(f"{a} = {v:g}" for a, v in select.items())
+        print(f"wrote {plot_path}" + (f" (at {sliced}; `lrscape plot {s['out']} --select "
+                                      "AXIS=VALUE` draws another slice)" if select else ""))
     return 0
 
 

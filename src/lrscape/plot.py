@@ -49,10 +49,11 @@ _OVERLAY_STYLES = ("--", ":", "-.")
 
 
 def grid_axes(ds: xr.Dataset) -> list[str]:
-    """The Dataset's grid dimensions, in sweep order."""
-    return [name for name, _ in json.loads(ds.attrs.get("grid_axes", "[]"))] or [
-        d for d in ds["regime"].dims
-    ]
+    """The Dataset's grid dimensions, in sweep order (those still dimensions: a slice of a
+    sweep keeps its attributes, which name every axis)."""
+    dims = ds["regime"].dims
+    return [name for name, _ in json.loads(ds.attrs.get("grid_axes", "[]"))
+            if name in dims] or list(dims)
 
 
 def _is_log(ds: xr.Dataset, name: str) -> bool:
@@ -97,6 +98,10 @@ def _title(ds: xr.Dataset) -> str:
     if ds.attrs.get("schedule", "constant") != "constant":
         parts.append(f"{ds.attrs['schedule']} schedule")
     parts.append(f"{ds.attrs.get('steps', '?')} steps")
+    # the slice drawn of a grid with more axes: those left as scalar coordinates
+    for name, _ in json.loads(ds.attrs.get("grid_axes", "[]")):
+        if name in ds.coords and ds[name].ndim == 0:
+            parts.append(f"{name.replace('_', ' ')} = {ds[name].item():g}")
     return " · ".join(str(p) for p in parts)
 
 
@@ -106,8 +111,9 @@ def _select_plane(ds: xr.Dataset, keep: Sequence[str], select: Mapping[str, Any]
     missing = [d for d in extra if d not in select]
     if missing:
         raise ValueError(
-            f"the Dataset has grid axes {missing} besides {list(keep)}: pass "
-            f"select={{{missing[0]!r}: value}} to choose a slice"
+            f"the Dataset has grid axes {missing} besides {list(keep)}: choose a slice with "
+            f"select={{{missing[0]!r}: value}} (on the command line, --select "
+            f"{missing[0]}=VALUE)"
         )
     return ds.sel({d: select[d] for d in extra}, method="nearest") if extra else ds
 
@@ -239,7 +245,7 @@ def phase_diagram(
     if xlog:
         ax.set_xscale("log")
     ax.set_xlabel(_label(ds, x))
-    ax.set_title(title if title is not None else _title(ds))
+    ax.set_title(title if title is not None else _title(plane))
 
     handles = [Patch(color=REGIME_COLORS[r], label=REGIME_LABELS[r]) for r in Regime
                if np.any(regimes == r)]
