@@ -174,6 +174,23 @@ def test_theory_overlays_sit_on_the_diverged_and_oscillatory_boundaries():
         assert np.all(np.diff(regime.astype(int)[regime != lrscape.Regime.PERIODIC]) >= 0)
 
 
+def test_theory_overlays_of_a_slice_use_its_curvature_and_momentum():
+    lrs = lrscape.logspace(1e-3, 0.1, 120)
+    ds = lrscape.sweep(VALLEY, "momentum", {"learning_rate": lrs, "momentum": [0.0, 0.6],
+                                            "wall_curvature": [50.0, 200.0]},
+                       steps=300, progress=False)
+    for kappa in (50.0, 200.0):
+        plane = ds.sel(wall_curvature=kappa)
+        diverges, _ = plot.theory_overlays(plane, "learning_rate", "momentum")
+        for i, beta in enumerate([0.0, 0.6]):
+            edge = np.interp(beta, diverges[2], diverges[1])
+            assert edge == pytest.approx(2 * (1 + beta) / kappa)  # the slice's, not the default
+            first_diverged = lrs[np.argmax(plane.regime.values[:, i] == lrscape.Regime.DIVERGED)]
+            assert first_diverged == pytest.approx(edge, rel=0.08)  # two grid steps
+    (diverges, _) = plot.theory_overlays(ds.sel(momentum=0.6), "learning_rate", "wall_curvature")
+    assert diverges[1] * diverges[2] == pytest.approx(np.full(200, 2 * 1.6))  # eta kappa = 3.2
+
+
 def test_cli_list(capsys):
     assert cli.main(["list"]) == 0
     out = capsys.readouterr().out

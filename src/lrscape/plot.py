@@ -151,17 +151,19 @@ def theory_overlays(ds: xr.Dataset, x: str, y: str | None) -> list[Overlay]:
     config = json.loads(ds.attrs.get("landscape_config", "{}"))
     optimizer = ds.attrs.get("optimizer")
     hyper = json.loads(ds.attrs.get("optimizer_config", "{}")).get("hyperparams", {})
+    # a slice of a larger grid holds its swept values as scalar coordinates
+    sliced = {name: ds[name].item() for name in ds.coords if ds[name].ndim == 0}
     if landscape == "quadratic":
-        curvature_field, curvature = "scale", config["scale"] * max(config["eigenvalues"])
-        per_scale = max(config["eigenvalues"])
+        curvature_field, per_scale = "scale", max(config["eigenvalues"])
     elif landscape == "narrow-valley" and config.get("wall_growth", 0.0) == 0.0:
-        curvature_field, curvature, per_scale = "wall_curvature", config["wall_curvature"], 1.0
+        curvature_field, per_scale = "wall_curvature", 1.0
     else:
         return []
+    curvature = sliced.get(curvature_field, config[curvature_field]) * per_scale
     if optimizer not in _THEORY_EDGES:
         return []
     name, edges = _THEORY_EDGES[optimizer]
-    beta = hyper.get("momentum") or 0.0
+    beta = sliced.get("momentum", hyper.get("momentum")) or 0.0
     overlays = []
     for what, edge, formula in edges:
         if y == "momentum" and optimizer != "sgd":
@@ -251,7 +253,7 @@ def phase_diagram(
                if np.any(regimes == r)]
     if np.any(regimes == NOT_COMPUTED):
         handles.append(Patch(color=NOT_COMPUTED_COLOR, label=NOT_COMPUTED_LABEL))
-    curves = theory_overlays(ds, x, y) if overlays == "theory" else list(overlays or [])
+    curves = theory_overlays(plane, x, y) if overlays == "theory" else list(overlays or [])
     for (label, xs, ys), style in zip(curves, itertools.cycle(_OVERLAY_STYLES)):
         if np.all(np.isnan(ys)):
             line = ax.axvline(xs[0], color="black", ls=style, lw=1.5, label=label)

@@ -164,7 +164,7 @@ def sweep(
             not yet written (an interrupted sweep resumes); a different sweep is refused.
         records: ``False`` leaves the records (over steps, epochs and curvature
             measurements) out of the returned Dataset, which then holds what each trajectory
-            has once (``regime``, the losses, ...: 34 bytes); with a ``store`` they are
+            has once (``regime``, the losses, ...: 34 bytes by default); with a ``store`` they are
             written there all the same (read them with ``lrscape.open(store, isel=...)``). For
             grids whose records do not fit in memory.
         executor: who computes the chunks: ``"local"`` (default: this process, on
@@ -474,8 +474,10 @@ def _run(
         raise ValueError(
             f"the Dataset this sweep returns would hold {kept / 1e9:.1f} GB "
             f"({kept // total:,} bytes for each of {total:,} trajectories), more than this "
-            f"machine's {ram / 1e9:.1f} GB of RAM: record less often (`record_every`), "
-            "keep the records in the store alone (`records=False`), or sweep the grid in parts")
+            f"machine's {ram / 1e9:.1f} GB of RAM: "
+            + ("record less often (`record_every`), keep the records in the store alone "
+               "(`records=False`), or sweep the grid in parts" if records
+               else "sweep the grid in parts"))
     if chunk_size is None and program_bytes(program, n_dev) > max_memory:
         # The first chunk does not fit: as many trajectories as the budget allows.
         per_trajectory = program_bytes(program, n_dev) / compiled_for
