@@ -142,6 +142,9 @@ def test_a_grid_of_three_axes_is_drawn_a_slice_at_a_time(tmp_path, capsys):
     assert (f"wrote {tmp_path / 'three.png'} (at seed = 3; `lrscape plot {out} --select "
             "AXIS=VALUE` draws another slice)") in capsys.readouterr().out
     assert cli.main(["plot", str(out), "--select", "seed=4"]) == 0
+    assert capsys.readouterr().out == f"wrote {tmp_path / 'three.png'}\n"
+    assert cli.main(["plot", str(out), "--out", str(tmp_path / "first.png")]) == 0
+    assert "(at seed = 3; `lrscape plot" in capsys.readouterr().out
 
 
 def test_loss_curves_and_summary_figure(tmp_path, small_sweep):

@@ -284,16 +284,28 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     if plot_path is None:
         plot_path = os.path.splitext(os.fspath(s["out"]).rstrip("/"))[0] + ".png"
     if plot_path and ds["regime"].ndim >= 1:
-        axes = list(ds["regime"].dims)
-        x = "learning_rate" if "learning_rate" in axes else axes[0]
-        y = next((a for a in axes if a != x), None)
-        # a grid of more than two axes: the slice at the first value of the others
-        select = {a: ds[a].values[0].item() for a in axes if a not in (x, y)}
+        x, y, select, first = _slice_to_draw(ds, None, None, {})
         _save_figure(ds, plot_path, x, y, select, store=s["out"])
-        sliced = ", ".join(f"{a} = {v:g}" for a, v in select.items())
-        print(f"wrote {plot_path}" + (f" (at {sliced}; `lrscape plot {s['out']} --select "
-                                      "AXIS=VALUE` draws another slice)" if select else ""))
+        print(f"wrote {plot_path}{_which_slice(first, s['out'])}")
     return 0
+
+
+def _slice_to_draw(ds: Any, x: str | None, y: str | None, select: dict[str, float]
+                   ) -> tuple[str, str | None, dict[str, float], dict[str, float]]:
+    """The axes drawn across and up, and the values of the others: those not selected take
+    their first value (also returned on their own, to be said)."""
+    axes = list(ds["regime"].dims)
+    x = x or ("learning_rate" if "learning_rate" in axes else axes[0])
+    y = y or next((a for a in axes if a != x), None)
+    first = {a: ds[a].values[0].item() for a in axes if a not in (x, y, *select)}
+    return x, y, {**select, **first}, first
+
+
+def _which_slice(first: dict[str, float], store: str) -> str:
+    if not first:
+        return ""
+    sliced = ", ".join(f"{a} = {v:g}" for a, v in first.items())
+    return f" (at {sliced}; `lrscape plot {store} --select AXIS=VALUE` draws another slice)"
 
 
 def _stored_so_far(out: str) -> str:
@@ -351,16 +363,21 @@ def _save_figure(ds: Any, path: str, x: str | None, y: str | None, select: dict,
 def _cmd_plot(args: argparse.Namespace) -> int:
     import lrscape
 
+    from .store import REFINED
+
     try:
         # the records of the few trajectories drawn are read alone: a store of any size
         ds = lrscape.open(args.store, records=False)
         out = args.out or os.path.splitext(os.fspath(args.store).rstrip("/"))[0] + ".png"
         select = {k: float(v) for k, v in _pairs(args.select, "--select").items()}
-        _save_figure(ds, out, args.x, args.y, select, store=args.store)
+        x, y, first = args.x, args.y, {}
+        if REFINED not in ds.attrs:
+            x, y, select, first = _slice_to_draw(ds, x, y, select)
+        _save_figure(ds, out, x, y, select, store=args.store)
     except (ValueError, FileNotFoundError) as err:
         print(f"lrscape plot: {err}", file=sys.stderr)
         return 2
-    print(f"wrote {out}")
+    print(f"wrote {out}{_which_slice(first, args.store)}")
     if "computed" in ds:
         print(f"{args.store} is incomplete: {float(ds['computed'].mean()):.0%} of its "
               "trajectories are computed (the rest is grey); rerun its sweep to finish it")
@@ -490,11 +507,12 @@ def build_parser() -> argparse.ArgumentParser:
                     max_memory=None, executor=None, address=None)
 
     pl = sub.add_parser("plot", help="draw the phase diagram of a results store")
-    pl.add_argument("store", help="a zarr store written by `lrscape sweep`")
+    pl.add_argument("store", help="a zarr store written by `lrscape sweep` (also part-way) or "
+                    "`lrscape refine`")
     pl.add_argument("--x", help="grid axis across (default: learning_rate)")
     pl.add_argument("--y", help="grid axis up (default: the other one)")
     pl.add_argument("--select", action="append", metavar="AXIS=VALUE",
-                    help="value of a further grid axis (repeatable)")
+                    help="value of a further grid axis (repeatable; default: its first)")
     pl.add_argument("--out", help="PNG path (default: the store's name with .png)")
     pl.set_defaults(func=_cmd_plot)
 
