@@ -242,6 +242,17 @@ def test_cli_sweep_and_plot(tmp_path, capsys):
     assert (tmp_path / "again.png").exists()
 
 
+@pytest.mark.filterwarnings("default:.*no trajectory can be labelled CHAOTIC")  # as outside
+def test_cli_warnings_are_one_line(tmp_path, capsys):
+    assert cli.main(["sweep", "--landscape", "quadratic", "--optimizer", "sgd", "--lr",
+                     "0.1,1.5", "--steps", "30", "--out", str(tmp_path / "w.zarr"), "--plot",
+                     ""]) == 0
+    assert capsys.readouterr().err == (
+        "lrscape: warning: 3 record window(s) (steps = 30, record_every = 10): with fewer than "
+        "4, no trajectory can be labelled CHAOTIC (a chaotic one reads as OSCILLATORY); record "
+        "more often to tell chaos apart\n")
+
+
 def test_cli_toml_config_with_flags_overriding(tmp_path):
     config = tmp_path / "sweep.toml"
     config.write_text(

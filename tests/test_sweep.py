@@ -225,3 +225,22 @@ def test_a_grid_larger_than_one_cpu_chunk_compiles_once(no_compiled_programs):
         ds = lrscape.sweep(VALLEY, "sgd", grid, steps=10, progress=False)
     assert compiles.count == 1
     assert ds.sizes["learning_rate"] == size and np.isfinite(ds.initial_loss.values).all()
+
+
+def test_too_few_record_windows_to_tell_chaos_are_warned_of():
+    import warnings
+
+    well = lrscape.landscapes.get("double-well", start=0.5)  # chaotic at eta = 1.4
+    grid = {"learning_rate": [1.4]}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        enough = lrscape.sweep(well, "sgd", grid, steps=2000, record_every=500, progress=False)
+        noisy = lrscape.sweep(well, "sgd", grid, steps=20, gradient_noise=0.1, progress=False)
+    assert not [w for w in caught if "CHAOTIC" in str(w.message)]  # 4 windows; noise: no label
+    assert enough.regime.item() == lrscape.Regime.CHAOTIC
+    assert noisy.attrs["noisy"] == 1
+    with pytest.warns(UserWarning, match=r"^2 record window\(s\) \(steps = 2000, record_every = "
+                                         r"1000\): with fewer than 4, no trajectory can be "
+                                         r"labelled CHAOTIC \(a chaotic one reads as OSCILL"):
+        few = lrscape.sweep(well, "sgd", grid, steps=2000, record_every=1000, progress=False)
+    assert few.regime.item() == lrscape.Regime.OSCILLATORY  # as the warning says

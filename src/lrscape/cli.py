@@ -17,6 +17,7 @@ import importlib.util
 import os
 import sys
 import tomllib
+import warnings
 from types import ModuleType
 from typing import Any
 
@@ -523,10 +524,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message: Warning | str, *args: Any, **kwargs: Any) -> None:
+    print(f"lrscape: warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning  # one line, without Python's source context
+            return args.func(args)
     except BrokenPipeError:  # the reader stopped early (`lrscape list | head`): not an error
         # stdout can no longer be flushed; point it at /dev/null so that exiting does not fail
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

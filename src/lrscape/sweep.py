@@ -14,6 +14,7 @@ import math
 import os
 import re
 import sys
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -45,6 +46,10 @@ from .regimes import Regime, Thresholds
 from .schedules import Schedule
 from .simulate import Spec
 from .store import ChunkStore, check_creatable, chunks_done
+
+#: Record windows the CHAOTIC label needs: its steady envelope compares the largest losses of
+#: the windows in the last two quarters of the run.
+MIN_WINDOWS_FOR_CHAOS = 4
 
 _SUMMARY_ATTRS: dict[str, dict[str, Any]] = {
     "regime": {"long_name": "regime of the trajectory", **Regime.flag_attrs()},
@@ -304,6 +309,14 @@ def sweep(
                   "steps_per_epoch": per_epoch or 0,
                   "noisy": int(isinstance(landscape, StochasticLandscape)
                                or extras["gradient_noise"])})
+
+    windows = steps // record_every
+    if windows < MIN_WINDOWS_FOR_CHAOS and not attrs["noisy"]:
+        warnings.warn(
+            f"{windows} record window(s) (steps = {steps}, record_every = {record_every}): "
+            f"with fewer than {MIN_WINDOWS_FOR_CHAOS}, no trajectory can be labelled CHAOTIC "
+            "(a chaotic one reads as OSCILLATORY); record more often to tell chaos apart",
+            UserWarning, stacklevel=2)
 
     def build(outputs: Outputs) -> xr.Dataset:
         ds = _dataset(axes, outputs, steps, record_every, curvature_every, per_epoch,
