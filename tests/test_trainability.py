@@ -187,3 +187,15 @@ def test_cli_refine_writes_the_image_and_its_figure(tmp_path, capsys):
     with pytest.raises(ValueError, match="holds a refined image, not a sweep"):  # and back
         lrscape.sweep("narrow-valley", "sgd", {"learning_rate": [0.01, 0.02]}, steps=20,
                       store=str(out), progress=False)
+
+
+def test_refining_trainability_does_not_warn_about_chaos_detection():
+    import warnings
+
+    axes = {"learning_rate": lrscape.logspace(1e-3, 0.1, 9),
+            "wall_curvature": lrscape.logspace(10.0, 100.0, 9)}
+    for by, warned in (("trainable", False), ("regime", True)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            lrscape.refine("narrow-valley", "sgd", axes, coarse=5, steps=20, by=by)
+        assert any("labelled CHAOTIC" in str(w.message) for w in caught) == warned, by

@@ -27,6 +27,7 @@ True
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -155,9 +156,12 @@ def refine(
         # every batch, the same program a brute-force sweep with chunk_size=block runs.
         padded = np.concatenate([flat, np.full(-flat.size % block, flat[-1])])
         r, c = np.divmod(padded, n)
-        ds = sweep(landscape, optimizer, points={row_name: row_values[r],
-                                                 col_name: col_values[c]},
-                   chunk_size=block, progress=progress, **sweep_kwargs)
+        with warnings.catch_warnings():
+            if by == "trainable":  # the image is of trainability: regimes are by the way
+                warnings.filterwarnings("ignore", message=".*can be labelled CHAOTIC")
+            ds = sweep(landscape, optimizer, points={row_name: row_values[r],
+                                                     col_name: col_values[c]},
+                       chunk_size=block, progress=progress, **sweep_kwargs)
         r, c = r[: flat.size], c[: flat.size]
         for name, var in ds.data_vars.items():
             if var.dims != ("point",) or name == by:
