@@ -62,16 +62,25 @@ def test_open_reads_a_part_of_a_store(tmp_path, small_sweep):
             lrscape.open(path, isel=bad)
 
 
-def test_a_summary_figure_reads_only_the_records_it_draws(tmp_path, small_sweep):
+def test_a_summary_figure_reads_only_the_records_it_draws(tmp_path, small_sweep, monkeypatch):
     path = tmp_path / "s.zarr"
     lrscape.sweep(VALLEY, "momentum", GRID, steps=200, progress=False, store=str(path))
-    from_store = plot.summary_figure(lrscape.open(path, records=False), store=path)
+    summary = lrscape.open(path, records=False)
+    read = []
+    original = lrscape.store.open
+    monkeypatch.setattr(lrscape.store, "open",
+                        lambda *a, **k: read.append(original(*a, **k)) or read[-1])
+    from_store = plot.summary_figure(summary, store=path)
+    monkeypatch.undo()
     in_memory = plot.summary_figure(small_sweep)
     lines = [fig.axes[1].lines for fig in (from_store, in_memory)]
     assert [a.get_label() for a in lines[0]] == [b.get_label() for b in lines[1]]
     assert len(lines[0]) >= 3
     for a, b in zip(*lines, strict=True):
         np.testing.assert_array_equal(a.get_ydata(), b.get_ydata())
+    # one read of the records, of a sub-grid spanned by the curves' points alone
+    assert len(read) == 1 and "loss_mean" in read[0]
+    assert read[0].regime.size <= len(lines[0]) ** 2 < small_sweep.regime.size
     lean = small_sweep.drop_vars(["loss_mean", "loss_last", "step"])  # no store to read from
     assert "pass the store" in plot.summary_figure(lean).axes[1].texts[0].get_text()
     with pytest.raises(ValueError, match="the Dataset has no records .* records=False"):

@@ -191,6 +191,12 @@ def test_a_sweep_can_leave_its_records_in_the_store(tmp_path, monkeypatch):
     xr.testing.assert_identical(lrscape.sweep(VALLEY, "momentum", GRID, records=False,
                                               **kwargs), lean)  # resumed
     xr.testing.assert_identical(lrscape.open(path), full)
+    # what a sweep keeps is what open reads without records, tails kept, curvature left out
+    other = str(tmp_path / "t.zarr")
+    tails = lrscape.sweep(VALLEY, "momentum", GRID, steps=200, progress=False, store=other,
+                          records=False, keep_tail=True, curvature_every=50)
+    assert "tail_loss" in tails and "sharpness" not in tails
+    xr.testing.assert_identical(tails, lrscape.open(other, records=False))
 
 
 def test_a_store_path_that_cannot_be_created_is_refused_before_anything_compiles(tmp_path):

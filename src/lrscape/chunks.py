@@ -360,9 +360,13 @@ class ChunkJob:
         local devices), write it to the store if there is one, and return it."""
         values = self.fetch(index, self.launch(index, devices or jax.local_devices()))
         self.save(index, values)
-        if not self.records:  # the summaries come first
-            return (values[0],) + tuple({} for _ in values[1:])
-        return values
+        return kept(values, self.records)
+
+
+def kept(outputs: Sequence[Mapping[str, Any]], records: bool) -> tuple[Any, ...]:
+    """What a sweep keeps of a chunk's (or a program's) output groups: all of them, or with
+    ``records=False`` the per-trajectory summaries (the first group) alone, the others empty."""
+    return tuple(outputs) if records else (outputs[0],) + tuple({} for _ in outputs[1:])
 
 
 #: Called by an executor with each chunk's index and results as soon as it is done.

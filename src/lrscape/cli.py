@@ -291,14 +291,23 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plot() -> ModuleType:
+    """``lrscape.plot``, on matplotlib's file backend (the command line draws no windows)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from . import plot
+
+    return plot
+
+
 def _slice_to_draw(ds: Any, x: str | None, y: str | None, select: dict[str, float]
                    ) -> tuple[str, str | None, dict[str, float], dict[str, float]]:
     """The axes drawn across and up, and the values of the others: those not selected take
     their first value (also returned on their own, to be said)."""
-    axes = list(ds["regime"].dims)
-    x = x or ("learning_rate" if "learning_rate" in axes else axes[0])
-    y = y or next((a for a in axes if a != x), None)
-    first = {a: ds[a].values[0].item() for a in axes if a not in (x, y, *select)}
+    plot = _plot()
+    x, y = plot.plane_axes(ds, x, y)
+    first = {a: ds[a].values[0].item() for a in plot.grid_axes(ds) if a not in (x, y, *select)}
     return x, y, {**select, **first}, first
 
 
@@ -325,12 +334,9 @@ def _save_figure(ds: Any, path: str, x: str | None, y: str | None, select: dict,
                  store: str | None = None) -> None:
     """A sweep's summary figure, or a refined image's class image; ``store``: where the
     records of the trajectories drawn are read, when ``ds`` was read without them."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+    plot = _plot()
     import matplotlib.pyplot as plt
 
-    from . import plot
     from .store import REFINED
 
     if REFINED not in ds.attrs:

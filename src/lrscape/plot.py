@@ -56,6 +56,15 @@ def grid_axes(ds: xr.Dataset) -> list[str]:
             if name in dims] or list(dims)
 
 
+def plane_axes(ds: xr.Dataset, x: str | None = None, y: str | None = None
+               ) -> tuple[str, str | None]:
+    """The grid axes drawn across and up: those given, else the learning rate (if swept, else
+    the first axis) across and the next axis up (none for a 1-D grid)."""
+    axes = grid_axes(ds)
+    x = x or ("learning_rate" if "learning_rate" in axes else axes[0])
+    return x, y or next((a for a in axes if a != x), None)
+
+
 def _is_log(ds: xr.Dataset, name: str) -> bool:
     spacing = ds[name].attrs.get("spacing")
     return spacing == "log" if spacing else is_log_spaced(ds[name].values)
@@ -217,10 +226,7 @@ def phase_diagram(
     if max_cells is not None and (isinstance(max_cells, bool) or not isinstance(max_cells, int)
                                   or max_cells < 2):
         raise ValueError(f"`max_cells` must be an integer >= 2 or None, got {max_cells!r}")
-    if x is None:
-        x = "learning_rate" if "learning_rate" in axes else axes[0]
-    if y is None and len(axes) > 1:
-        y = next(a for a in axes if a != x)
+    x, y = plane_axes(ds, x, y)
     for name, value in (("x", x), ("y", y)):
         if value is not None and value not in axes:
             raise ValueError(f"`{name}` = {value!r} is not a grid axis; grid axes: {axes}")
@@ -363,9 +369,7 @@ def summary_figure(
     records=False)`` (a store larger than memory): the records of the trajectories drawn are
     then read from it, and only theirs.
     """
-    axes = grid_axes(ds)
-    x = x or ("learning_rate" if "learning_rate" in axes else axes[0])
-    y = y or next((a for a in axes if a != x), None)
+    x, y = plane_axes(ds, x, y)
     plane = _select_plane(ds, [a for a in (x, y) if a], select)
     fig, (left, right) = plt.subplots(1, 2, figsize=(14, 6.2), constrained_layout=True,
                                       gridspec_kw={"width_ratios": [1.2, 1]})
@@ -377,7 +381,7 @@ def summary_figure(
                                [a for a in (x, y) if a], select)
     if "loss_mean" in curves:
         loss_curves(curves, points, ax=right)
-    else:
+    elif store is None:
         right.text(0.5, 0.5, "no records in this Dataset (records=False):\npass the store "
                    "it was written to as `store`", ha="center", va="center",
                    transform=right.transAxes)

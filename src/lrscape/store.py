@@ -366,17 +366,15 @@ def open(  # noqa: A001 - mirrors xarray.open_*
             flat = xr.open_zarr(path)  # lazily: nothing read yet
     except Exception as err:  # not a zarr store at all
         raise ValueError(f"{path!r} is not an lrscape results store ({err})") from None
-    if REFINED not in flat.attrs and ("lrscape_version" not in flat.attrs
-                                      or TRAJECTORY not in flat.dims):
+    if REFINED in flat.attrs:  # an image is stored as the grid it is, and has no records
+        return _load(flat.isel(_positions(flat, list(flat.dims), isel or {})), path)
+    if "lrscape_version" not in flat.attrs or TRAJECTORY not in flat.dims:
         raise ValueError(f"{path!r} is not an lrscape results store")
-    axes = ([name for name, _ in json.loads(flat.attrs.get("grid_axes", "[]"))]
-            if REFINED not in flat.attrs else list(flat.dims))
+    axes = [name for name, _ in json.loads(flat.attrs.get("grid_axes", "[]"))]
     positions = _positions(flat, axes, isel or {})
     if not records:
         flat = flat.drop_vars([name for name, var in flat.variables.items()
                                if RECORD_DIMS & set(var.dims)])
-    if REFINED in flat.attrs:
-        return _load(flat.isel(positions), path)
     trajectories = None
     if isel:
         shape = tuple(flat.sizes[a] for a in axes)
@@ -387,10 +385,9 @@ def open(  # noqa: A001 - mirrors xarray.open_*
     flat = _load(flat, path)
     ds = from_flat(flat)
     if DONE in flat and not flat[DONE].values.all():
-        total = int(np.prod([len(flat[a]) for a in axes])) if trajectories is None else None
         computed = np.repeat(flat[DONE].values.astype(bool), int(flat.attrs["chunk_size"]))
-        computed = computed[:total] if trajectories is None else computed[trajectories]
-        _mark_not_computed(ds, computed.reshape(ds["regime"].shape))
+        read = slice(ds["regime"].size) if trajectories is None else trajectories
+        _mark_not_computed(ds, computed[read].reshape(ds["regime"].shape))
     return ds
 
 

@@ -36,6 +36,7 @@ from .chunks import (
     cast_tree,
     chunk_for_budget,
     chunk_for_cache,
+    kept,
     machine_ram,
     program_bytes,
     store_chunk,
@@ -479,14 +480,13 @@ def _run(
     program = job.program(devices, compiled_for)
     # What the returned Dataset holds for the whole run: refused now if it cannot fit, rather
     # than killed for memory at the end of a long run.
-    kept_groups = program.out_info if records else program.out_info[:1]  # summaries first
-    kept = total * sum(int(np.prod(s.shape[1:], dtype=np.int64)) * s.dtype.itemsize
-                       for group in kept_groups for s in group.values())
+    returned = total * sum(int(np.prod(s.shape[1:], dtype=np.int64)) * s.dtype.itemsize
+                           for group in kept(program.out_info, records) for s in group.values())
     ram = machine_ram()
-    if ram is not None and kept > ram:
+    if ram is not None and returned > ram:
         raise ValueError(
-            f"the Dataset this sweep returns would hold {kept / 1e9:.1f} GB "
-            f"({kept // total:,} bytes for each of {total:,} trajectories), more than this "
+            f"the Dataset this sweep returns would hold {returned / 1e9:.1f} GB "
+            f"({returned // total:,} bytes for each of {total:,} trajectories), more than this "
             f"machine's {ram / 1e9:.1f} GB of RAM: "
             + ("record less often (`record_every`), keep the records in the store alone "
                "(`records=False`), or sweep the grid in parts" if records
@@ -518,16 +518,15 @@ def _run(
     # store before the outputs are returned, so filling them first would only cost time.
     outputs: Outputs = tuple(
         {name: np.empty((total,) + s.shape[1:], s.dtype) for name, s in group.items()}
-        if records or k == 0 else {} for k, group in enumerate(program.out_info))
+        for group in kept(program.out_info, records))
     done, dims = np.zeros(n_chunks, bool), {}
     if store is not None:
-        # the store's template has every variable; those not kept in memory are views of one
-        # trajectory's worth (only their shapes and dtypes are used)
+        # the store's template, every variable: only its shapes and dtypes are used, so each
+        # is a view of one trajectory's worth
         template = build(tuple(
-            kept or {name: np.broadcast_to(np.empty((1,) + s.shape[1:], s.dtype),
-                                           (total,) + s.shape[1:])
-                     for name, s in group.items()}
-            for kept, group in zip(outputs, program.out_info, strict=True)))
+            {name: np.broadcast_to(np.empty((1,) + s.shape[1:], s.dtype), (total,) + s.shape[1:])
+             for name, s in group.items()}
+            for group in program.out_info))
         chunk, done = ChunkStore(store).create_or_resume(template, chunk, n_chunks)
         dims = {name: var.dims[len(axes):] for name, var in template.data_vars.items()}
     job = job.with_chunk(chunk, store, dims, block=block, records=records)
