@@ -35,6 +35,8 @@ class _Tracker:
         self.alive_steps = np.zeros(n, dtype)
         self.pair_weight = np.zeros(n, dtype)
         self.reversed_weight = np.zeros(n, dtype)
+        self.early_pair_weight = np.zeros(n, dtype)  # the weights before the late half
+        self.early_reversed_weight = np.zeros(n, dtype)
         self.peak = loss0.copy()
         self.q3 = np.full(n, -np.inf, dtype)
         self.q4 = np.full(n, -np.inf, dtype)
@@ -79,6 +81,11 @@ class _Tracker:
             self.loss_mean[w] = np.where(count > 0, self.wsum / np.maximum(count, 1), np.nan)
         np.maximum(self.peak, self.wmax, out=self.peak)
         first = w * self.every
+        if first < self.steps // 2 <= first + self.every:  # the late half starts next
+            self.early_pair_weight, self.pair_weight = self.pair_weight, np.zeros_like(
+                self.pair_weight)
+            self.early_reversed_weight, self.reversed_weight = self.reversed_weight, np.zeros_like(
+                self.reversed_weight)
         if self.steps // 2 <= first < 3 * self.steps // 4:
             np.maximum(self.q3, self.wmax, out=self.q3)
         elif first >= 3 * self.steps // 4:
@@ -87,8 +94,9 @@ class _Tracker:
     def finish(self, final_loss, last_step, **thresholds):
         self.diverged |= ~(final_loss <= self.limit)
         out = _summarise(self.ring, self.steps, self.size, self.diverged, self.first_step,
-                         last_step, self.pair_weight, self.reversed_weight, self.q3, self.q4,
-                         **thresholds)
+                         last_step, (self.early_pair_weight, self.pair_weight),
+                         (self.early_reversed_weight, self.reversed_weight), self.q3, self.q4,
+                         every=self.every, **thresholds)
         return {**out, "final_loss": final_loss, "loss_last": self.loss_last.T,
                 "loss_mean": self.loss_mean.T}
 
@@ -163,9 +171,11 @@ def run_valley_momentum(
 
 
 def _summarise(ring, steps, size, diverged, first_step, last_step, pair_weight, reversed_weight,
-               q3, q4, *, max_period, converged_tol, oscillation_threshold, period_rtol,
+               q3, q4, *, every, max_period, converged_tol, oscillation_threshold, period_rtol,
                steady_rtol):
-    """Period detection on the tail ring buffer, then the classifier (shared by both runs)."""
+    """Period detection on the tail ring buffer, then the classifier (shared by both runs).
+
+    ``pair_weight`` and ``reversed_weight`` are pairs (before the late half, over it)."""
     n = diverged.shape[0]
     ordered = np.roll(ring, -(steps % size), axis=0) if steps >= size else ring[:steps]
     scale = np.max(np.abs(ordered), axis=0) + 1e-30
@@ -176,7 +186,9 @@ def _summarise(ring, steps, size, diverged, first_step, last_step, pair_weight, 
         period[repeats] = p
     with np.errstate(invalid="ignore", divide="ignore"):
         step_ratio = np.where(first_step > 0, last_step / np.maximum(first_step, 1e-38), 0)
-        oscillation = np.where(pair_weight > 0, np.clip(reversed_weight / pair_weight, 0, 1), 0)
+        oscillation = _share(sum(reversed_weight), sum(pair_weight))
+        late_oscillation = (_share(reversed_weight[1], pair_weight[1]) if steps // every >= 2
+                            else np.full(n, np.nan))
         late = np.where(np.isfinite(q3) & np.isfinite(q4),
                         (q4 - q3) / np.maximum(np.abs(q3), 1e-30), np.nan)
     converged = ~diverged & (step_ratio <= converged_tol)
@@ -185,9 +197,17 @@ def _summarise(ring, steps, size, diverged, first_step, last_step, pair_weight, 
     bouncing = oscillation >= oscillation_threshold
     approach = np.where(bouncing, OSCILLATORY, MONOTONE)
     unsettled = np.where(period >= 2, PERIODIC,
-                         np.where(bouncing & (np.abs(late) <= steady_rtol), CHAOTIC, approach))
+                         np.where((late_oscillation >= oscillation_threshold)
+                                  & (np.abs(late) <= steady_rtol), CHAOTIC, approach))
     regime = np.where(diverged, DIVERGED, np.where(settled, approach, unsettled))
-    return {"regime": regime.astype(np.int8), "period": period, "oscillation": oscillation}
+    return {"regime": regime.astype(np.int8), "period": period, "oscillation": oscillation,
+            "late_oscillation": late_oscillation}
+
+
+def _share(reversed_weight, pair_weight):
+    """The share of the step-pair weight on reversing pairs (0 where nothing moved)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(pair_weight > 0, np.clip(reversed_weight / pair_weight, 0, 1), 0)
 
 
 def rugged_loss_and_grad(curvature, amplitude, frequency, directions, phases):

@@ -34,8 +34,8 @@ def test_regimes_and_records_match_the_numpy_implementation():
         ours = ds.regime.values.ravel()
         seen |= set(ours.tolist())
         assert np.mean(ours == ref["regime"]) >= 0.995
-        np.testing.assert_allclose(ds.oscillation.values.ravel(), ref["oscillation"],
-                                   rtol=1e-3, atol=1e-4)
+        for name in ("oscillation", "late_oscillation"):
+            np.testing.assert_allclose(ds[name].values.ravel(), ref[name], rtol=1e-3, atol=1e-4)
         np.testing.assert_array_equal(ds.period.values.ravel(), ref["period"])
         np.testing.assert_allclose(ds.loss_mean.values.reshape(-1, 40), ref["loss_mean"],
                                    rtol=1e-3, atol=1e-6)

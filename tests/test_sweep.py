@@ -197,16 +197,23 @@ def test_diverged_trajectories_are_frozen_and_spread_no_nan():
 
 def test_reclassify_relabels_without_rerunning():
     dw = lrscape.landscapes.get("double-well")
-    ds = lrscape.sweep(dw, "sgd", {"learning_rate": [0.5, 0.95, 1.1]}, steps=500,
+    ds = lrscape.sweep(dw, "sgd", {"learning_rate": [0.5, 0.95, 1.1, 1.4]}, steps=500,
                        progress=False)
-    assert list(ds.regime.values) == [Regime.MONOTONE, Regime.OSCILLATORY, Regime.PERIODIC]
+    assert list(ds.regime.values) == [Regime.MONOTONE, Regime.OSCILLATORY, Regime.PERIODIC,
+                                      Regime.CHAOTIC]
     # 0.95: a long zig-zag into the minimum after two large steps towards it
     assert 0.55 < ds.oscillation.values[1] < 0.7
+    assert 0.9 < ds.late_oscillation.values[3] < 0.97  # chaos: mostly reversing to the end
     xr.testing.assert_identical(lrscape.reclassify(ds), ds)
     strict = lrscape.reclassify(ds, oscillation_threshold=0.8)
-    assert list(strict.regime.values) == [Regime.MONOTONE, Regime.MONOTONE, Regime.PERIODIC]
+    assert list(strict.regime.values) == [Regime.MONOTONE, Regime.MONOTONE, Regime.PERIODIC,
+                                          Regime.CHAOTIC]
+    stricter = lrscape.reclassify(ds, oscillation_threshold=0.97)  # no longer bouncing enough
+    assert list(stricter.regime.values)[3] == Regime.MONOTONE
     with pytest.raises(ValueError, match="max_period"):
         lrscape.reclassify(ds, max_period=4)
+    with pytest.raises(ValueError, match="no `late_oscillation`.*re-run the sweep"):
+        lrscape.reclassify(ds.drop_vars("late_oscillation"))
 
 
 def test_custom_optax_factory():

@@ -108,6 +108,22 @@ def test_oscillatory_band_of_the_valley_starts_at_the_walls_oscillation_edge():
     assert np.all(regime[eta_kappa > 1.015] == Regime.OSCILLATORY)
 
 
+def test_an_early_bounce_then_a_slow_slide_is_not_chaos():
+    # Just above eta * kappa = 1 the walls' bounce dies within a few steps ((eta kappa - 1)^t),
+    # then the iterate slides down the floor by ~eta s^2 of loss per step: in 300 steps the
+    # late loss envelope changes by under 1%, "steady". The reversals are all early, so the
+    # run is OSCILLATORY (bounced while descending), not CHAOTIC (was, for eta kappa < 1.11).
+    kappa = 100.0
+    eta_kappa = np.linspace(1.02, 1.2, 10)
+    valley = lrscape.landscapes.get("narrow-valley", wall_curvature=kappa)
+    ds = lrscape.sweep(valley, "sgd", {"learning_rate": eta_kappa / kappa}, steps=300,
+                       progress=False)
+    assert np.all(ds.regime.values == Regime.OSCILLATORY)
+    assert np.all(np.abs(ds.late_change.values) < 0.012)  # as steady as chaos would be
+    assert np.all(ds.oscillation.values > 0.98)
+    assert np.all(ds.late_oscillation.values == 0.0)  # the late half never reverses
+
+
 def test_edge_follows_the_landscape_curvature_when_it_is_an_axis():
     # Sweeping the valley's wall curvature: gradient descent diverges at eta * kappa = 2.
     kappas = np.array([10.0, 40.0, 160.0])
@@ -153,6 +169,8 @@ def test_double_well_period_doubling_route_to_chaos(eta, regime, period):
                        {"learning_rate": [eta]}, steps=2000, progress=False)
     assert Regime(ds.regime.item()) == regime
     assert ds.period.item() == period
+    if regime == Regime.CHAOTIC:  # chaos reverses to the end
+        assert ds.late_oscillation.item() >= 0.5
 
 
 def test_double_well_first_doubling_is_at_one():

@@ -27,8 +27,10 @@ class Tracker(NamedTuple):
     first_step: jax.Array  # |dx_0|, computed before the loop
     diverged: jax.Array  # bool
     alive_steps: jax.Array  # steps taken before divergence (the divergence step, once diverged)
-    pair_weight: jax.Array  # sum of |dx_t . dx_{t-1}| over successive steps
+    pair_weight: jax.Array  # sum of |dx_t . dx_{t-1}| over successive steps (since the split)
     reversed_weight: jax.Array  # the part of it with dx_t . dx_{t-1} < 0
+    early_pair_weight: jax.Array  # pair_weight over the windows before the late half
+    early_reversed_weight: jax.Array  # reversed_weight over those windows
     prev_update: Params  # dx_{t-1} (only read while alive)
     peak: jax.Array  # largest loss before divergence, folded in at each window's close
     q3_max: jax.Array  # largest loss over the windows starting in [T/2, 3T/4)
@@ -107,6 +109,8 @@ def start(
         alive_steps=zero,
         pair_weight=zero,
         reversed_weight=zero,
+        early_pair_weight=zero,
+        early_reversed_weight=zero,
         prev_update=jax.tree.map(jnp.zeros_like, params),
         peak=loss0,
         q3_max=jnp.full((), -jnp.inf, dtype),
@@ -169,7 +173,14 @@ def observe(
 
 
 def close_window(tracker: Tracker, w: jax.Array, steps: int, every: int) -> tuple[Tracker, Record]:
-    """Emit window ``w``'s record, fold its maximum into the envelopes, reset its sums."""
+    """Emit window ``w``'s record, fold its maximum into the envelopes, reset its sums.
+
+    The late half of the run is the windows that start at ``steps // 2`` or later (the third
+    and fourth quarters of the late envelope). When the next window is its first, the
+    reversal weights so far move to ``early_*`` and the running ones restart from zero, so the
+    late half's share of reversals costs nothing per step and loses nothing to rounding
+    against a large early transient.
+    """
     count = tracker.alive_steps - tracker.window_start
     mean = jnp.where(count > 0, tracker.window_sum / jnp.maximum(count, 1.0), jnp.nan)
     dead = tracker.diverged | (count <= 0)
@@ -182,7 +193,13 @@ def close_window(tracker: Tracker, w: jax.Array, steps: int, every: int) -> tupl
     in_q3 = (first >= steps // 2) & (first < (3 * steps) // 4)
     in_q4 = first >= (3 * steps) // 4
     wmax = tracker.window_max
+    split = (first < steps // 2) & (first + every >= steps // 2)
     tracker = tracker._replace(
+        early_pair_weight=jnp.where(split, tracker.pair_weight, tracker.early_pair_weight),
+        early_reversed_weight=jnp.where(split, tracker.reversed_weight,
+                                        tracker.early_reversed_weight),
+        pair_weight=jnp.where(split, 0.0, tracker.pair_weight),
+        reversed_weight=jnp.where(split, 0.0, tracker.reversed_weight),
         peak=jnp.maximum(tracker.peak, wmax),
         q3_max=jnp.where(in_q3, jnp.maximum(tracker.q3_max, wmax), tracker.q3_max),
         q4_max=jnp.where(in_q4, jnp.maximum(tracker.q4_max, wmax), tracker.q4_max),
@@ -230,6 +247,7 @@ class Summary(NamedTuple):
     peak_loss_ratio: jax.Array
     divergence_step: jax.Array
     oscillation: jax.Array
+    late_oscillation: jax.Array
     step_ratio: jax.Array
     late_change: jax.Array
     tail: jax.Array  # (2 * max_period, 2): loss and projection of the last steps, oldest first
@@ -237,11 +255,21 @@ class Summary(NamedTuple):
     trainable: jax.Array | None = None
 
 
+def _reversed_share(reversed_weight: jax.Array, pair_weight: jax.Array) -> jax.Array:
+    """The share of the step-pair weight on reversing pairs (0 where nothing moved)."""
+    return jnp.where(pair_weight > 0, jnp.clip(reversed_weight / pair_weight, 0.0, 1.0), 0.0)
+
+
 def summarise(
-    tracker: Tracker, final_loss: jax.Array, steps: int, thresholds: Thresholds,
+    tracker: Tracker, final_loss: jax.Array, steps: int, every: int, thresholds: Thresholds,
     noisy: bool = False,
 ) -> Summary:
-    """Reduce the final carry to the sweep's outputs and classify the regime."""
+    """Reduce the final carry to the sweep's outputs and classify the regime.
+
+    ``every`` is the record window's length: the late half of the run is the windows that
+    start at ``steps // 2`` or later, and a run of one window has none (``late_oscillation`` is
+    NaN there).
+    """
     diverged = tracker.diverged | ~(final_loss <= tracker.limit)
     final_loss = jnp.where(diverged, jnp.nan, final_loss)
     peak = jnp.maximum(tracker.peak, jnp.where(diverged, tracker.peak, final_loss))
@@ -258,9 +286,11 @@ def summarise(
                            last_step / jnp.maximum(tracker.first_step, tiny), 0.0)
     converged = ~diverged & (step_ratio <= thresholds.converged_tol)
     period = jnp.where(diverged, 0, jnp.where(converged, 1, period))
-    weight = tracker.pair_weight
-    oscillation = jnp.where(weight > 0,
-                            jnp.clip(tracker.reversed_weight / weight, 0.0, 1.0), 0.0)
+    oscillation = _reversed_share(tracker.early_reversed_weight + tracker.reversed_weight,
+                                  tracker.early_pair_weight + tracker.pair_weight)
+    late_oscillation = _reversed_share(tracker.reversed_weight, tracker.pair_weight)
+    if steps // every < 2:
+        late_oscillation = jnp.full_like(oscillation, jnp.nan)
     late_change = jnp.where(
         jnp.isfinite(tracker.q3_max) & jnp.isfinite(tracker.q4_max),
         (tracker.q4_max - tracker.q3_max) / jnp.maximum(jnp.abs(tracker.q3_max), 1e-30),
@@ -268,7 +298,8 @@ def summarise(
     )
     regime = classify(
         diverged=diverged, converged=converged, period=period, oscillation=oscillation,
-        late_change=late_change, thresholds=thresholds, noisy=noisy,
+        late_oscillation=late_oscillation, late_change=late_change, thresholds=thresholds,
+        noisy=noisy,
     )
     nan = jnp.full((), jnp.nan, final_loss.dtype)
     score = trained = None
@@ -285,6 +316,7 @@ def summarise(
         peak_loss_ratio=jnp.where(tracker.loss0 > 0, peak / tracker.loss0, nan),
         divergence_step=divergence_step,
         oscillation=oscillation,
+        late_oscillation=late_oscillation,
         step_ratio=jnp.where(diverged, nan, step_ratio),
         late_change=jnp.where(diverged, nan, late_change),
         tail=jnp.where(diverged, nan, ordered),

@@ -15,11 +15,15 @@ The rules, in order:
 3. ``PERIODIC`` — the tail of the run repeats with a period ``2 <= p <= max_period``, comparing
    the loss and a fixed random projection of the iterate (so the symmetric 2-cycle
    ``x, -x, x, ...`` with constant loss is found).
-4. ``CHAOTIC`` — not settled, no period, mostly reversing direction (rule 5's measure at least
-   ``oscillation_threshold``), and *steady*: the largest loss over the record windows that start
-   in the last quarter of the run is within ``steady_rtol`` of that over the third quarter
-   (bounded, neither descending nor growing). This needs at least four record windows; with
-   fewer, no trajectory is labelled CHAOTIC.
+4. ``CHAOTIC`` — not settled, no period, mostly reversing direction in the late half of the run
+   (rule 5's measure over the record windows that start at half the run or later,
+   ``late_oscillation``, at least ``oscillation_threshold``), and *steady*: the largest loss
+   over the windows that start in the last quarter of the run is within ``steady_rtol`` of
+   that over the third quarter (bounded, neither descending nor growing). This needs at least
+   four record windows; with fewer, no trajectory is labelled CHAOTIC. Judging the reversals
+   over the late half, where the envelope is judged, keeps a run that bounced in an early
+   transient and then slides slowly and smoothly (a narrow valley's floor at
+   :math:`\eta\kappa` just above 1) from counting as chaos.
 5. ``OSCILLATORY`` if successive steps mostly reverse direction (bouncing across the valley),
    else ``MONOTONE``. The measure (``oscillation``) is the share of
    :math:`\sum_t |\Delta x_t \cdot \Delta x_{t-1}|` contributed by pairs with
@@ -155,6 +159,7 @@ def classify(
     converged: Any,
     period: Any,
     oscillation: Any,
+    late_oscillation: Any,
     late_change: Any,
     thresholds: Thresholds,
     noisy: bool = False,
@@ -165,6 +170,7 @@ def classify(
     """
     settled = converged | (period == 1)
     bouncing = oscillation >= thresholds.oscillation_threshold
+    bouncing_late = late_oscillation >= thresholds.oscillation_threshold  # False where NaN
     steady = jnp.abs(late_change) <= thresholds.steady_rtol
     approach = jnp.where(bouncing, Regime.OSCILLATORY, Regime.MONOTONE)
     if noisy:
@@ -173,7 +179,7 @@ def classify(
         unsettled = jnp.where(
             period >= 2,
             Regime.PERIODIC,
-            jnp.where(bouncing & steady, Regime.CHAOTIC, approach),
+            jnp.where(bouncing_late & steady, Regime.CHAOTIC, approach),
         )
     regime = jnp.where(diverged, Regime.DIVERGED, jnp.where(settled, approach, unsettled))
     return regime.astype(jnp.int8)
@@ -191,13 +197,17 @@ def reclassify(ds: Any, **thresholds: Any) -> Any:
         raise ValueError(f"reclassify: {', '.join(changed)} act during the run; "
                          "re-run the sweep to change them")
     th = Thresholds(**thresholds)
+    if "late_oscillation" not in ds:
+        raise ValueError("reclassify: this Dataset has no `late_oscillation` (a store written "
+                         "by lrscape before 0.2.0); re-run the sweep to relabel it")
     converged = np.asarray(ds["step_ratio"]) <= th.converged_tol
     diverged = np.asarray(ds["regime"]) == Regime.DIVERGED
     converged &= ~diverged
     regime = classify(
         diverged=diverged, converged=converged, period=np.asarray(ds["period"]),
-        oscillation=np.asarray(ds["oscillation"]), late_change=np.asarray(ds["late_change"]),
-        thresholds=th,
+        oscillation=np.asarray(ds["oscillation"]),
+        late_oscillation=np.asarray(ds["late_oscillation"]),
+        late_change=np.asarray(ds["late_change"]), thresholds=th,
     )
     # an incomplete store's trajectories that were never computed stay so
     regime = np.where(np.asarray(ds["regime"]) == NOT_COMPUTED, NOT_COMPUTED, regime)

@@ -335,7 +335,8 @@ def run_trajectory(
                            tail_records)
     params, _, tracker, extras = carry
     final_loss = landscape.loss(whole(params))
-    summary = _present(record.summarise(tracker, final_loss, steps, spec.thresholds, noisy))
+    summary = _present(record.summarise(tracker, final_loss, steps, every, spec.thresholds,
+                                        noisy))
     tail = summary.pop("tail")
     if spec.keep_tail:
         summary["tail_loss"], summary["tail_projection"] = tail[:, 0], tail[:, 1]

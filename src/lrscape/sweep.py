@@ -63,6 +63,8 @@ _SUMMARY_ATTRS: dict[str, dict[str, Any]] = {
                                      "(-1: never)"},
     "oscillation": {"long_name": "share of the step-pair weight sum_t |dx_t . dx_(t-1)| on "
                                "pairs that reverse direction"},
+    "late_oscillation": {"long_name": "the same share over the record windows that start in the "
+                                      "second half of the run"},
     "step_ratio": {"long_name": "length of the last step / length of the first"},
     "late_change": {"long_name": "relative change of the largest loss, last quarter vs third"},
     "trainability": {"long_name": "trainability score: -sum of L_t/L_0 if trained, else sum of "
@@ -170,7 +172,7 @@ def sweep(
             not yet written (an interrupted sweep resumes); a different sweep is refused.
         records: ``False`` leaves the records (over steps, epochs and curvature
             measurements) out of the returned Dataset, which then holds what each trajectory
-            has once (``regime``, the losses, ...: 34 bytes by default); with a ``store`` they are
+            has once (``regime``, the losses, ...: 38 bytes by default); with a ``store`` they are
             written there all the same (read them with ``lrscape.open(store, isel=...)``). For
             grids whose records do not fit in memory.
         executor: who computes the chunks: ``"local"`` (default: this process, on
@@ -210,7 +212,7 @@ def sweep(
         An ``xarray.Dataset`` with one dimension per grid axis (coordinates = axis values) and
         ``step`` for the records: ``regime``, ``period``, ``converged``, ``initial_loss``,
         ``final_loss``, ``peak_loss_ratio``, ``divergence_step``, ``oscillation``,
-        ``step_ratio``, ``late_change``, ``loss_last``, ``loss_mean``; with
+        ``late_oscillation``, ``step_ratio``, ``late_change``, ``loss_last``, ``loss_mean``; with
         ``curvature_every``, ``sharpness`` and ``eigvec_overlap`` along ``curvature_step``;
         with ``lyapunov``, ``lyapunov``; with ``keep_tail``, ``tail_loss`` and
         ``tail_projection``. With noisy gradients (a stochastic landscape or
