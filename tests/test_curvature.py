@@ -171,6 +171,8 @@ def test_curvature_options_are_validated():
                       curvature_iters=0)
     with pytest.raises(ValueError, match="`lyapunov` must be True or False"):
         lrscape.sweep(q, "sgd", {"learning_rate": [0.1]}, steps=100, lyapunov="yes")
+    with pytest.raises(ValueError, match="`curvature_k` = 3 acts only with `curvature_every`"):
+        lrscape.sweep(q, "sgd", {"learning_rate": [0.1]}, steps=100, curvature_k=3)
 
 
 @pytest.mark.parametrize("m", [1, 2, 7, 20])
@@ -225,6 +227,27 @@ def test_gradient_descent_on_an_mlp_sharpens_to_the_edge_of_stability_and_stays(
     assert sharp[1, 0] > 1.2 * 2 / etas[1]
     np.testing.assert_allclose(sharp[1, steps >= 500], 2 / etas[1], rtol=0.1)
     assert np.all(np.isfinite(ds.final_loss.values))
+
+
+def test_heavy_ball_sharpness_hovers_at_its_stability_threshold():
+    # The edge of stability of heavy ball is 2(1+beta)/eta (the quadratic's edge), and
+    # plot.stability_threshold, which the figures draw, gives it for each trajectory of the grid.
+    from lrscape import plot
+
+    mlp = lrscape.landscapes.get("mlp")
+    ds = lrscape.sweep(mlp, "momentum", {"learning_rate": [0.65, 0.72], "momentum": [0.5]},
+                       steps=3000, record_every=100, curvature_every=300, progress=False)
+    late = ds.curvature_step.values >= 1500
+    for i, eta in enumerate([0.65, 0.72]):
+        trajectory = ds.isel(learning_rate=i, momentum=0)
+        steps, threshold, formula = plot.stability_threshold(ds, trajectory)
+        assert formula == "2(1+β)/η"
+        np.testing.assert_allclose(threshold, 2 * 1.5 / eta)
+        assert steps[-1] == 3000
+        np.testing.assert_allclose(trajectory.sharpness.values[late], 2 * 1.5 / eta, rtol=0.05)
+    # from either side: 0.65 sharpened up to its edge, 0.72 was flattened down to it
+    assert ds.sharpness.values[0, 0, 0] < 2 * 1.5 / 0.65 and ds.sharpness.values[1, 0, 0] > (
+        2 * 1.5 / 0.72)
 
 
 def test_mlp_parameterizations_agree_at_initialisation():

@@ -168,6 +168,66 @@ def test_loss_curves_and_summary_figure(tmp_path, small_sweep):
     plt.close("all")
 
 
+def test_stability_thresholds_follow_the_rate_its_schedule_and_the_optimizer():
+    q = lrscape.landscapes.get("quadratic")
+    cut = lrscape.schedules.get("piecewise-constant", boundaries=[50], multipliers=[1.0, 0.1])
+    ds = lrscape.sweep(q, "sgd", {"learning_rate": [0.1, 0.2]}, steps=100, schedule=cut,
+                       progress=False)
+    steps, threshold, formula = plot.stability_threshold(ds, ds.isel(learning_rate=1))
+    assert formula == "2/η" and list(steps) == list(range(101))
+    np.testing.assert_allclose(threshold[:50], 2 / 0.2)
+    np.testing.assert_allclose(threshold[50:], 2 / 0.02)  # ten times higher after the cut
+    # a schedule field as an axis: each trajectory's own
+    ds = lrscape.sweep(q, "sgd", {"learning_rate": [0.1], "every": [20.0, 60.0]}, steps=100,
+                       schedule=lrscape.schedules.get("step-decay", factor=0.5), progress=False)
+    late = plot.stability_threshold(ds, ds.isel(learning_rate=0, every=0))[1]
+    np.testing.assert_allclose(late[[0, 19, 20, 40]], [20, 20, 40, 80])
+    early = plot.stability_threshold(ds, ds.isel(learning_rate=0, every=1))[1]
+    np.testing.assert_allclose(early[[0, 59, 60]], [20, 20, 40])
+    # no closed form: Adam, a schedule given as a function, per-group rates
+    for optimizer, schedule in (("adam", None), ("sgd", lambda t: 0.5 ** (t // 10))):
+        ds = lrscape.sweep(q, optimizer, {"learning_rate": [0.1]}, steps=20,
+                           schedule=schedule, progress=False)
+        assert plot.stability_threshold(ds, ds.isel(learning_rate=0)) is None
+    uv = lrscape.landscapes.get("uv-model")
+    ds = lrscape.sweep(uv, "sgd", {"learning_rate@u": [0.1], "learning_rate@v": [0.1]},
+                       steps=20, progress=False)
+    assert plot.stability_threshold(ds, ds.isel({"learning_rate@u": 0,
+                                                 "learning_rate@v": 0})) is None
+
+
+def test_a_sweep_with_curvature_draws_its_sharpness_against_the_edge(tmp_path):
+    grid = {"learning_rate": [0.004, 0.02, 0.06], "momentum": [0.0, 0.5]}
+    store = str(tmp_path / "c.zarr")
+    ds = lrscape.sweep(VALLEY, "momentum", grid, steps=200, curvature_every=100,
+                       progress=False, store=store)
+    fig = plot.summary_figure(ds)
+    sharp = [ax for ax in fig.axes if ax.get_title().startswith("sharpness")]
+    assert len(sharp) == 1 and len(fig.axes) == 3
+    lines = sharp[0].get_lines()
+    # the valley's walls: sharpness 100 along every trajectory ...
+    curves = [line for line in lines if line.get_linestyle() == "-" and len(line.get_xdata())]
+    assert all(np.allclose(line.get_ydata()[np.isfinite(line.get_ydata())], 100.0)
+               for line in curves)
+    # ... and each trajectory's threshold 2(1+beta)/eta, dashed in its colour
+    dashed = sorted(float(line.get_ydata()[0]) for line in lines
+                    if line.get_linestyle() == "--" and len(line.get_xdata()))
+    points = plot.representative_points(ds, "learning_rate", "momentum")
+    expected = sorted(2 * (1 + p["momentum"]) / p["learning_rate"] for p in points)
+    np.testing.assert_allclose(dashed, expected, rtol=1e-6)
+    plt.close(fig)
+    # from the store, read without records: the same panels
+    fig = plot.summary_figure(lrscape.open(store, records=False), store=store)
+    assert [ax.get_title()[:9] for ax in fig.axes] == [
+        fig.axes[0].get_title()[:9], "loss alon", "sharpness"]
+    plt.close(fig)
+    # no curvature: two panels, as before
+    fig = plot.summary_figure(lrscape.sweep(VALLEY, "momentum", grid, steps=200,
+                                            progress=False))
+    assert len(fig.axes) == 2
+    plt.close("all")
+
+
 def test_theory_overlays_sit_on_the_diverged_and_oscillatory_boundaries():
     lrs = lrscape.logspace(1e-3, 0.1, 200)
     betas = [0.0, 0.6, 0.9]
@@ -251,6 +311,29 @@ def test_cli_sweep_and_plot(tmp_path, capsys):
     assert (tmp_path / "again.png").exists()
 
 
+def test_cli_sweep_measures_curvature_and_chaos_and_takes_thresholds(tmp_path):
+    out = tmp_path / "c.zarr"
+    assert cli.main(["sweep", "--landscape", "double-well", "--optimizer", "sgd", "--lr",
+                     "0.5,1.1,1.4", "--steps", "400", "--curvature-every", "100",
+                     "--curvature-k", "1", "--lyapunov", "--threshold", "max_period=8",
+                     "--out", str(out)]) == 0
+    ds = lrscape.open(out)
+    assert ds.attrs["curvature_every"] == 100 and ds.attrs["lyapunov"] == 1
+    assert json.loads(ds.attrs["thresholds"])["max_period"] == 8
+    assert ds.sharpness.sizes["curvature_step"] == 5
+    assert ds.lyapunov.values[2] > 0 > ds.lyapunov.values[0]  # chaos at 1.4, a fixed point
+    assert (tmp_path / "c.png").exists()
+    # the same from a TOML file
+    config = tmp_path / "c.toml"
+    config.write_text('landscape = "double-well"\noptimizer = "sgd"\nsteps = 400\n'
+                      f'out = "{tmp_path / "t.zarr"}"\nplot = ""\ncurvature_every = 100\n'
+                      'lyapunov = true\n[grid]\nlearning_rate = [0.5, 1.1, 1.4]\n'
+                      '[thresholds]\nmax_period = 8\n')
+    assert cli.main(["sweep", "--config", str(config)]) == 0
+    xr.testing.assert_identical(lrscape.open(tmp_path / "t.zarr").drop_attrs(),
+                                ds.drop_attrs())
+
+
 @pytest.mark.filterwarnings("default:.*no trajectory can be labelled CHAOTIC")  # as outside
 def test_cli_warnings_are_one_line(tmp_path, capsys):
     assert cli.main(["sweep", "--landscape", "quadratic", "--optimizer", "sgd", "--lr",
@@ -291,6 +374,12 @@ def test_cli_toml_config_with_flags_overriding(tmp_path):
          "one with --opt learning_rate=VALUE"),
         (["refine", "--axis", "momentum=0:0.9:5", "--axis", "wall_curvature=1:9:5",
           "--coarse", "3"], "has no learning rate: add --lr"),
+        (["sweep", "--threshold", "max_periods=8"],
+         "`thresholds`: unknown ['max_periods']; the thresholds are ['divergence_ratio'"),
+        (["sweep", "--threshold", "max_period=1"], "`max_period` must be an integer >= 2"),
+        (["sweep", "--curvature-k", "3"], "`curvature_k` = 3 acts only with `curvature_every`"),
+        (["sweep", "--curvature-every", "15"], "`curvature_every` = 15 must be a multiple of "
+         "`record_every` = 10"),
     ],
 )
 def test_cli_errors_are_one_clear_line(tmp_path, capsys, argv, message):

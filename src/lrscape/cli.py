@@ -86,7 +86,8 @@ def _load_config(path: str | None) -> dict[str, Any]:
         raise SystemExit(f"lrscape: --config {path!r}: not valid TOML ({err})") from None
     known = {"landscape", "landscape_fields", "optimizer", "optimizer_values", "schedule",
              "grid", "steps", "record_every", "seed", "dtype", "thresholds", "out", "plot",
-             "chunk_size", "gradient_noise", "max_memory", "executor", "address", "import"}
+             "chunk_size", "gradient_noise", "max_memory", "executor", "address", "import",
+             "curvature_every", "curvature_k", "lyapunov"}
     if unknown := sorted(set(config) - known):
         raise SystemExit(f"lrscape: --config {path!r}: unknown keys {unknown}; "
                          f"known: {sorted(known)}")
@@ -159,7 +160,8 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     if has_own_grid:
         settings["grid"] = dict(config.get("grid", {}))
     for key in ("landscape", "optimizer", "steps", "record_every", "seed", "dtype", "out",
-                "plot", "chunk_size", "gradient_noise", "max_memory", "executor", "address"):
+                "plot", "chunk_size", "gradient_noise", "max_memory", "executor", "address",
+                "curvature_every", "curvature_k", "lyapunov"):
         value = getattr(args, key)
         if value is not None:
             settings[key] = value
@@ -172,6 +174,9 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     settings.setdefault("optimizer_values", {})
     settings["optimizer_values"] = {**settings["optimizer_values"],
                                     **{k: _number(v) for k, v in _pairs(args.opt, "--opt").items()}}
+    if args.threshold:
+        settings["thresholds"] = {**settings.get("thresholds", {}), **{
+            k: _number(v) for k, v in _pairs(args.threshold, "--threshold").items()}}
     if args.schedule:
         settings["schedule"] = {"name": args.schedule}
     if args.schedule_set:
@@ -183,6 +188,13 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     settings["grid"].update(_pairs(args.axis, "--axis"))
     settings.setdefault("out", DEFAULT_OUT)
     return settings
+
+
+def _flag(s: dict[str, Any], key: str) -> bool:
+    value = s.get(key, False)
+    if not isinstance(value, bool):
+        raise ValueError(f"`{key}` must be true or false, got {value!r}")
+    return value
 
 
 def _problem(s: dict[str, Any]) -> tuple[Any, Any, Any, dict[str, Any], str]:
@@ -267,7 +279,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
             # the records stay in the store: the figure reads those of the curves it draws
             records=False,
             gradient_noise=float(s.get("gradient_noise", 0.0)), max_memory=s.get("max_memory"),
-            executor=executor,
+            executor=executor, curvature_every=s.get("curvature_every"),
+            curvature_k=s.get("curvature_k", 1), lyapunov=_flag(s, "lyapunov"),
         )
     except (ValueError, ImportError) as err:
         print(f"lrscape sweep: {err}", file=sys.stderr)
@@ -458,6 +471,9 @@ def _problem_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help=f"results store (default {DEFAULT_OUT})")
     parser.add_argument("--plot", help="figure path (default: the store's name with .png; "
                                        "'' for none)")
+    parser.add_argument("--threshold", action="append", metavar="NAME=VALUE",
+                        help="a threshold of the regime classifier, e.g. --threshold "
+                        "max_period=32 (repeatable; see lrscape.Thresholds)")
 
 
 def _import_flag(parser: argparse.ArgumentParser) -> None:
@@ -495,6 +511,15 @@ def build_parser() -> argparse.ArgumentParser:
                     "tasks, each writing its own region of the store")
     sw.add_argument("--address", help="with --executor ray: the Ray cluster to join (e.g. "
                     "auto, or ray://HOST:10001; default: a running one, else a local one)")
+    sw.add_argument("--curvature-every", type=int, metavar="N",
+                    help="measure the sharpness (top Hessian eigenvalue) at step 0 and every N "
+                    "steps, a multiple of --record-every; the figure draws it against the edge "
+                    "of stability")
+    sw.add_argument("--curvature-k", type=int, metavar="K",
+                    help="with --curvature-every, also record the top K eigenvalues")
+    sw.add_argument("--lyapunov", action=argparse.BooleanOptionalAction, default=None,
+                    help="also estimate each trajectory's largest Lyapunov exponent (positive: "
+                    "chaos; about doubles the cost)")
     sw.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                     help="progress bar (default: only on a terminal)")
     sw.set_defaults(func=_cmd_sweep)
@@ -511,7 +536,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the class whose boundary is refined (default trainable)")
     rf.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
     rf.set_defaults(func=_cmd_refine, record_every=None, chunk_size=None, gradient_noise=None,
-                    max_memory=None, executor=None, address=None)
+                    max_memory=None, executor=None, address=None, curvature_every=None,
+                    curvature_k=None, lyapunov=None)
 
     pl = sub.add_parser("plot", help="draw the phase diagram of a results store")
     pl.add_argument("store", help="a zarr store written by `lrscape sweep` (also part-way) or "

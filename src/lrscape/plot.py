@@ -232,7 +232,7 @@ def phase_diagram(
             raise ValueError(f"`{name}` = {value!r} is not a grid axis; grid axes: {axes}")
     plane = _select_plane(ds, [a for a in (x, y) if a], select)
     if ax is None:
-        _, ax = plt.subplots(figsize=(7.5, 5.5 if y else 2.2), constrained_layout=True)
+        _, ax = plt.subplots(figsize=(7.5, 5.5) if y else (10, 2.2), constrained_layout=True)
 
     xlog = _is_log(ds, x)
     regimes = plane["regime"].transpose(y, x).values if y is not None else plane["regime"].values
@@ -271,9 +271,12 @@ def phase_diagram(
     if y is not None:
         ax.set_ylim(_edges(plane[y].values, _is_log(ds, y))[[0, -1]])
         _tick_at_values(ax.yaxis, plane[y].values)
-    if legend:
+    if legend and y is not None:
         ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2,
                   fontsize=8, frameon=False)
+    elif legend:  # a strip: beside it, clear of its axis label
+        ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8,
+                  frameon=False)
     return ax
 
 
@@ -283,6 +286,35 @@ def _evenly_spaced(n: int, most: int | None) -> np.ndarray:
     if most is None or n <= most:
         return np.arange(n)
     return np.unique(np.linspace(0, n - 1, most).round().astype(int))
+
+
+def _trajectories(ds: xr.Dataset, points: Sequence[Mapping[str, Any]],
+                  labels: Sequence[str] | None) -> list[tuple[xr.Dataset, Regime, str]]:
+    """Each point's trajectory (the nearest grid point), its regime and its curve's label."""
+    out = []
+    for i, point in enumerate(points):
+        unknown = [k for k in point if k not in grid_axes(ds)]
+        if unknown:
+            raise ValueError(f"points[{i}] names {unknown}, which are not grid axes")
+        unset = [d for d in grid_axes(ds) if d not in point]
+        if unset:
+            raise ValueError(f"points[{i}] = {dict(point)} leaves the grid axes {unset} unset: "
+                             f"give every curve a value on each of {grid_axes(ds)}")
+        sel = ds.sel(dict(point), method="nearest")
+        if int(sel["regime"]) == NOT_COMPUTED:
+            raise ValueError(f"points[{i}] = {dict(point)} was not computed: the store is "
+                             "incomplete (rerun its sweep to finish it)")
+        regime = Regime(int(sel["regime"]))
+        text = labels[i] if labels else ", ".join(
+            f"{k.replace('_', ' ')}={float(sel[k]):.3g}" for k in point)
+        out.append((sel, regime, f"{text} ({regime.name.lower()})"))
+    return out
+
+
+def _records_needed(ds: xr.Dataset, variable: str, what: str) -> None:
+    if variable not in ds:
+        raise ValueError(f"the Dataset has no {what} ({variable!r}): it was returned or read "
+                         "with records=False; read them with lrscape.open(store, isel=...)")
 
 
 def loss_curves(
@@ -301,29 +333,12 @@ def loss_curves(
     """
     if variable not in ("loss_mean", "loss_last"):
         raise ValueError(f"`variable` must be 'loss_mean' or 'loss_last', got {variable!r}")
-    if variable not in ds:
-        raise ValueError(f"the Dataset has no records ({variable!r}): it was returned or read "
-                         "with records=False; read them with lrscape.open(store, isel=...)")
+    _records_needed(ds, variable, "records")
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 4.5), constrained_layout=True)
-    for i, point in enumerate(points):
-        unknown = [k for k in point if k not in grid_axes(ds)]
-        if unknown:
-            raise ValueError(f"points[{i}] names {unknown}, which are not grid axes")
-        unset = [d for d in grid_axes(ds) if d not in point]
-        if unset:
-            raise ValueError(f"points[{i}] = {dict(point)} leaves the grid axes {unset} unset: "
-                             f"give every curve a value on each of {grid_axes(ds)}")
-        sel = ds.sel(dict(point), method="nearest")
-        if int(sel["regime"]) == NOT_COMPUTED:
-            raise ValueError(f"points[{i}] = {dict(point)} was not computed: the store is "
-                             "incomplete (rerun its sweep to finish it)")
-        regime = Regime(int(sel["regime"]))
-        text = labels[i] if labels else ", ".join(
-            f"{k.replace('_', ' ')}={float(sel[k]):.3g}" for k in point)
+    steps = ds["step"].values
+    for sel, regime, label in _trajectories(ds, points, labels):
         values = np.where(sel[variable].values > 0, sel[variable].values, np.nan)
-        steps = ds["step"].values
-        label = f"{text} ({regime.name.lower()})"
         if regime == Regime.DIVERGED:
             label += f", diverged at step {int(sel['divergence_step'])}"
         ax.plot(steps, values, color=REGIME_COLORS[regime], alpha=0.9, lw=1.5, label=label)
@@ -336,6 +351,93 @@ def loss_curves(
     window = ds.attrs.get("record_every", "k")
     ax.set_ylabel("loss, mean over each window of "
                   f"{window} steps" if variable == "loss_mean" else "loss at each record step")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def stability_threshold(ds: xr.Dataset, trajectory: xr.Dataset
+                        ) -> tuple[np.ndarray, np.ndarray, str] | None:
+    r"""The sharpness above which one trajectory's optimizer is unstable, at every step.
+
+    On a quadratic of curvature :math:`\lambda` gradient descent, heavy ball and Nesterov
+    diverge beyond :math:`\eta\lambda = e(\beta)` (:mod:`lrscape.theory`), so along a
+    trajectory whose rate at update ``t`` is :math:`\eta\,s(t)` the threshold on its sharpness
+    is :math:`e(\beta) / (\eta\,s(t))`: the edge of stability that a sharpness rising to it
+    hovers at. Returns ``(steps, threshold, formula)`` for the trajectory ``trajectory``
+    (one grid point of ``ds``), or ``None`` where no closed form applies: other optimizers,
+    per-group learning rates, a schedule given as a function.
+    """
+    optimizer = ds.attrs.get("optimizer")
+    if optimizer not in _THEORY_EDGES:
+        return None
+    hyper = json.loads(ds.attrs.get("optimizer_config", "{}")).get("hyperparams", {})
+    targets = dict(json.loads(ds.attrs.get("grid_axes", "[]")))
+    swept = {target: trajectory[name].item() for name, target in targets.items()
+             if name in trajectory.coords and trajectory[name].ndim == 0}
+    rate = swept.get("optimizer.learning_rate", hyper.get("learning_rate"))
+    beta = swept.get("optimizer.momentum", hyper.get("momentum")) or 0.0
+    if rate is None or not rate > 0:
+        return None  # per-group rates, or none
+    steps = np.arange(int(ds.attrs["steps"]) + 1)
+    name = ds.attrs.get("schedule", "constant")
+    multiplier = np.ones(steps.shape)
+    if name == "function":
+        return None  # its multipliers are not in the Dataset
+    if name != "constant":
+        import jax
+
+        from . import schedules
+
+        fields = json.loads(ds.attrs.get("schedule_config", "{}"))
+        fields.update({t.split(".", 1)[1]: v for t, v in swept.items()
+                       if t.startswith("schedule.")})
+        multiplier = np.asarray(jax.vmap(schedules.get(name, **fields))(steps), dtype=float)
+    _, edges = _THEORY_EDGES[optimizer]
+    _, edge, formula = edges[0]
+    with np.errstate(divide="ignore"):
+        threshold = np.where(multiplier > 0, float(edge(beta)) / (rate * multiplier), np.nan)
+    return steps, threshold, f"{formula}/η"
+
+
+def sharpness_curves(
+    ds: xr.Dataset,
+    points: Sequence[Mapping[str, Any]],
+    *,
+    ax: Any = None,
+    labels: Sequence[str] | None = None,
+    thresholds: bool = True,
+) -> Any:
+    """The sharpness (top Hessian eigenvalue) along selected trajectories, from a sweep run
+    with ``curvature_every``; dashed in the same colour, each one's stability threshold
+    (:func:`stability_threshold`) where a closed form gives it.
+    """
+    _records_needed(ds, "sharpness", "sharpness records")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 4.5), constrained_layout=True)
+    steps = ds["curvature_step"].values
+    drawn, formulas = [], set()
+    for sel, regime, label in _trajectories(ds, points, labels):
+        values = sel["sharpness"].values
+        color = REGIME_COLORS[regime]
+        ax.plot(steps, values, color=color, alpha=0.9, lw=1.5, label=label)
+        finite = np.flatnonzero(np.isfinite(values))
+        if regime == Regime.DIVERGED and finite.size:  # its last measurement before it did
+            ax.plot(steps[finite[-1]], values[finite[-1]], "x", color=color, ms=9, mew=2)
+        drawn.append(values)
+        edge = stability_threshold(ds, sel) if thresholds else None
+        if edge is not None:
+            ax.plot(edge[0], edge[1], color=color, ls="--", lw=1.0)
+            formulas.add(edge[2])
+            drawn.append(edge[1])
+    shown = np.concatenate([np.ravel(v) for v in drawn]) if drawn else np.array([])
+    shown = shown[np.isfinite(shown) & (shown > 0)]
+    if shown.size and shown.max() > 10 * shown.min():
+        ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("sharpness: top Hessian eigenvalue λ₁")
+    if formulas:
+        ax.plot([], [], color="0.3", ls="--", lw=1.0,
+                label="dashed: unstable above " + " or ".join(sorted(formulas)))
     ax.legend(fontsize=8)
     return ax
 
@@ -365,20 +467,33 @@ def summary_figure(
 ) -> Any:
     """The phase diagram beside loss curves of one trajectory per regime; saved if ``path``.
 
+    A sweep run with ``curvature_every`` also gets the sharpness along the same trajectories,
+    below their losses, each against its stability threshold (:func:`sharpness_curves`).
+
     ``store``: the results store ``ds`` was read from with ``lrscape.open(store,
     records=False)`` (a store larger than memory): the records of the trajectories drawn are
     then read from it, and only theirs.
     """
     x, y = plane_axes(ds, x, y)
     plane = _select_plane(ds, [a for a in (x, y) if a], select)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(14, 6.2), constrained_layout=True,
-                                      gridspec_kw={"width_ratios": [1.2, 1]})
-    phase_diagram(plane, x, y, ax=left)
     points = representative_points(plane, x, y)
     curves = plane
     if store is not None and "loss_mean" not in plane and points:
         curves = _select_plane(_records_of(ds, store, points, select),
                                [a for a in (x, y) if a], select)
+    sharp = "sharpness" in curves
+    if y is not None:  # the diagram on the left, the curves on the right
+        layout = [["phase", "loss"], ["phase", "sharpness"]] if sharp else [["phase", "loss"]]
+        fig, panels = plt.subplot_mosaic(layout, figsize=(14, 9 if sharp else 6.2),
+                                         constrained_layout=True,
+                                         gridspec_kw={"width_ratios": [1.2, 1]})
+    else:  # a strip along the learning rate, the curves below it
+        layout = [["phase", "phase"], ["loss", "sharpness"]] if sharp else [["phase"], ["loss"]]
+        fig, panels = plt.subplot_mosaic(layout, figsize=(14 if sharp else 9, 7.5),
+                                         constrained_layout=True,
+                                         gridspec_kw={"height_ratios": [1, 3]})
+    left, right = panels["phase"], panels["loss"]
+    phase_diagram(plane, x, y, ax=left)
     if "loss_mean" in curves:
         loss_curves(curves, points, ax=right)
     elif store is None:
@@ -387,6 +502,10 @@ def summary_figure(
                    transform=right.transAxes)
         right.set_axis_off()
     right.set_title("loss along one trajectory of each regime")
+    if sharp:
+        sharpness_curves(curves, points, ax=panels["sharpness"])
+        panels["sharpness"].set_title("sharpness along the same trajectories, against the "
+                                      "edge of stability")
     if path is not None:
         fig.savefig(path, dpi=130)
         plt.close(fig)

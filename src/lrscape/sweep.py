@@ -9,6 +9,7 @@ copies the previous one's results.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -284,6 +285,14 @@ def sweep(
             )
     _check_positive_int("curvature_iters", curvature_iters)
     _check_positive_int("curvature_k", curvature_k)
+    if curvature_every is None:
+        unused = [f"`{name}` = {value}" for name, value, default in (
+            ("curvature_k", curvature_k, 1), ("curvature_iters", curvature_iters, 20))
+            if value != default]
+        if unused:
+            raise ValueError(f"{' and '.join(unused)} {'act' if len(unused) > 1 else 'acts'} "
+                             "only with `curvature_every` (how often to measure the "
+                             "sharpness): give it too")
     if curvature_k > curvature_iters:
         raise ValueError(f"`curvature_k` = {curvature_k} must be at most `curvature_iters` = "
                          f"{curvature_iters}")
@@ -376,10 +385,10 @@ def _thresholds(value: Thresholds | Mapping[str, Any] | None) -> Thresholds:
     if isinstance(value, Thresholds):
         return value
     if isinstance(value, Mapping):
-        try:
-            return Thresholds(**value)
-        except TypeError as err:
-            raise ValueError(f"`thresholds`: {err}") from None
+        known = [f.name for f in dataclasses.fields(Thresholds)]
+        if unknown := sorted(set(value) - set(known)):
+            raise ValueError(f"`thresholds`: unknown {unknown}; the thresholds are {known}")
+        return Thresholds(**value)
     raise ValueError(f"`thresholds` must be a Thresholds or a dict, got {value!r}")
 
 
@@ -622,8 +631,6 @@ def _attributes(
     dtype: np.dtype,
     x0: Any,
 ) -> dict[str, Any]:
-    import dataclasses
-
     return {
         "landscape": landscape.name,
         "landscape_config": json.dumps(landscape.config()),
