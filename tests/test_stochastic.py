@@ -263,3 +263,37 @@ def test_epoch_mean_hides_the_bouncing_that_validation_snapshots_show():
         learning_rate=large)
     # And the bouncing is there: most of the large rate's path reverses direction.
     assert int(ds.regime.sel(learning_rate=large).min()) == lrscape.Regime.OSCILLATORY
+
+
+def test_the_summary_figure_of_a_stochastic_sweep_shows_its_training_log(small_task, tmp_path):
+    """Per epoch, as a training loop logs it: the epoch-mean training loss beside the
+    validation snapshot, for the trajectories whose minibatch losses are drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lrscape import plot
+
+    store = str(tmp_path / "s.zarr")
+    ds = lrscape.sweep(small_task, "sgd", {"learning_rate": [0.01, 0.3, 2.0]},
+                       steps=12 * small_task.steps_per_epoch, record_every=4, store=store,
+                       progress=False)
+    for fig in (plot.summary_figure(ds),
+                plot.summary_figure(lrscape.open(store, records=False), store=store)):
+        titles = [ax.get_title() for ax in fig.axes]
+        assert titles[1:] == ["loss along one trajectory of each regime",
+                              "per epoch: training loss (epoch mean), validation loss "
+                              "(snapshot)"]
+        loss, epochs = fig.axes[1], fig.axes[2]
+        assert loss.get_ylabel() == "minibatch loss, mean over each window of 4 steps"
+        drawn = [line for line in epochs.get_lines() if len(line.get_xdata())]
+        points = plot.representative_points(ds, "learning_rate", None)
+        assert len(drawn) == 2 * len(points) >= 4  # two regimes at least, two curves each
+        pairs = zip(drawn[::2], drawn[1::2], strict=True)
+        for point, (mean, val) in zip(points, pairs, strict=True):
+            expected = ds.sel(point)
+            np.testing.assert_array_equal(mean.get_ydata(), expected.epoch_loss_mean.values)
+            np.testing.assert_array_equal(val.get_ydata(), expected.val_loss.values)
+            assert mean.get_linestyle() == "-" and val.get_linestyle() == "--"
+        plt.close(fig)

@@ -349,8 +349,40 @@ def loss_curves(
     ax.set_yscale("log")
     ax.set_xlabel("step")
     window = ds.attrs.get("record_every", "k")
-    ax.set_ylabel("loss, mean over each window of "
-                  f"{window} steps" if variable == "loss_mean" else "loss at each record step")
+    what = "minibatch loss" if ds.attrs.get("steps_per_epoch") else "loss"
+    ax.set_ylabel(f"{what}, mean over each window of {window} steps" if variable == "loss_mean"
+                  else f"{what} at each record step")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def epoch_curves(
+    ds: xr.Dataset,
+    points: Sequence[Mapping[str, Any]],
+    *,
+    ax: Any = None,
+    labels: Sequence[str] | None = None,
+) -> Any:
+    """What a training log shows at each epoch's end, for selected trajectories of a sweep on a
+    finite-sum landscape: the epoch-mean training loss (solid, circles), which averages the
+    epoch's minibatch losses, and the validation loss (dashed, squares), a snapshot of
+    wherever the parameters are when the epoch ends.
+    """
+    _records_needed(ds, "val_loss", "epoch records")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 4.5), constrained_layout=True)
+    epochs = ds["epoch"].values
+    for sel, regime, label in _trajectories(ds, points, labels):
+        color = REGIME_COLORS[regime]
+        ax.plot(epochs, sel["epoch_loss_mean"].values, "-o", color=color, ms=3, lw=1.5,
+                label=label)
+        ax.plot(epochs, sel["val_loss"].values, "--s", color=color, ms=3, lw=1.0)
+    ax.plot([], [], "-o", color="0.3", ms=3, label="solid: training loss, mean over the epoch")
+    ax.plot([], [], "--s", color="0.3", ms=3, label="dashed: validation loss at the epoch's end")
+    ax.set_yscale("log")
+    per_epoch = ds.attrs.get("steps_per_epoch")
+    ax.set_xlabel(f"epoch ({per_epoch} minibatches)" if per_epoch else "epoch")
+    ax.set_ylabel("loss")
     ax.legend(fontsize=8)
     return ax
 
@@ -481,15 +513,16 @@ def summary_figure(
     if store is not None and "loss_mean" not in plane and points:
         curves = _select_plane(_records_of(ds, store, points, select),
                                [a for a in (x, y) if a], select)
-    sharp = "sharpness" in curves
+    extras = [name for name, variable in (("sharpness", "sharpness"), ("epochs", "val_loss"))
+              if variable in curves]
     if y is not None:  # the diagram on the left, the curves on the right
-        layout = [["phase", "loss"], ["phase", "sharpness"]] if sharp else [["phase", "loss"]]
-        fig, panels = plt.subplot_mosaic(layout, figsize=(14, 9 if sharp else 6.2),
+        layout = [["phase", name] for name in ("loss", *extras)]
+        fig, panels = plt.subplot_mosaic(layout, figsize=(14, 6.2 + 2.8 * len(extras)),
                                          constrained_layout=True,
                                          gridspec_kw={"width_ratios": [1.2, 1]})
     else:  # a strip along the learning rate, the curves below it
-        layout = [["phase", "phase"], ["loss", "sharpness"]] if sharp else [["phase"], ["loss"]]
-        fig, panels = plt.subplot_mosaic(layout, figsize=(14 if sharp else 9, 7.5),
+        layout = [["phase"] * (1 + len(extras)), ["loss", *extras]]
+        fig, panels = plt.subplot_mosaic(layout, figsize=(9 + 5 * len(extras), 7.5),
                                          constrained_layout=True,
                                          gridspec_kw={"height_ratios": [1, 3]})
     left, right = panels["phase"], panels["loss"]
@@ -502,10 +535,14 @@ def summary_figure(
                    transform=right.transAxes)
         right.set_axis_off()
     right.set_title("loss along one trajectory of each regime")
-    if sharp:
+    if "sharpness" in extras:
         sharpness_curves(curves, points, ax=panels["sharpness"])
         panels["sharpness"].set_title("sharpness along the same trajectories, against the "
                                       "edge of stability")
+    if "epochs" in extras:
+        epoch_curves(curves, points, ax=panels["epochs"])
+        panels["epochs"].set_title("per epoch: training loss (epoch mean), validation loss "
+                                   "(snapshot)")
     if path is not None:
         fig.savefig(path, dpi=130)
         plt.close(fig)
