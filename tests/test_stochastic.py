@@ -283,8 +283,7 @@ def test_the_summary_figure_of_a_stochastic_sweep_shows_its_training_log(small_t
                 plot.summary_figure(lrscape.open(store, records=False), store=store)):
         titles = [ax.get_title() for ax in fig.axes]
         assert titles[1:] == ["loss along one trajectory of each regime",
-                              "per epoch: training loss (epoch mean), validation loss "
-                              "(snapshot)"]
+                              "per epoch: training mean, validation snapshot"]
         loss, epochs = fig.axes[1], fig.axes[2]
         assert loss.get_ylabel() == "minibatch loss, mean over each window of 4 steps"
         drawn = [line for line in epochs.get_lines() if len(line.get_xdata())]

@@ -537,12 +537,10 @@ def summary_figure(
     right.set_title("loss along one trajectory of each regime")
     if "sharpness" in extras:
         sharpness_curves(curves, points, ax=panels["sharpness"])
-        panels["sharpness"].set_title("sharpness along the same trajectories, against the "
-                                      "edge of stability")
+        panels["sharpness"].set_title("sharpness, against the edge of stability (dashed)")
     if "epochs" in extras:
         epoch_curves(curves, points, ax=panels["epochs"])
-        panels["epochs"].set_title("per epoch: training loss (epoch mean), validation loss "
-                                   "(snapshot)")
+        panels["epochs"].set_title("per epoch: training mean, validation snapshot")
     if path is not None:
         fig.savefig(path, dpi=130)
         plt.close(fig)
