@@ -154,6 +154,25 @@ def test_a_grid_of_three_axes_is_drawn_a_slice_at_a_time(tmp_path, capsys):
     assert capsys.readouterr().out == f"wrote {tmp_path / 'three.png'}\n"
     assert cli.main(["plot", str(out), "--out", str(tmp_path / "first.png")]) == 0
     assert "(at seed = 3; `lrscape plot" in capsys.readouterr().out
+    # what cannot be drawn is refused by name, before anything is drawn
+    for argv, message in (
+        (["--select", "seed=abc"], "--select expects AXIS=NUMBER, got seed=abc"),
+        (["--select", "sead=4"], "`select` names 'sead', which is not a grid axis; grid axes: "
+                                 "['learning_rate', 'momentum', 'seed']"),
+        (["--select", "momentum=0.5"], "`select` names 'momentum', which is drawn: select the "
+                                       "axes not drawn, ['seed']"),
+        (["--select", "seed=9"], "`select` seed = 9.0 is outside the grid's seed axis, 3 to 4"),
+        (["--x", "seed", "--y", "seed"],
+         "`x` and `y` are both 'seed': draw two different grid axes"),
+        (["--y", "wall_curvature"], "`y` = 'wall_curvature' is not a grid axis; grid axes: "
+                                    "['learning_rate', 'momentum', 'seed']"),
+    ):
+        assert cli.main(["plot", str(out), "--out", str(tmp_path / "bad.png"), *argv]) == 2
+        assert capsys.readouterr().err == f"lrscape plot: {message}\n"
+        assert not (tmp_path / "bad.png").exists()
+    # y alone: the learning rate stays across unless it is y
+    assert plot.plane_axes(ds, y="learning_rate") == ("momentum", "learning_rate")
+    assert plot.plane_axes(ds, y="seed") == ("learning_rate", "seed")
 
 
 def test_loss_curves_and_summary_figure(tmp_path, small_sweep):

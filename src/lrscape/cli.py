@@ -389,7 +389,11 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         # the records of the few trajectories drawn are read alone: a store of any size
         ds = lrscape.open(args.store, records=False)
         out = args.out or os.path.splitext(os.fspath(args.store).rstrip("/"))[0] + ".png"
-        select = {k: float(v) for k, v in _pairs(args.select, "--select").items()}
+        select = {}
+        for key, value in _pairs(args.select, "--select").items():
+            if not isinstance(_number(value), int | float):
+                raise ValueError(f"--select expects AXIS=NUMBER, got {key}={value}")
+            select[key] = float(value)
         x, y, first = args.x, args.y, {}
         if REFINED not in ds.attrs:
             x, y, select, first = _slice_to_draw(ds, x, y, select)

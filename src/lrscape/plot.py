@@ -61,7 +61,13 @@ def plane_axes(ds: xr.Dataset, x: str | None = None, y: str | None = None
     """The grid axes drawn across and up: those given, else the learning rate (if swept, else
     the first axis) across and the next axis up (none for a 1-D grid)."""
     axes = grid_axes(ds)
-    x = x or ("learning_rate" if "learning_rate" in axes else axes[0])
+    for name, value in (("x", x), ("y", y)):
+        if value is not None and value not in axes:
+            raise ValueError(f"`{name}` = {value!r} is not a grid axis; grid axes: {axes}")
+    if x is not None and x == y:
+        raise ValueError(f"`x` and `y` are both {x!r}: draw two different grid axes")
+    x = x or ("learning_rate" if "learning_rate" in axes and y != "learning_rate"
+              else next(a for a in axes if a != y))
     return x, y or next((a for a in axes if a != x), None)
 
 
@@ -115,8 +121,26 @@ def _title(ds: xr.Dataset) -> str:
 
 
 def _select_plane(ds: xr.Dataset, keep: Sequence[str], select: Mapping[str, Any] | None) -> Any:
-    extra = [d for d in grid_axes(ds) if d not in keep]
+    """The slice of ``ds`` over the axes ``keep``, at the ``select`` values (nearest grid
+    values) of the others."""
+    axes = grid_axes(ds)
+    extra = [d for d in axes if d not in keep]
     select = dict(select or {})
+    for name, value in select.items():
+        if name not in axes:
+            raise ValueError(f"`select` names {name!r}, which is not a grid axis; grid axes: "
+                             f"{axes}")
+        if name in keep:
+            raise ValueError(f"`select` names {name!r}, which is drawn" + (
+                f": select the axes not drawn, {extra}" if extra
+                else "; every grid axis is, so there is nothing to select"))
+        values = ds[name].values
+        if values.size > 1:  # within the axis, give or take half a step at either end
+            low = values.min() - abs(values[1] - values[0]) / 2
+            high = values.max() + abs(values[-1] - values[-2]) / 2
+            if not low <= value <= high:
+                raise ValueError(f"`select` {name} = {value!r} is outside the grid's "
+                                 f"{name} axis, {values.min():g} to {values.max():g}")
     missing = [d for d in extra if d not in select]
     if missing:
         raise ValueError(
@@ -227,9 +251,6 @@ def phase_diagram(
                                   or max_cells < 2):
         raise ValueError(f"`max_cells` must be an integer >= 2 or None, got {max_cells!r}")
     x, y = plane_axes(ds, x, y)
-    for name, value in (("x", x), ("y", y)):
-        if value is not None and value not in axes:
-            raise ValueError(f"`{name}` = {value!r} is not a grid axis; grid axes: {axes}")
     plane = _select_plane(ds, [a for a in (x, y) if a], select)
     if ax is None:
         _, ax = plt.subplots(figsize=(7.5, 5.5) if y else (10, 2.2), constrained_layout=True)
