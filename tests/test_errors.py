@@ -28,6 +28,16 @@ LR = {"learning_rate": [0.01, 0.02]}
          "grid axis 'wall_curvature'.*must be > 0, got -1.0"),
         ({"grid": {"learning_rate": [0.1], "dim": [2, 3]}}, "'dim'.*cannot be a grid axis"),
         ({"grid": {"learning_rate": [0.1], "seed": [0.5]}}, "seeds must be integers"),
+        # an axis is ordered, each value once: its points are looked up by their values
+        ({"grid": {"learning_rate": [0.1, 0.2, 0.1]}},
+         r"grid axis 'learning_rate' holds 0.1 2 times: give each value once \(repeat runs "
+         "along a `seed` axis"),
+        ({"grid": {"learning_rate": [0.1], "seed": [0, 1, 1]}}, "'seed' holds 1 2 times"),
+        ({"grid": {"learning_rate": [0.03, 0.001, 0.01]}},
+         r"'learning_rate' is not in order: give its values increasing or decreasing \(sorted: "
+         r"\[0.001, 0.01, 0.03\]\)"),
+        ({"thresholds": {"max_periods": 8}},
+         r"`thresholds`: unknown \['max_periods'\]; the thresholds are \['divergence_ratio'"),
         ({"grid": {"learning_rate": [0.1], "optimizer.learning_rate": [0.2]}},
          "sweep the same thing twice"),
         ({"grid": {"landscape.curvature": [1.0], "learning_rate": [0.1]}},

@@ -184,6 +184,11 @@ def test_loss_curves_and_summary_figure(tmp_path, small_sweep):
     path = tmp_path / "fig.png"
     plot.summary_figure(small_sweep, str(path))
     assert path.stat().st_size > 10_000
+    # a grid given in decreasing order draws the same, its axis running the other way
+    fig = plot.summary_figure(small_sweep.isel(learning_rate=slice(None, None, -1)))
+    assert fig.axes[0].get_xlim()[0] > fig.axes[0].get_xlim()[1]
+    assert len(fig.axes[1].get_lines()) == len(plot.representative_points(
+        small_sweep, "learning_rate", "momentum")) + 1  # and the diverged one's cross
     plt.close("all")
 
 

@@ -129,6 +129,23 @@ def resolve(
     return tuple(axes)
 
 
+def check_ordered(axes: tuple[Axis, ...]) -> None:
+    """Refuse a grid axis whose values are not strictly increasing or strictly decreasing: a
+    value held twice could not be told apart by its coordinate, and the nearest-value lookups
+    of ``ds.sel(..., method="nearest")`` and the figures need an ordered axis."""
+    for axis in axes:
+        steps = np.diff(axis.values)
+        if np.all(steps > 0) or np.all(steps < 0):
+            continue
+        values, counts = np.unique(axis.values, return_counts=True)
+        if np.any(counts > 1):
+            twice = values[counts > 1][0]
+            raise ValueError(f"grid axis {axis.name!r} holds {twice:g} {counts.max()} times: "
+                             "give each value once (repeat runs along a `seed` axis)")
+        raise ValueError(f"grid axis {axis.name!r} is not in order: give its values increasing "
+                         f"or decreasing (sorted: {values.tolist()})")
+
+
 def _target_of(
     name: Any, owners: dict[str, set[str]], landscape: Landscape, schedule: Schedule | None
 ) -> tuple[str, str]:

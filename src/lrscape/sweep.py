@@ -261,6 +261,7 @@ def sweep(
                              f"{lengths}")
     else:
         axes = grid_mod.resolve(grid, landscape, optimizer, schedule)
+        grid_mod.check_ordered(axes)
     if missing := optimizer.missing(grid_mod.covered(axes, landscape)):
         raise ValueError(
             f"optimizer {optimizer.name!r} needs {', '.join(missing)}: make it a grid axis "
