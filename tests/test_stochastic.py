@@ -61,6 +61,30 @@ def test_gradient_noise_on_a_quadratic_is_the_noisy_quadratic_model():
                                                 lrscape.Regime.OSCILLATORY}
 
 
+def test_noisy_steps_correlate_as_minus_half_eta_lambda_and_bounce_beyond_one():
+    """At the noise floor of (h/2) x^2, x' = (1 - eta h) x - eta xi: successive steps have
+    correlation -eta h / 2 at every rate, so noise alone makes reversing pairs outweigh the
+    others; the label changes where that correlation passes -1/2, at eta h = 1, the edge of
+    the noiseless zig-zag."""
+    h = 2.0
+    eta_h = np.array([0.2, 0.6, 0.9, 1.1, 1.4, 1.8])
+    bowl = lrscape.landscapes.get("quadratic", eigenvalues=[h])
+    ds = lrscape.sweep(bowl, "sgd", {"learning_rate": eta_h / h, "seed": np.arange(8)},
+                       gradient_noise=1.0, steps=4000, progress=False)
+    np.testing.assert_allclose(ds.step_correlation.mean("seed"), -eta_h / 2, atol=0.03)
+    assert np.all(ds.oscillation.values > 0.5)  # reversing pairs outweigh at every rate ...
+    regime = ds.regime.values
+    assert np.all(regime[eta_h < 1] == lrscape.Regime.MONOTONE)  # ... bouncing does not
+    assert np.all(regime[eta_h > 1] == lrscape.Regime.OSCILLATORY)
+    # the threshold is lrscape.Thresholds.noisy_correlation
+    strict = lrscape.reclassify(ds, noisy_correlation=-0.8)
+    assert np.all(strict.regime.values[eta_h < 1.8] == lrscape.Regime.MONOTONE)
+    with pytest.raises(ValueError, match=r"no `step_correlation` .* re-run the sweep"):
+        lrscape.reclassify(ds.drop_vars("step_correlation"))
+    with pytest.raises(ValueError, match=r"`noisy_correlation` must be a number in \[-1, 0\]"):
+        lrscape.reclassify(ds, noisy_correlation=0.5)
+
+
 def test_gradient_noise_is_a_grid_axis():
     grid = {"gradient_noise": [0.0, 0.3], "learning_rate": [0.1], "seed": np.arange(256)}
     ds = lrscape.sweep("quadratic", "sgd", grid, steps=100, progress=False)
@@ -262,8 +286,11 @@ def test_epoch_mean_hides_the_bouncing_that_validation_snapshots_show():
     # A smaller rate lets the parameters settle: the validation jumps shrink.
     assert jumps["val_loss"].sel(learning_rate=small) < 0.25 * jumps["val_loss"].sel(
         learning_rate=large)
-    # And the bouncing is there: most of the large rate's path reverses direction.
-    assert int(ds.regime.sel(learning_rate=large).min()) == lrscape.Regime.OSCILLATORY
+    # And the bouncing is there at the large rate (eta lambda_wall = 1.2), not at the small one
+    # (0.2): their successive steps correlate as -eta lambda_wall / 2 would have them.
+    assert np.all(ds.regime.sel(learning_rate=large) == lrscape.Regime.OSCILLATORY)
+    assert np.all(ds.regime.sel(learning_rate=small) == lrscape.Regime.MONOTONE)
+    np.testing.assert_allclose(ds.step_correlation.mean("seed"), [-0.6, -0.1], atol=0.05)
 
 
 def test_the_summary_figure_of_a_stochastic_sweep_shows_its_training_log(small_task, tmp_path):

@@ -41,6 +41,11 @@ class Tracker(NamedTuple):
     window_start: jax.Array  # alive_steps when the window opened
     window_last: jax.Array  # loss at the window's latest step
     ring: jax.Array  # (2 * max_period, 2): loss and projection of the last steps
+    # noisy runs only, over the late half: sums of dx_t . dx_{t-1} (signed) and of |dx_t|^2,
+    # and |dx|^2 of the step before the late half began (see ``step_correlation``)
+    step_pair_sum: jax.Array | None = None
+    step_square_sum: jax.Array | None = None
+    step_square_before: jax.Array | None = None
     score_sums: jax.Array | None = None  # (2,): sums of v_t and 1/v_t (see ``trainability``)
     score_scale: jax.Array | None = None  # |L_0| kept away from zero: v_t = L_t / score_scale
 
@@ -88,12 +93,13 @@ def projection_direction(params: Params, dtype: Any) -> Params:
 
 def start(
     loss0: jax.Array, first_update: Params, params: Params, thresholds: Thresholds,
-    spread: bool = False, score: bool = False,
+    noisy: bool = False, score: bool = False,
 ) -> Tracker:
     """The tracker before step 0, given the loss there and the first update's value.
 
-    ``spread``: also keep each window's smallest loss and report its extremes (``loss_min``,
-    ``loss_max``). That costs one more reduction per step, so only noisy runs, where the
+    ``noisy``: the gradients are noisy; also keep each window's smallest loss and report its
+    extremes (``loss_min``, ``loss_max``), and the sums behind :func:`step_correlation`, by
+    which such runs are labelled. That costs more per step, so only noisy runs, where the
     spread within a window is the point, keep it. ``score``: also keep the sums behind
     :func:`trainability`.
     """
@@ -116,11 +122,14 @@ def start(
         q3_max=jnp.full((), -jnp.inf, dtype),
         q4_max=jnp.full((), -jnp.inf, dtype),
         window_max=jnp.full((), -jnp.inf, dtype),
-        window_min=jnp.full((), jnp.inf, dtype) if spread else None,
+        window_min=jnp.full((), jnp.inf, dtype) if noisy else None,
         window_sum=zero,
         window_start=zero,
         window_last=zero,
         ring=jnp.zeros((thresholds.buffer_size, 2), dtype),
+        step_pair_sum=zero if noisy else None,
+        step_square_sum=zero if noisy else None,
+        step_square_before=zero if noisy else None,
         score_sums=jnp.zeros((2,), dtype) if score else None,
         score_scale=jnp.maximum(jnp.abs(loss0), jnp.finfo(dtype).tiny) if score else None,
     )
@@ -166,6 +175,10 @@ def observe(
         window_last=loss,
         ring=ring,
     )
+    if tracker.step_pair_sum is not None:
+        tracker = tracker._replace(
+            step_pair_sum=tracker.step_pair_sum + pair,
+            step_square_sum=tracker.step_square_sum + jnp.where(alive, sq, 0.0))
     if tracker.score_sums is not None:
         v = jnp.where(alive, jnp.minimum(loss / tracker.score_scale, SCORE_CAP), SCORE_CAP)
         tracker = tracker._replace(score_sums=tracker.score_sums + jnp.stack([v, 1.0 / v]))
@@ -200,6 +213,13 @@ def close_window(tracker: Tracker, w: jax.Array, steps: int, every: int) -> tupl
                                         tracker.early_reversed_weight),
         pair_weight=jnp.where(split, 0.0, tracker.pair_weight),
         reversed_weight=jnp.where(split, 0.0, tracker.reversed_weight),
+        step_pair_sum=None if tracker.step_pair_sum is None else jnp.where(
+            split, 0.0, tracker.step_pair_sum),
+        step_square_sum=None if tracker.step_square_sum is None else jnp.where(
+            split, 0.0, tracker.step_square_sum),
+        step_square_before=None if tracker.step_square_before is None else jnp.where(
+            split, tree_dot(tracker.prev_update, tracker.prev_update),
+            tracker.step_square_before),
         peak=jnp.maximum(tracker.peak, wmax),
         q3_max=jnp.where(in_q3, jnp.maximum(tracker.q3_max, wmax), tracker.q3_max),
         q4_max=jnp.where(in_q4, jnp.maximum(tracker.q4_max, wmax), tracker.q4_max),
@@ -251,8 +271,27 @@ class Summary(NamedTuple):
     step_ratio: jax.Array
     late_change: jax.Array
     tail: jax.Array  # (2 * max_period, 2): loss and projection of the last steps, oldest first
+    step_correlation: jax.Array | None = None  # noisy runs: see ``step_correlation``
     trainability: jax.Array | None = None  # the score of ``trainability`` (when tracked)
     trainable: jax.Array | None = None
+
+
+def step_correlation(tracker: Tracker, last_square: jax.Array) -> jax.Array:
+    r"""The correlation of successive steps over the late half of a noisy run,
+
+    .. math::
+
+        \rho = \frac{\sum_t \Delta x_t \cdot \Delta x_{t-1}}
+                     {\sqrt{\sum_t |\Delta x_t|^2 \, \sum_t |\Delta x_{t-1}|^2}} ,
+
+    over the steps ``t`` of the record windows that start at half the run or later.
+    ``last_square`` is :math:`|\Delta x|^2` of the run's last step.
+    """
+    now = tracker.step_square_sum
+    before = now - last_square + tracker.step_square_before
+    norm = jnp.sqrt(jnp.maximum(now, 0.0) * jnp.maximum(before, 0.0))
+    return jnp.where(norm > 0, jnp.clip(tracker.step_pair_sum / jnp.maximum(
+        norm, jnp.finfo(norm.dtype).tiny), -1.0, 1.0), 0.0)
 
 
 def _reversed_share(reversed_weight: jax.Array, pair_weight: jax.Array) -> jax.Array:
@@ -262,9 +301,9 @@ def _reversed_share(reversed_weight: jax.Array, pair_weight: jax.Array) -> jax.A
 
 def summarise(
     tracker: Tracker, final_loss: jax.Array, steps: int, every: int, thresholds: Thresholds,
-    noisy: bool = False,
 ) -> Summary:
-    """Reduce the final carry to the sweep's outputs and classify the regime.
+    """Reduce the final carry to the sweep's outputs and classify the regime (a noisy run's by
+    its :func:`step_correlation`, which its tracker keeps).
 
     ``every`` is the record window's length: the late half of the run is the windows that
     start at ``steps // 2`` or later, and a run of one window has none (``late_oscillation`` is
@@ -296,10 +335,15 @@ def summarise(
         (tracker.q4_max - tracker.q3_max) / jnp.maximum(jnp.abs(tracker.q3_max), 1e-30),
         jnp.nan,  # fewer than four record windows: no late envelope, no CHAOTIC label
     )
+    correlation = None
+    if tracker.step_pair_sum is not None:
+        correlation = step_correlation(tracker, last_step * last_step)
+        if steps // every < 2:
+            correlation = jnp.full_like(oscillation, jnp.nan)
     regime = classify(
         diverged=diverged, converged=converged, period=period, oscillation=oscillation,
         late_oscillation=late_oscillation, late_change=late_change, thresholds=thresholds,
-        noisy=noisy,
+        step_correlation=correlation,
     )
     nan = jnp.full((), jnp.nan, final_loss.dtype)
     score = trained = None
@@ -320,6 +364,7 @@ def summarise(
         step_ratio=jnp.where(diverged, nan, step_ratio),
         late_change=jnp.where(diverged, nan, late_change),
         tail=jnp.where(diverged, nan, ordered),
+        step_correlation=None if correlation is None else jnp.where(diverged, nan, correlation),
         trainability=score,
         trainable=trained,
     )

@@ -42,8 +42,23 @@ The rules, in order:
    and in the narrow valley it moved gradient descent's to about :math:`\eta\lambda = 1.5`.
 
 With noisy gradients (a stochastic landscape, or ``gradient_noise``) a trajectory never settles
-on a cycle and its fluctuation is noise, not chaos: rules 3 and 4 do not apply, and an unsettled
-trajectory is labelled by rule 5.
+on a cycle and its fluctuation is noise, not chaos: rules 3 and 4 do not apply. Nor does rule 5's
+measure tell bouncing from noise there: once a run reaches its noise floor its successive steps
+are anticorrelated at every rate, so reversing pairs carry more than half the weight even at
+tiny rates. An unsettled noisy trajectory is instead labelled by the correlation of its
+successive steps over the late half of the run (``step_correlation``),
+
+.. math::
+
+    \rho = \frac{\sum_t \Delta x_t \cdot \Delta x_{t-1}}
+                 {\sqrt{\sum_t |\Delta x_t|^2 \sum_t |\Delta x_{t-1}|^2}} :
+
+``OSCILLATORY`` when :math:`\rho \le` ``noisy_correlation`` (:math:`-1/2`), else
+``MONOTONE``. On a quadratic of curvature :math:`\lambda` with additive gradient noise, gradient
+descent's stationary steps have :math:`\rho = -\eta\lambda/2`, so the label changes at
+:math:`\eta\lambda = 1`, where it changes without noise; a run still descending has
+:math:`\rho > 0`. (Without noise, :math:`\rho` of a zig-zag that decays geometrically is
+:math:`\pm 1` by its sign alone, and rule 5 weighs it as before.)
 """
 
 from __future__ import annotations
@@ -103,6 +118,9 @@ class Thresholds:
         steady_rtol: the late loss envelope counts as steady (neither descending nor growing)
             when the last quarter's maximum is within this fraction of the third quarter's
             (quarters of the run, counted in record windows).
+        noisy_correlation: on noisy runs, an unsettled trajectory is OSCILLATORY when the
+            correlation of its successive steps over the late half is at most this (in
+            [-1, 0]); -1/2 is :math:`\eta\lambda = 1` on a quadratic with gradient noise.
     """
 
     divergence_ratio: float = 1e6
@@ -112,6 +130,7 @@ class Thresholds:
     max_period: int = 16
     period_rtol: float = 1e-4
     steady_rtol: float = 1e-2
+    noisy_correlation: float = -0.5
 
     def __post_init__(self) -> None:
         for name in ("divergence_ratio", "divergence_floor", "converged_tol", "period_rtol",
@@ -122,6 +141,10 @@ class Thresholds:
             ):
                 raise ValueError(f"Thresholds: `{name}` must be a finite number > 0, "
                                  f"got {value!r}")
+        if isinstance(self.noisy_correlation, bool) or not isinstance(
+            self.noisy_correlation, int | float) or not -1 <= self.noisy_correlation <= 0:
+            raise ValueError("Thresholds: `noisy_correlation` must be a number in [-1, 0], got "
+                             f"{self.noisy_correlation!r}")
         if not 0 < self.oscillation_threshold <= 1:
             raise ValueError("Thresholds: `oscillation_threshold` must be in (0, 1], got "
                              f"{self.oscillation_threshold!r}")
@@ -162,19 +185,23 @@ def classify(
     late_oscillation: Any,
     late_change: Any,
     thresholds: Thresholds,
-    noisy: bool = False,
+    step_correlation: Any = None,
 ) -> Any:
     """The :class:`Regime` of each trajectory from its reduced statistics (see module doc).
 
-    ``noisy``: the gradients were noisy, so no trajectory is PERIODIC or CHAOTIC.
+    ``step_correlation``: given on noisy runs (the gradients were noisy), which are never
+    PERIODIC or CHAOTIC and whose unsettled trajectories it labels.
     """
     settled = converged | (period == 1)
     bouncing = oscillation >= thresholds.oscillation_threshold
     bouncing_late = late_oscillation >= thresholds.oscillation_threshold  # False where NaN
     steady = jnp.abs(late_change) <= thresholds.steady_rtol
     approach = jnp.where(bouncing, Regime.OSCILLATORY, Regime.MONOTONE)
-    if noisy:
-        unsettled = approach
+    if step_correlation is not None:  # NaN (a run of one record window): rule 5's measure
+        unsettled = jnp.where(
+            jnp.isnan(step_correlation), approach,
+            jnp.where(step_correlation <= thresholds.noisy_correlation, Regime.OSCILLATORY,
+                      Regime.MONOTONE))
     else:
         unsettled = jnp.where(
             period >= 2,
@@ -197,9 +224,11 @@ def reclassify(ds: Any, **thresholds: Any) -> Any:
         raise ValueError(f"reclassify: {', '.join(changed)} act during the run; "
                          "re-run the sweep to change them")
     th = Thresholds(**thresholds)
-    if "late_oscillation" not in ds:
-        raise ValueError("reclassify: this Dataset has no `late_oscillation` (a store written "
-                         "by lrscape before 0.2.0); re-run the sweep to relabel it")
+    noisy = bool(ds.attrs.get("noisy", 0))
+    for name in ("late_oscillation", *(("step_correlation",) if noisy else ())):
+        if name not in ds:
+            raise ValueError(f"reclassify: this Dataset has no `{name}` (a store written by "
+                             "lrscape before 0.2.0); re-run the sweep to relabel it")
     converged = np.asarray(ds["step_ratio"]) <= th.converged_tol
     diverged = np.asarray(ds["regime"]) == Regime.DIVERGED
     converged &= ~diverged
@@ -208,6 +237,7 @@ def reclassify(ds: Any, **thresholds: Any) -> Any:
         oscillation=np.asarray(ds["oscillation"]),
         late_oscillation=np.asarray(ds["late_oscillation"]),
         late_change=np.asarray(ds["late_change"]), thresholds=th,
+        step_correlation=np.asarray(ds["step_correlation"]) if noisy else None,
     )
     # an incomplete store's trajectories that were never computed stay so
     regime = np.where(np.asarray(ds["regime"]) == NOT_COMPUTED, NOT_COMPUTED, regime)

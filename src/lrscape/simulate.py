@@ -218,7 +218,7 @@ def run_trajectory(
     first_draws, _ = draw(extras.get("sampler"), zero_step)
     loss0, first_update, _ = scaled_update(params, opt_state, zero_step, first_draws)
     noisy = stochastic or spec.gradient_noise
-    tracker = record.start(loss0, first_update, params, spec.thresholds, spread=noisy,
+    tracker = record.start(loss0, first_update, params, spec.thresholds, noisy=noisy,
                            score=spec.trainability)
     direction = split(record.projection_direction(whole(params), dtype))
 
@@ -335,8 +335,7 @@ def run_trajectory(
                            tail_records)
     params, _, tracker, extras = carry
     final_loss = landscape.loss(whole(params))
-    summary = _present(record.summarise(tracker, final_loss, steps, every, spec.thresholds,
-                                        noisy))
+    summary = _present(record.summarise(tracker, final_loss, steps, every, spec.thresholds))
     tail = summary.pop("tail")
     if spec.keep_tail:
         summary["tail_loss"], summary["tail_projection"] = tail[:, 0], tail[:, 1]

@@ -67,6 +67,9 @@ _SUMMARY_ATTRS: dict[str, dict[str, Any]] = {
     "late_oscillation": {"long_name": "the same share over the record windows that start in the "
                                       "second half of the run"},
     "step_ratio": {"long_name": "length of the last step / length of the first"},
+    "step_correlation": {"long_name": "correlation of successive steps dx_t, dx_(t-1) over the "
+                                      "record windows that start in the second half of the run "
+                                      "(noisy runs)"},
     "late_change": {"long_name": "relative change of the largest loss, last quarter vs third"},
     "trainability": {"long_name": "trainability score: -sum of L_t/L_0 if trained, else sum of "
                                   "L_0/L_t (Sohl-Dickstein 2024)"},
