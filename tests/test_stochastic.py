@@ -85,6 +85,29 @@ def test_noisy_steps_correlate_as_minus_half_eta_lambda_and_bounce_beyond_one():
         lrscape.reclassify(ds, noisy_correlation=0.5)
 
 
+def test_a_noisy_valley_bounces_and_diverges_at_the_noiseless_edges():
+    """SGD with gradient noise on a valley of wall curvature kappa: OSCILLATORY from
+    eta kappa = 1 (a little beyond: the floor's steps keep their direction), DIVERGED from 2;
+    the phase diagram's edges, drawn along the seeds as vertical lines, sit there."""
+    from lrscape import plot
+
+    kappa = 15.0
+    valley = lrscape.landscapes.get("narrow-valley", dim=11, wall_curvature=kappa,
+                                    wall_offset=0.0)
+    eta_kappa = np.round(np.arange(0.8, 2.21, 0.05), 2)
+    ds = lrscape.sweep(valley, "sgd", {"learning_rate": eta_kappa / kappa, "seed": [0, 1]},
+                       gradient_noise=1.0, steps=1500, progress=False)
+    regime = ds.regime.values
+    bouncing = np.all(regime == lrscape.Regime.OSCILLATORY, axis=1)
+    diverged = np.all(regime == lrscape.Regime.DIVERGED, axis=1)
+    assert np.all(regime[eta_kappa < 1] == lrscape.Regime.MONOTONE)
+    assert np.all(bouncing[(eta_kappa >= 1.1) & (eta_kappa < 1.95)])
+    assert np.all(diverged[eta_kappa >= 2.05])
+    edges = plot.theory_overlays(ds, "learning_rate", "seed")
+    assert [xs.tolist() for _, xs, ys in edges] == [[2 / kappa], [1 / kappa]]
+    assert all(np.isnan(ys).all() for _, _, ys in edges)  # vertical: along every seed
+
+
 def test_gradient_noise_is_a_grid_axis():
     grid = {"gradient_noise": [0.0, 0.3], "learning_rate": [0.1], "seed": np.arange(256)}
     ds = lrscape.sweep("quadratic", "sgd", grid, steps=100, progress=False)

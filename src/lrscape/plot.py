@@ -164,6 +164,12 @@ _THEORY_EDGES: dict[str, tuple[str, tuple[tuple[str, Callable, str], ...]]] = {
 }
 
 
+#: Axes the edges do not depend on: along them they are vertical lines. Gradient noise leaves
+#: both in place (the stationary variance is finite up to eta*lambda = 2, and the steps of a
+#: noisy run correlate below -1/2 beyond eta*lambda = 1; see lrscape.regimes).
+_EDGE_FREE_AXES = ("seed", "gradient_noise")
+
+
 def theory_overlays(ds: xr.Dataset, x: str, y: str | None) -> list[Overlay]:
     """Closed-form edges that apply to this sweep and these axes: where the optimizer diverges
     and where its steps along the steepest direction start to reverse (:mod:`lrscape.theory`),
@@ -176,7 +182,8 @@ def theory_overlays(ds: xr.Dataset, x: str, y: str | None) -> list[Overlay]:
 
     Known cases: gradient descent, heavy ball and Nesterov on a quadratic (curvature ``scale *
     max(eigenvalues)``) or a narrow valley with constant walls (curvature ``wall_curvature``),
-    with the learning rate on ``x`` and momentum or that curvature on ``y`` (or no ``y``).
+    with the learning rate on ``x`` and momentum or that curvature on ``y`` (or no ``y``, or
+    ``seed`` or ``gradient_noise``, along which the edges do not move).
     """
     if x != "learning_rate":
         return []
@@ -208,7 +215,7 @@ def theory_overlays(ds: xr.Dataset, x: str, y: str | None) -> list[Overlay]:
         if y == curvature_field:
             ks = np.geomspace(ds[y].values.min(), ds[y].values.max(), 200)
             overlays.append((label, float(edge(beta)) / (ks * per_scale), ks))
-        elif y is None:
+        elif y is None or y in _EDGE_FREE_AXES:  # a vertical line
             overlays.append((label, np.array([float(edge(beta)) / curvature]),
                              np.array([np.nan])))
     return overlays
