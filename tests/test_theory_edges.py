@@ -95,15 +95,18 @@ def test_momentum_methods_start_to_bounce_where_their_second_step_reverses(
         assert np.all(regime[bouncing] == Regime.OSCILLATORY), f"beta={beta}"
 
 
+def valley_gradient_descent(eta_kappa: np.ndarray, steps: int, kappa: float = 100.0):
+    """Gradient descent on the narrow valley at the rates eta = eta_kappa / kappa."""
+    valley = lrscape.landscapes.get("narrow-valley", wall_curvature=kappa)
+    return lrscape.sweep(valley, "sgd", {"learning_rate": eta_kappa / kappa}, steps=steps,
+                         progress=False)
+
+
 def test_oscillatory_band_of_the_valley_starts_at_the_walls_oscillation_edge():
     # Gradient descent bounces from wall to wall once eta * kappa > 1, while the floor is
     # descended in many short steps that keep their direction.
-    kappa = 100.0
     eta_kappa = np.arange(0.9, 1.1, 0.01)
-    valley = lrscape.landscapes.get("narrow-valley", wall_curvature=kappa)
-    ds = lrscape.sweep(valley, "sgd", {"learning_rate": eta_kappa / kappa}, steps=1000,
-                       progress=False)
-    regime = ds.regime.values
+    regime = valley_gradient_descent(eta_kappa, steps=1000).regime.values
     assert np.all(regime[eta_kappa < 0.995] == Regime.MONOTONE)
     assert np.all(regime[eta_kappa > 1.015] == Regime.OSCILLATORY)
 
@@ -113,11 +116,7 @@ def test_an_early_bounce_then_a_slow_slide_is_not_chaos():
     # then the iterate slides down the floor by ~eta s^2 of loss per step: in 300 steps the
     # late loss envelope changes by under 1%, "steady". The reversals are all early, so the
     # run is OSCILLATORY (bounced while descending), not CHAOTIC (was, for eta kappa < 1.11).
-    kappa = 100.0
-    eta_kappa = np.linspace(1.02, 1.2, 10)
-    valley = lrscape.landscapes.get("narrow-valley", wall_curvature=kappa)
-    ds = lrscape.sweep(valley, "sgd", {"learning_rate": eta_kappa / kappa}, steps=300,
-                       progress=False)
+    ds = valley_gradient_descent(np.linspace(1.02, 1.2, 10), steps=300)
     assert np.all(ds.regime.values == Regime.OSCILLATORY)
     assert np.all(np.abs(ds.late_change.values) < 0.012)  # as steady as chaos would be
     assert np.all(ds.oscillation.values > 0.98)
