@@ -71,7 +71,9 @@ def test_noisy_steps_correlate_as_minus_half_eta_lambda_and_bounce_beyond_one():
     bowl = lrscape.landscapes.get("quadratic", eigenvalues=[h])
     ds = lrscape.sweep(bowl, "sgd", {"learning_rate": eta_h / h, "seed": np.arange(8)},
                        gradient_noise=1.0, steps=4000, progress=False)
-    np.testing.assert_allclose(ds.step_correlation.mean("seed"), -eta_h / 2, atol=0.03)
+    np.testing.assert_allclose(ds.step_correlation.mean("seed"),
+                               theory.noisy_step_correlation(eta_h), atol=0.03)
+    np.testing.assert_allclose(theory.noisy_step_correlation(eta_h), -eta_h / 2)
     assert np.all(ds.oscillation.values > 0.5)  # reversing pairs outweigh at every rate ...
     regime = ds.regime.values
     assert np.all(regime[eta_h < 1] == lrscape.Regime.MONOTONE)  # ... bouncing does not
@@ -83,6 +85,30 @@ def test_noisy_steps_correlate_as_minus_half_eta_lambda_and_bounce_beyond_one():
         lrscape.reclassify(ds.drop_vars("step_correlation"))
     with pytest.raises(ValueError, match=r"`noisy_correlation` must be a number in \[-1, 0\]"):
         lrscape.reclassify(ds, noisy_correlation=0.5)
+
+
+def test_noisy_heavy_ball_steps_correlate_as_beta_minus_half_eta_lambda():
+    """With momentum the noise floor's step correlation is beta - eta lambda / 2, so the label
+    changes at eta lambda = 1 + 2 beta, beyond the noiseless 1 + beta; the phase diagram draws
+    that edge on noisy sweeps, and the simulated boundary sits on it."""
+    from lrscape import plot
+
+    bowl = lrscape.landscapes.get("quadratic", eigenvalues=[1.0])
+    eta = np.array([0.5, 1.2, 1.8, 2.2, 2.6, 2.9])
+    ds = lrscape.sweep(bowl, "momentum", {"learning_rate": eta, "momentum": [0.5],
+                                          "seed": np.arange(4)},
+                       gradient_noise=1.0, steps=4000, progress=False)
+    rho = ds.step_correlation.isel(momentum=0).mean("seed")
+    np.testing.assert_allclose(rho, theory.noisy_step_correlation(eta, 0.5), atol=0.03)
+    edge = float(theory.heavy_ball_noisy_oscillation_edge(0.5))
+    assert edge == 2.0
+    regime = ds.regime.isel(momentum=0).values
+    assert np.all(regime[eta < edge] == lrscape.Regime.MONOTONE)
+    assert np.all(regime[eta > edge] == lrscape.Regime.OSCILLATORY)
+    labels = [label for label, _, _ in plot.theory_overlays(ds.isel(seed=0), "learning_rate",
+                                                            "momentum")]
+    assert labels == ["heavy ball: diverges beyond ηλ = 2(1+β)",
+                      "heavy ball: noisy steps anticorrelate (ρ ≤ −1/2) beyond ηλ = 1+2β"]
 
 
 def test_a_noisy_valley_bounces_and_diverges_at_the_noiseless_edges():

@@ -152,6 +152,12 @@ def _select_plane(ds: xr.Dataset, keep: Sequence[str], select: Mapping[str, Any]
 
 
 _DIVERGES, _BOUNCES = "diverges", "steepest direction bounces"
+_BOUNCES_NOISY = "noisy steps anticorrelate (ρ ≤ −1/2)"
+#: On noisy runs, where the OSCILLATORY label starts instead (unknown for Nesterov).
+_NOISY_BOUNCE_EDGES: dict[str, tuple[Callable, str]] = {
+    "sgd": (lambda b: theory.gd_oscillation_edge(), "1"),
+    "momentum": (theory.heavy_ball_noisy_oscillation_edge, "1+2β"),
+}
 #: Per optimizer: its name and, as functions of the momentum with their formulas, where it
 #: diverges and where its steps start to reverse (the MONOTONE / OSCILLATORY boundary).
 _THEORY_EDGES: dict[str, tuple[str, tuple[tuple[str, Callable, str], ...]]] = {
@@ -180,6 +186,10 @@ def theory_overlays(ds: xr.Dataset, x: str, y: str | None) -> list[Overlay]:
     which keep their direction, move the boundary to larger rates (about 5% for a quadratic
     with eigenvalues 1 and 10, 15% with 1, 3 and 10).
 
+    On noisy runs the second is where the successive steps' correlation at the noise floor
+    reaches the classifier's -1/2 (:func:`lrscape.theory.heavy_ball_noisy_oscillation_edge`:
+    1 for gradient descent, 1+2β for heavy ball; none is known for Nesterov).
+
     Known cases: gradient descent, heavy ball and Nesterov on a quadratic (curvature ``scale *
     max(eigenvalues)``) or a narrow valley with constant walls (curvature ``wall_curvature``),
     with the learning rate on ``x`` and momentum or that curvature on ``y`` (or no ``y``, or
@@ -203,6 +213,10 @@ def theory_overlays(ds: xr.Dataset, x: str, y: str | None) -> list[Overlay]:
     if optimizer not in _THEORY_EDGES:
         return []
     name, edges = _THEORY_EDGES[optimizer]
+    if ds.attrs.get("noisy"):  # bouncing is told from noise by the stationary fluctuation
+        edges = edges[:1]
+        if optimizer in _NOISY_BOUNCE_EDGES:
+            edges += ((_BOUNCES_NOISY, *_NOISY_BOUNCE_EDGES[optimizer]),)
     beta = sliced.get("momentum", hyper.get("momentum")) or 0.0
     overlays = []
     for what, edge, formula in edges:

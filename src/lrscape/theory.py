@@ -59,6 +59,35 @@ def nesterov_oscillation_edge(momentum: ArrayLike) -> ArrayLike:
     return (1.0 + beta + beta * beta) / (1.0 + beta) ** 2
 
 
+def noisy_step_correlation(eta_lambda: ArrayLike, momentum: ArrayLike = 0.0) -> ArrayLike:
+    r"""The correlation of successive steps of heavy ball (gradient descent for
+    :math:`\beta = 0`) at the noise floor of a quadratic: :math:`\rho = \beta - \eta\lambda/2`.
+
+    With :math:`\Delta x_t = \beta\,\Delta x_{t-1} - \eta(\lambda x_t + \xi_t)` and noise
+    :math:`\xi_t` independent of the past, stationarity of :math:`\operatorname{Var} x_t` gives
+    :math:`\operatorname{Cov}(x_{t-1}, \Delta x_{t-1}) = -\operatorname{Var}\Delta x / 2`, so
+    :math:`\operatorname{Cov}(x_t, \Delta x_{t-1}) = \operatorname{Var}\Delta x / 2` and
+    :math:`\operatorname{Cov}(\Delta x_t, \Delta x_{t-1}) = (\beta - \eta\lambda/2)
+    \operatorname{Var}\Delta x`, whatever the noise's size or distribution. This is the
+    ``step_correlation`` by which noisy runs are labelled (:mod:`lrscape.regimes`).
+    """
+    return np.asarray(momentum, dtype=float) - np.asarray(eta_lambda, dtype=float) / 2.0
+
+
+def heavy_ball_noisy_oscillation_edge(momentum: ArrayLike) -> ArrayLike:
+    r"""Where heavy ball's steps at a quadratic's noise floor start to count as bouncing:
+    :math:`\eta\lambda = 1 + 2\beta`, where :func:`noisy_step_correlation` reaches the
+    classifier's :math:`-1/2` (``Thresholds.noisy_correlation``).
+
+    For gradient descent (:math:`\beta = 0`) it is the noiseless edge
+    :func:`gd_oscillation_edge`; with momentum it lies beyond the noiseless
+    :func:`heavy_ball_oscillation_edge` :math:`1 + \beta` (below the divergence edge
+    :math:`2(1 + \beta)`): without noise the label is set by how a run started at rest
+    reverses its first steps, with noise by the stationary fluctuation.
+    """
+    return 1.0 + 2.0 * np.asarray(momentum, dtype=float)
+
+
 def gd_edge() -> float:
     r"""Gradient descent diverges beyond :math:`\eta\lambda = 2` (:math:`|1 - \eta\lambda| > 1`)."""
     return 2.0
