@@ -358,6 +358,19 @@ def test_cli_sweep_measures_curvature_and_chaos_and_takes_thresholds(tmp_path):
                                 ds.drop_attrs())
 
 
+def test_cli_takes_one_number_for_a_vector_field(tmp_path):
+    """--set eigenvalues=2 reads as the number 2; the field is a sequence, so it is [2]."""
+    out = tmp_path / "v.zarr"
+    assert cli.main(["sweep", "--landscape", "quadratic", "--set", "eigenvalues=2", "--optimizer",
+                     "sgd", "--lr", "0.1,0.4", "--steps", "40", "--schedule",
+                     "piecewise-constant", "--schedule-set", "boundaries=20",
+                     "--schedule-set", "multipliers=1,0.5", "--out", str(out), "--plot",
+                     ""]) == 0
+    attrs = lrscape.open(out).attrs
+    assert json.loads(attrs["landscape_config"])["eigenvalues"] == [2.0]
+    assert json.loads(attrs["schedule_config"])["boundaries"] == [20]
+
+
 @pytest.mark.filterwarnings("default:.*no trajectory can be labelled CHAOTIC")  # as outside
 def test_cli_warnings_are_one_line(tmp_path, capsys):
     assert cli.main(["sweep", "--landscape", "quadratic", "--optimizer", "sgd", "--lr",

@@ -197,11 +197,23 @@ def _flag(s: dict[str, Any], key: str) -> bool:
     return value
 
 
+def _vectors(get: Any, name: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """Fields as given, except that a vector field given one number takes it as a 1-vector.
+
+    ``--set eigenvalues=1`` reads as the number 1 (a comma makes a list); the quadratic's
+    ``eigenvalues`` is a sequence, so it becomes ``[1]``.
+    """
+    vector_fields = getattr(type(get(name)), "_array_fields", ())
+    return {k: [v] if k in vector_fields and isinstance(v, int | float)
+            and not isinstance(v, bool) else v for k, v in fields.items()}
+
+
 def _problem(s: dict[str, Any]) -> tuple[Any, Any, Any, dict[str, Any], str]:
     """Landscape, optimizer, schedule, grid and dtype from the merged settings."""
     import lrscape
 
-    landscape = lrscape.landscapes.get(s["landscape"], **s["landscape_fields"])
+    landscape = lrscape.landscapes.get(
+        s["landscape"], **_vectors(lrscape.landscapes.get, s["landscape"], s["landscape_fields"]))
     optimizer = lrscape.optimizers.get(s["optimizer"], **s["optimizer_values"])
     schedule = None
     if s.get("schedule"):
@@ -209,7 +221,7 @@ def _problem(s: dict[str, Any]) -> tuple[Any, Any, Any, dict[str, Any], str]:
         name = fields.pop("name", None)
         if name is None:
             raise ValueError("[schedule] needs a `name`")
-        schedule = lrscape.schedules.get(name, **fields)
+        schedule = lrscape.schedules.get(name, **_vectors(lrscape.schedules.get, name, fields))
     grid = {k: lrscape.grid.parse_axis(v) if isinstance(v, str) else v
             for k, v in s["grid"].items()}
     if (not any(k.split("@")[0] == "learning_rate" for k in grid)
