@@ -29,7 +29,8 @@ class _Tracker:
                  divergence_ratio, dim, dtype):
         n = loss0.shape[0]
         self.steps, self.every, self.dtype = steps, record_every, dtype
-        self.limit = divergence_ratio * np.maximum(np.abs(loss0), 1e-12)
+        self.start = np.maximum(np.abs(loss0), 1e-12)
+        self.limit = divergence_ratio * self.start
         self.first_step = first_step
         self.diverged = np.zeros(n, bool)
         self.alive_steps = np.zeros(n, dtype)
@@ -96,7 +97,7 @@ class _Tracker:
         out = _summarise(self.ring, self.steps, self.size, self.diverged, self.first_step,
                          last_step, (self.early_pair_weight, self.pair_weight),
                          (self.early_reversed_weight, self.reversed_weight), self.q3, self.q4,
-                         every=self.every, **thresholds)
+                         final_loss > self.start, every=self.every, **thresholds)
         return {**out, "final_loss": final_loss, "loss_last": self.loss_last.T,
                 "loss_mean": self.loss_mean.T}
 
@@ -119,6 +120,7 @@ def run_valley_momentum(
     oscillation_threshold: float = 0.5,
     period_rtol: float = 1e-4,
     steady_rtol: float = 1e-2,
+    growing_change: float = 1.0,
     dtype: type = np.float32,
 ) -> dict[str, np.ndarray]:
     n = lr.shape[0]
@@ -167,15 +169,17 @@ def run_valley_momentum(
     final_loss, _, _ = loss_and_grad(x0, x1)
     return log.finish(final_loss, np.sqrt(p0 * p0 + p1 * p1), max_period=max_period,
                       converged_tol=converged_tol, oscillation_threshold=oscillation_threshold,
-                      period_rtol=period_rtol, steady_rtol=steady_rtol)
+                      period_rtol=period_rtol, steady_rtol=steady_rtol,
+                      growing_change=growing_change)
 
 
 def _summarise(ring, steps, size, diverged, first_step, last_step, pair_weight, reversed_weight,
-               q3, q4, *, every, max_period, converged_tol, oscillation_threshold, period_rtol,
-               steady_rtol):
+               q3, q4, above_start, *, every, max_period, converged_tol, oscillation_threshold,
+               period_rtol, steady_rtol, growing_change):
     """Period detection on the tail ring buffer, then the classifier (shared by both runs).
 
-    ``pair_weight`` and ``reversed_weight`` are pairs (before the late half, over it)."""
+    ``pair_weight`` and ``reversed_weight`` are pairs (before the late half, over it);
+    ``above_start``: the final loss is above the initial one."""
     n = diverged.shape[0]
     ordered = np.roll(ring, -(steps % size), axis=0) if steps >= size else ring[:steps]
     scale = np.max(np.abs(ordered), axis=0) + 1e-30
@@ -199,7 +203,8 @@ def _summarise(ring, steps, size, diverged, first_step, last_step, pair_weight, 
     unsettled = np.where(period >= 2, PERIODIC,
                          np.where((late_oscillation >= oscillation_threshold)
                                   & (np.abs(late) <= steady_rtol), CHAOTIC, approach))
-    regime = np.where(diverged, DIVERGED, np.where(settled, approach, unsettled))
+    growing = above_start & (late >= growing_change)  # NaN compares False
+    regime = np.where(diverged | growing, DIVERGED, np.where(settled, approach, unsettled))
     return {"regime": regime.astype(np.int8), "period": period, "oscillation": oscillation,
             "late_oscillation": late_oscillation}
 
@@ -247,6 +252,7 @@ def run_momentum(
     oscillation_threshold: float = 0.5,
     period_rtol: float = 1e-4,
     steady_rtol: float = 1e-2,
+    growing_change: float = 1.0,
     dtype: type = np.float32,
 ) -> dict[str, np.ndarray]:
     """Heavy ball from the starts ``x`` (trajectories, dim) on any landscape given as a
@@ -284,4 +290,4 @@ def run_momentum(
     return log.finish(final_loss, np.sqrt(np.einsum("nd,nd->n", p, p)),
                       max_period=max_period, converged_tol=converged_tol,
                       oscillation_threshold=oscillation_threshold, period_rtol=period_rtol,
-                      steady_rtol=steady_rtol)
+                      steady_rtol=steady_rtol, growing_change=growing_change)

@@ -50,7 +50,9 @@ def main() -> None:
         colors = plt.cm.viridis(np.linspace(0.05, 0.85, ds.sizes["learning_rate"]))
         for i, lr in enumerate(ds.learning_rate.values):
             diverged = int(ds.regime[i]) == lrscape.Regime.DIVERGED
-            note = f" (diverged at step {int(ds.divergence_step[i])})" if diverged else ""
+            step = int(ds.divergence_step[i])
+            note = ("" if not diverged else f" (diverged at step {step})" if step >= 0
+                    else " (diverging: still growing at the end)")
             top.plot(ds.curvature_step, ds.sharpness[i], color=colors[i], lw=1.6,
                      label=f"η = {lr:.3g}{note}")
             top.axhline(edge(lr), color=colors[i], ls="--", lw=1)

@@ -57,6 +57,35 @@ def test_at_exactly_two_gradient_descent_is_a_symmetric_two_cycle():
     assert ds.period.item() == 2
 
 
+def test_a_short_run_still_growing_at_its_end_is_diverged():
+    """Gradient descent's loss at eta*lambda = 1 + r is L0 r^(2t). Over 40 steps it passes the
+    divergence limit 10^6 L0 only from r = 10^(6/80), eta*lambda = 2.19; below that the run is
+    DIVERGED because it ends above its start with the last quarter's largest loss (step 39)
+    at least twice the third quarter's (step 29): r^20 >= 2, eta*lambda >= 1 + 2^(1/20)."""
+    steps = 40
+    growing_edge, limit_edge = 1 + 2 ** (2 / steps), 1 + 1e6 ** (1 / (2 * steps))
+    eta_lambda = np.concatenate([lrscape.linspace(1.9, 1.99, 4), [2.0],
+                                 lrscape.linspace(2.003, 2.3, 100)])
+    ds = lrscape.sweep(quadratic(), "sgd", {"learning_rate": eta_lambda}, steps=steps,
+                       dtype="float64", progress=False)
+    regime, passed = ds.regime.values, ds.divergence_step.values >= 0
+    assert np.all(regime[eta_lambda < 2] == Regime.OSCILLATORY)
+    assert regime[eta_lambda == 2] == Regime.PERIODIC
+    slow = (eta_lambda > 2) & (eta_lambda < growing_edge * 0.999)
+    assert slow.sum() > 3 and np.all(regime[slow] == Regime.OSCILLATORY)
+    growing = (eta_lambda > growing_edge * 1.001) & (eta_lambda < limit_edge * 0.999)
+    assert growing.sum() > 40
+    assert np.all(regime[growing] == Regime.DIVERGED) and not passed[growing].any()
+    assert np.all(np.isfinite(ds.final_loss.values[growing]))
+    beyond = eta_lambda > limit_edge * 1.001
+    assert np.all(regime[beyond] == Regime.DIVERGED) and passed[beyond].all()
+    # The rule is a threshold like the others: relabelled without re-running.
+    lenient = lrscape.reclassify(ds, growing_change=1e9)
+    assert np.all(lenient.regime.values[growing] == Regime.OSCILLATORY)
+    assert np.all(lenient.regime.values[beyond] == Regime.DIVERGED)
+    np.testing.assert_array_equal(lrscape.reclassify(ds).regime.values, regime)
+
+
 @pytest.mark.parametrize(
     ("optimizer", "edge", "top"),
     [("momentum", theory.heavy_ball_edge, 4.2), ("nesterov", theory.nesterov_edge, 2.5)],

@@ -18,5 +18,5 @@ def code_versions() -> dict[str, str]:
 
 
 def describe(versions: dict[str, str | None]) -> str:
-    """``"lrscape 0.2.0 with jax 0.10.2"``, from a :func:`code_versions`-shaped mapping."""
+    """``"lrscape 0.3.0 with jax 0.10.2"``, from a :func:`code_versions`-shaped mapping."""
     return f"lrscape {versions.get('lrscape_version')} with jax {versions.get('jax_version')}"

@@ -382,7 +382,8 @@ def loss_curves(
     for sel, regime, label in _trajectories(ds, points, labels):
         values = np.where(sel[variable].values > 0, sel[variable].values, np.nan)
         if regime == Regime.DIVERGED:
-            label += f", diverged at step {int(sel['divergence_step'])}"
+            step = int(sel["divergence_step"])
+            label += f", diverged at step {step}" if step >= 0 else ", still growing at the end"
         ax.plot(steps, values, color=REGIME_COLORS[regime], alpha=0.9, lw=1.5, label=label)
         finite = np.flatnonzero(np.isfinite(values))
         if regime == Regime.DIVERGED and finite.size:

@@ -342,8 +342,8 @@ def summarise(
             correlation = jnp.full_like(oscillation, jnp.nan)
     regime = classify(
         diverged=diverged, converged=converged, period=period, oscillation=oscillation,
-        late_oscillation=late_oscillation, late_change=late_change, thresholds=thresholds,
-        step_correlation=correlation,
+        late_oscillation=late_oscillation, late_change=late_change, initial_loss=tracker.loss0,
+        final_loss=final_loss, thresholds=thresholds, step_correlation=correlation,
     )
     nan = jnp.full((), jnp.nan, final_loss.dtype)
     score = trained = None

@@ -9,7 +9,13 @@ detection.
 The rules, in order:
 
 1. ``DIVERGED`` — the loss became non-finite or passed ``divergence_ratio`` times the initial
-   loss (the trajectory is frozen there; ``divergence_step`` says when).
+   loss (the trajectory is frozen there; ``divergence_step`` says when); or the run ended
+   *growing*: its final loss is above its initial loss and its late envelope (the largest loss
+   over the record windows that start in the last quarter of the run) is at least
+   ``1 + growing_change`` times that over the third quarter. An unstable run that a short
+   horizon stopped before it reached the divergence limit (gradient descent at
+   :math:`\eta\lambda = 2.1` grows the loss by :math:`1.1^{2t}`, 10^4 in 50 steps) is
+   diverging, not bouncing; its ``divergence_step`` is -1, since it never passed the limit.
 2. *settled* — ``converged`` (the last step is shorter than ``converged_tol`` times the first) or
    the tail is constant (period 1): the label is the way it approached, rule 5.
 3. ``PERIODIC`` — the tail of the run repeats with a period ``2 <= p <= max_period``, comparing
@@ -83,7 +89,8 @@ class Regime(enum.IntEnum):
     CHAOTIC = 3
     """Bounded, not settled, no period up to the detector's maximum."""
     DIVERGED = 4
-    """The loss became non-finite or passed the divergence threshold."""
+    """The loss became non-finite or passed the divergence threshold, or ended above its start
+    and still growing."""
 
     @classmethod
     def flag_attrs(cls) -> dict[str, Any]:
@@ -118,6 +125,9 @@ class Thresholds:
         steady_rtol: the late loss envelope counts as steady (neither descending nor growing)
             when the last quarter's maximum is within this fraction of the third quarter's
             (quarters of the run, counted in record windows).
+        growing_change: a run that ends above its initial loss is DIVERGED (still growing)
+            when the last quarter's largest loss exceeds the third quarter's by this fraction
+            (1: it doubled).
         noisy_correlation: on noisy runs, an unsettled trajectory is OSCILLATORY when the
             correlation of its successive steps over the late half is at most this (in
             [-1, 0]); -1/2 is :math:`\eta\lambda = 1` on a quadratic with gradient noise.
@@ -130,11 +140,12 @@ class Thresholds:
     max_period: int = 16
     period_rtol: float = 1e-4
     steady_rtol: float = 1e-2
+    growing_change: float = 1.0
     noisy_correlation: float = -0.5
 
     def __post_init__(self) -> None:
         for name in ("divergence_ratio", "divergence_floor", "converged_tol", "period_rtol",
-                     "steady_rtol"):
+                     "steady_rtol", "growing_change"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not (
                 np.isfinite(value) and value > 0
@@ -184,14 +195,18 @@ def classify(
     oscillation: Any,
     late_oscillation: Any,
     late_change: Any,
+    initial_loss: Any,
+    final_loss: Any,
     thresholds: Thresholds,
     step_correlation: Any = None,
 ) -> Any:
     """The :class:`Regime` of each trajectory from its reduced statistics (see module doc).
 
-    ``step_correlation``: given on noisy runs (the gradients were noisy), which are never
-    PERIODIC or CHAOTIC and whose unsettled trajectories it labels.
+    ``diverged``: the loss passed the divergence limit (or was not finite). ``step_correlation``:
+    given on noisy runs (the gradients were noisy), which are never PERIODIC or CHAOTIC and
+    whose unsettled trajectories it labels.
     """
+    diverged = diverged | growing(late_change, initial_loss, final_loss, thresholds)
     settled = converged | (period == 1)
     bouncing = oscillation >= thresholds.oscillation_threshold
     bouncing_late = late_oscillation >= thresholds.oscillation_threshold  # False where NaN
@@ -212,6 +227,13 @@ def classify(
     return regime.astype(jnp.int8)
 
 
+def growing(late_change: Any, initial_loss: Any, final_loss: Any, thresholds: Thresholds) -> Any:
+    """Whether each run ended above its initial loss with its late envelope still growing by
+    ``growing_change`` or more (rule 1's second half); False where either is NaN."""
+    start = jnp.maximum(jnp.abs(initial_loss), thresholds.divergence_floor)
+    return (late_change >= thresholds.growing_change) & (final_loss > start)
+
+
 def reclassify(ds: Any, **thresholds: Any) -> Any:
     """Relabel a sweep's Dataset with other thresholds, without re-running it.
 
@@ -230,13 +252,14 @@ def reclassify(ds: Any, **thresholds: Any) -> Any:
             raise ValueError(f"reclassify: this Dataset has no `{name}` (a store written by "
                              "lrscape before 0.2.0); re-run the sweep to relabel it")
     converged = np.asarray(ds["step_ratio"]) <= th.converged_tol
-    diverged = np.asarray(ds["regime"]) == Regime.DIVERGED
+    diverged = np.asarray(ds["divergence_step"]) >= 0  # passed the limit; growing is relabelled
     converged &= ~diverged
     regime = classify(
         diverged=diverged, converged=converged, period=np.asarray(ds["period"]),
         oscillation=np.asarray(ds["oscillation"]),
         late_oscillation=np.asarray(ds["late_oscillation"]),
-        late_change=np.asarray(ds["late_change"]), thresholds=th,
+        late_change=np.asarray(ds["late_change"]), initial_loss=np.asarray(ds["initial_loss"]),
+        final_loss=np.asarray(ds["final_loss"]), thresholds=th,
         step_correlation=np.asarray(ds["step_correlation"]) if noisy else None,
     )
     # an incomplete store's trajectories that were never computed stay so

@@ -58,10 +58,12 @@ _SUMMARY_ATTRS: dict[str, dict[str, Any]] = {
     "period": {"long_name": "period of the final cycle (1: fixed, 0: none found)"},
     "converged": {"long_name": "reached a fixed point within tolerance by the end"},
     "initial_loss": {"long_name": "loss at the start"},
-    "final_loss": {"long_name": "loss after the last update (NaN if diverged)"},
+    "final_loss": {"long_name": "loss after the last update (NaN if it passed the divergence "
+                                "limit)"},
     "peak_loss_ratio": {"long_name": "largest loss over the run / initial loss"},
     "divergence_step": {"long_name": "update at which the loss passed the divergence limit "
-                                     "(-1: never)"},
+                                     "(-1: never, also where a run is labelled diverged because "
+                                     "it ended still growing)"},
     "oscillation": {"long_name": "share of the step-pair weight sum_t |dx_t . dx_(t-1)| on "
                                "pairs that reverse direction"},
     "late_oscillation": {"long_name": "the same share over the record windows that start in the "
