@@ -111,6 +111,33 @@ def test_noisy_heavy_ball_steps_correlate_as_beta_minus_half_eta_lambda():
                       "heavy ball: noisy steps anticorrelate (ρ ≤ −1/2) beyond ηλ = 1+2β"]
 
 
+def test_noisy_nesterov_steps_correlate_as_its_closed_form():
+    """Nesterov's noise-floor step correlation (a ratio of quadratics in eta*lambda from the
+    stationary covariance) crosses -1/2 between eta*lambda = 0.85 and 1 whatever beta: the
+    simulated correlation follows it, the label changes there, and noisy sweeps draw it."""
+    from lrscape import plot
+
+    bowl = lrscape.landscapes.get("quadratic", eigenvalues=[1.0])
+    eta = np.array([0.3, 0.6, 0.75, 1.0, 1.15, 1.3])
+    betas = np.array([0.5, 0.9])
+    ds = lrscape.sweep(bowl, "nesterov", {"learning_rate": eta, "momentum": betas,
+                                          "seed": np.arange(4)},
+                       gradient_noise=1.0, steps=4000, progress=False)
+    rho = ds.step_correlation.mean("seed").values
+    np.testing.assert_allclose(
+        rho, theory.noisy_step_correlation(eta[:, None], betas, nesterov=True), atol=0.03)
+    edges = theory.nesterov_noisy_oscillation_edge(betas)
+    np.testing.assert_allclose(edges, [0.8512, 0.8652], atol=1e-4)
+    regime = ds.regime.values  # (learning_rate, momentum, seed)
+    assert np.all(regime[eta[:, None] < edges - 0.05] == lrscape.Regime.MONOTONE)
+    assert np.all(regime[eta[:, None] > edges + 0.05] == lrscape.Regime.OSCILLATORY)
+    labels = [label for label, _, _ in plot.theory_overlays(ds.isel(seed=0), "learning_rate",
+                                                            "momentum")]
+    assert labels == ["Nesterov: diverges beyond ηλ = (2+2β)/(1+2β)",
+                      "Nesterov: noisy steps anticorrelate (ρ ≤ −1/2) beyond ηλ = h(β), "
+                      "0.85 to 1"]
+
+
 def test_a_noisy_valley_bounces_and_diverges_at_the_noiseless_edges():
     """SGD with gradient noise on a valley of wall curvature kappa: OSCILLATORY from
     eta kappa = 1 (a little beyond: the floor's steps keep their direction), DIVERGED from 2;

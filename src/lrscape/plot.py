@@ -153,10 +153,11 @@ def _select_plane(ds: xr.Dataset, keep: Sequence[str], select: Mapping[str, Any]
 
 _DIVERGES, _BOUNCES = "diverges", "steepest direction bounces"
 _BOUNCES_NOISY = "noisy steps anticorrelate (ρ ≤ −1/2)"
-#: On noisy runs, where the OSCILLATORY label starts instead (unknown for Nesterov).
+#: On noisy runs, where the OSCILLATORY label starts instead.
 _NOISY_BOUNCE_EDGES: dict[str, tuple[Callable, str]] = {
     "sgd": (lambda b: theory.gd_oscillation_edge(), "1"),
     "momentum": (theory.heavy_ball_noisy_oscillation_edge, "1+2β"),
+    "nesterov": (theory.nesterov_noisy_oscillation_edge, "h(β), 0.85 to 1"),
 }
 #: Per optimizer: its name and, as functions of the momentum with their formulas, where it
 #: diverges and where its steps start to reverse (the MONOTONE / OSCILLATORY boundary).
@@ -187,8 +188,9 @@ def theory_overlays(ds: xr.Dataset, x: str, y: str | None) -> list[Overlay]:
     with eigenvalues 1 and 10, 15% with 1, 3 and 10).
 
     On noisy runs the second is where the successive steps' correlation at the noise floor
-    reaches the classifier's -1/2 (:func:`lrscape.theory.heavy_ball_noisy_oscillation_edge`:
-    1 for gradient descent, 1+2β for heavy ball; none is known for Nesterov).
+    reaches the classifier's -1/2: 1 for gradient descent, 1+2β for heavy ball
+    (:func:`lrscape.theory.heavy_ball_noisy_oscillation_edge`), the root of a quadratic in
+    ηλ, between 0.85 and 1, for Nesterov (:func:`lrscape.theory.nesterov_noisy_oscillation_edge`).
 
     Known cases: gradient descent, heavy ball and Nesterov on a quadratic (curvature ``scale *
     max(eigenvalues)``) or a narrow valley with constant walls (curvature ``wall_curvature``),
