@@ -252,6 +252,34 @@ def test_a_sweep_with_curvature_draws_its_sharpness_against_the_edge(tmp_path):
     plt.close("all")
 
 
+def test_a_sweep_with_lyapunov_draws_the_exponent_over_the_phase_diagram():
+    """Gradient descent on the double well: a fixed point at eta = 0.5 (exponent log|1-2eta|
+    = -inf, drawn at the floor), a 2-cycle at 1.1 (negative), chaos at 1.4 (positive),
+    divergence at 2.1 (none)."""
+    well = lrscape.landscapes.get("double-well", start=0.5)
+    grid = {"learning_rate": [0.5, 1.1, 1.4, 2.1], "momentum": [0.0, 0.02]}
+    ds = lrscape.sweep(well, "momentum", grid, steps=400, lyapunov=True, progress=False)
+    exponent = ds.lyapunov.values
+    assert exponent[2, 0] > 0 > exponent[1, 0] and np.isnan(exponent[3]).all()
+    fig = plot.summary_figure(ds)
+    (panel,) = [ax for ax in fig.axes if ax.get_title().startswith("largest Lyapunov")]
+    (mesh,) = panel.collections
+    drawn = mesh.get_array().reshape(2, 4)  # (momentum, learning_rate)
+    np.testing.assert_array_equal(drawn.mask, np.isnan(exponent.T))
+    np.testing.assert_allclose(drawn.compressed(), np.maximum(
+        exponent.T[~np.isnan(exponent.T)], plot.LYAPUNOV_FLOOR), rtol=1e-6)
+    assert mesh.norm(0.0) == 0.5  # white at zero: red is chaos, blue is stable
+    plt.close(fig)
+    # one axis: the exponent against it, coloured by regime, diverged runs left out
+    ax = plot.lyapunov_map(ds.isel(momentum=0))
+    ys = np.concatenate([c.get_offsets()[:, 1] for c in ax.collections])
+    np.testing.assert_allclose(np.sort(ys), np.sort(np.maximum(exponent[:3, 0], -3.0)),
+                               rtol=1e-6)
+    plt.close("all")
+    with pytest.raises(ValueError, match="lyapunov=True"):
+        plot.lyapunov_map(ds.drop_vars("lyapunov"))
+
+
 def test_theory_overlays_sit_on_the_diverged_and_oscillatory_boundaries():
     lrs = lrscape.logspace(1e-3, 0.1, 200)
     betas = [0.0, 0.6, 0.9]

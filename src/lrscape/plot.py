@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
-from matplotlib.colors import BoundaryNorm, ListedColormap
+from matplotlib.colors import BoundaryNorm, ListedColormap, TwoSlopeNorm
 from matplotlib.patches import Patch
 from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
 
@@ -324,6 +325,76 @@ def phase_diagram(
     return ax
 
 
+#: Lyapunov exponents below this are drawn at it: a fixed point that the map contracts to in
+#: one step has an exponent near log(0), which would flatten every other value to nothing.
+LYAPUNOV_FLOOR = -3.0
+
+
+def lyapunov_map(
+    ds: xr.Dataset,
+    x: str | None = None,
+    y: str | None = None,
+    *,
+    ax: Any = None,
+    select: Mapping[str, Any] | None = None,
+    max_cells: int | None = 1024,
+) -> Any:
+    """The largest Lyapunov exponent of each trajectory over the phase diagram's axes.
+
+    Needs a sweep run with ``lyapunov=True``. Two axes give a map coloured red where the
+    exponent is positive (nearby trajectories separate: chaos), blue where it is negative (a
+    stable fixed point or cycle), white at zero; one axis gives the exponent against it, each
+    point coloured by its regime, with the zero line. Diverged trajectories have none (grey on
+    the map, absent on the curve); exponents below :data:`LYAPUNOV_FLOOR` are drawn at it.
+    Arguments as for :func:`phase_diagram`. Returns the matplotlib ``Axes``.
+    """
+    if "lyapunov" not in ds:
+        raise ValueError("this Dataset has no `lyapunov`: run the sweep with lyapunov=True "
+                         "(lrscape sweep --lyapunov)")
+    x, y = plane_axes(ds, x, y)
+    plane = _select_plane(ds, [a for a in (x, y) if a], select)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 5.5) if y else (8, 3.5), constrained_layout=True)
+    xlog = _is_log(ds, x)
+    name = "largest Lyapunov exponent per step"
+    if y is None:
+        values = np.maximum(plane["lyapunov"].values, LYAPUNOV_FLOOR)
+        regimes = plane["regime"].values
+        ax.axhline(0.0, color="black", lw=0.8)
+        ax.plot(plane[x].values, values, color="0.6", lw=0.8, zorder=1)
+        for regime in Regime:
+            shown = regimes == regime
+            if regime != Regime.DIVERGED and shown.any():
+                ax.scatter(plane[x].values[shown], values[shown], s=10, zorder=2,
+                           color=REGIME_COLORS[regime], label=REGIME_LABELS[regime])
+        ax.set_ylabel(f"{name}\n(clipped at {LYAPUNOV_FLOOR:g})")
+        ax.legend(fontsize=8, frameon=False)
+    else:
+        values = np.ma.masked_invalid(plane["lyapunov"].transpose(y, x).values)
+        values = np.ma.maximum(values, LYAPUNOV_FLOOR)
+        cols = _evenly_spaced(plane.sizes[x], max_cells)
+        rows = _evenly_spaced(plane.sizes[y], max_cells)
+        top = max(float(values.max()) if values.count() else 0.0, 1e-3)
+        bottom = min(float(values.min()) if values.count() else 0.0, -1e-3)
+        mesh = ax.pcolormesh(_edges(plane[x].values[cols], xlog),
+                             _edges(plane[y].values[rows], _is_log(ds, y)),
+                             values[np.ix_(rows, cols)], shading="flat",
+                             cmap=plt.get_cmap("RdBu_r").with_extremes(bad="0.75"),
+                             norm=TwoSlopeNorm(0.0, bottom, top))
+        plt.colorbar(mesh, ax=ax, label=f"{name} (grey: diverged)")
+        if _is_log(ds, y):
+            ax.set_yscale("log")
+        ax.set_ylabel(_label(ds, y))
+        _tick_at_values(ax.yaxis, plane[y].values)
+    if xlog:
+        ax.set_xscale("log")
+    ax.set_xlim(_edges(plane[x].values, xlog)[[0, -1]])  # as the phase diagram's
+    ax.set_xlabel(_label(ds, x))
+    _tick_at_values(ax.xaxis, plane[x].values)
+    ax.set_title("largest Lyapunov exponent: > 0 is chaos")
+    return ax
+
+
 def _evenly_spaced(n: int, most: int | None) -> np.ndarray:
     """Positions of at most ``most`` of ``n`` cells, evenly spaced, the first and last
     included (all of them if ``most`` is None)."""
@@ -545,7 +616,9 @@ def summary_figure(
     """The phase diagram beside loss curves of one trajectory per regime; saved if ``path``.
 
     A sweep run with ``curvature_every`` also gets the sharpness along the same trajectories,
-    below their losses, each against its stability threshold (:func:`sharpness_curves`).
+    below their losses, each against its stability threshold (:func:`sharpness_curves`); one
+    run with ``lyapunov`` gets the Lyapunov exponent over the same axes, below the phase
+    diagram (:func:`lyapunov_map`).
 
     ``store``: the results store ``ds`` was read from with ``lrscape.open(store,
     records=False)`` (a store larger than memory): the records of the trajectories drawn are
@@ -560,18 +633,25 @@ def summary_figure(
                                [a for a in (x, y) if a], select)
     extras = [name for name, variable in (("sharpness", "sharpness"), ("epochs", "val_loss"))
               if variable in curves]
-    if y is not None:  # the diagram on the left, the curves on the right
-        layout = [["phase", name] for name in ("loss", *extras)]
-        fig, panels = plt.subplot_mosaic(layout, figsize=(14, 6.2 + 2.8 * len(extras)),
-                                         constrained_layout=True,
+    maps = ["phase", *(["lyapunov"] if "lyapunov" in plane else [])]
+    if y is not None:  # the diagram (and the Lyapunov map) on the left, the curves on the right
+        right_column = ["loss", *extras]
+        rows = math.lcm(len(maps), len(right_column))
+        layout = [[maps[i * len(maps) // rows], right_column[i * len(right_column) // rows]]
+                  for i in range(rows)]
+        height = 6.2 + 2.8 * max(len(extras), 2 * (len(maps) - 1))
+        fig, panels = plt.subplot_mosaic(layout, figsize=(14, height), constrained_layout=True,
                                          gridspec_kw={"width_ratios": [1.2, 1]})
-    else:  # a strip along the learning rate, the curves below it
-        layout = [["phase"] * (1 + len(extras)), ["loss", *extras]]
-        fig, panels = plt.subplot_mosaic(layout, figsize=(9 + 5 * len(extras), 7.5),
-                                         constrained_layout=True,
-                                         gridspec_kw={"height_ratios": [1, 3]})
+    else:  # a strip along the learning rate (and the Lyapunov exponent), the curves below
+        width = 1 + len(extras)
+        layout = [[name] * width for name in maps] + [["loss", *extras]]
+        fig, panels = plt.subplot_mosaic(
+            layout, figsize=(9 + 5 * len(extras), 7.5 + 3 * (len(maps) - 1)),
+            constrained_layout=True, gridspec_kw={"height_ratios": [1, 2][:len(maps)] + [3]})
     left, right = panels["phase"], panels["loss"]
     phase_diagram(plane, x, y, ax=left)
+    if "lyapunov" in panels:
+        lyapunov_map(plane, x, y, ax=panels["lyapunov"])
     if "loss_mean" in curves:
         loss_curves(curves, points, ax=right)
     elif store is None:
