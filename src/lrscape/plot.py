@@ -89,6 +89,12 @@ def _edges(values: np.ndarray, log: bool) -> np.ndarray:
     return np.exp(e) if log else e
 
 
+def _span(values: np.ndarray, log: bool) -> tuple[float, float]:
+    """The axis limits that hold every cell, increasing whichever way the grid axis runs."""
+    edges = _edges(values, log)
+    return float(edges.min()), float(edges.max())
+
+
 #: An axis of at most this many values gets a tick at each (cells then span unequal widths, and
 #: ticks at round numbers would not say which values were simulated).
 MAX_TICKED_VALUES = 8
@@ -311,10 +317,10 @@ def phase_diagram(
         else:
             (line,) = ax.plot(xs, ys, color="black", ls=style, lw=1.5, label=label)
         handles.append(line)
-    ax.set_xlim(_edges(plane[x].values, xlog)[[0, -1]])
+    ax.set_xlim(_span(plane[x].values, xlog))
     _tick_at_values(ax.xaxis, plane[x].values)
     if y is not None:
-        ax.set_ylim(_edges(plane[y].values, _is_log(ds, y))[[0, -1]])
+        ax.set_ylim(_span(plane[y].values, _is_log(ds, y)))
         _tick_at_values(ax.yaxis, plane[y].values)
     if legend and y is not None:
         ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2,
@@ -388,7 +394,7 @@ def lyapunov_map(
         _tick_at_values(ax.yaxis, plane[y].values)
     if xlog:
         ax.set_xscale("log")
-    ax.set_xlim(_edges(plane[x].values, xlog)[[0, -1]])  # as the phase diagram's
+    ax.set_xlim(_span(plane[x].values, xlog))  # as the phase diagram's
     ax.set_xlabel(_label(ds, x))
     _tick_at_values(ax.xaxis, plane[x].values)
     ax.set_title("largest Lyapunov exponent: > 0 is chaos")
