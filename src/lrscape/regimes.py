@@ -16,6 +16,9 @@ The rules, in order:
    horizon stopped before it reached the divergence limit (gradient descent at
    :math:`\eta\lambda = 2.1` grows the loss by :math:`1.1^{2t}`, 10^4 in 50 steps) is
    diverging, not bouncing; its ``divergence_step`` is -1, since it never passed the limit.
+   Noisy runs are not judged growing: their envelope fluctuates, and a noise floor above the
+   starting loss (gradient descent at :math:`\eta\lambda = 1.5` started near the minimum)
+   would be called diverging whenever the last quarter's peak doubled the third's by chance.
 2. *settled* — ``converged`` (the last step is shorter than ``converged_tol`` times the first) or
    the tail is constant (period 1): the label is the way it approached, rule 5.
 3. ``PERIODIC`` — the tail of the run repeats with a period ``2 <= p <= max_period``, comparing
@@ -125,9 +128,9 @@ class Thresholds:
         steady_rtol: the late loss envelope counts as steady (neither descending nor growing)
             when the last quarter's maximum is within this fraction of the third quarter's
             (quarters of the run, counted in record windows).
-        growing_change: a run that ends above its initial loss is DIVERGED (still growing)
-            when the last quarter's largest loss exceeds the third quarter's by this fraction
-            (1: it doubled).
+        growing_change: a noiseless run that ends above its initial loss is DIVERGED (still
+            growing) when the last quarter's largest loss exceeds the third quarter's by this
+            fraction (1: it doubled).
         noisy_correlation: on noisy runs, an unsettled trajectory is OSCILLATORY when the
             correlation of its successive steps over the late half is at most this (in
             [-1, 0]); -1/2 is :math:`\eta\lambda = 1` on a quadratic with gradient noise.
@@ -203,10 +206,11 @@ def classify(
     """The :class:`Regime` of each trajectory from its reduced statistics (see module doc).
 
     ``diverged``: the loss passed the divergence limit (or was not finite). ``step_correlation``:
-    given on noisy runs (the gradients were noisy), which are never PERIODIC or CHAOTIC and
-    whose unsettled trajectories it labels.
+    given on noisy runs (the gradients were noisy), which are never PERIODIC or CHAOTIC, nor
+    DIVERGED for growing, and whose unsettled trajectories it labels.
     """
-    diverged = diverged | growing(late_change, initial_loss, final_loss, thresholds)
+    if step_correlation is None:
+        diverged = diverged | growing(late_change, initial_loss, final_loss, thresholds)
     settled = converged | (period == 1)
     bouncing = oscillation >= thresholds.oscillation_threshold
     bouncing_late = late_oscillation >= thresholds.oscillation_threshold  # False where NaN
