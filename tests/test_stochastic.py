@@ -124,6 +124,24 @@ def test_a_noisy_floor_above_the_start_is_not_taken_for_growth():
     assert np.mean(ds.late_change.values >= 1.0) > 0.03  # would have been labelled so
 
 
+def test_a_noisy_run_from_the_minimum_says_why_it_diverged_and_how_not_to():
+    """Started at the minimum (loss 0) the divergence limit is 10^6 * divergence_floor = 1e-6,
+    and gradient noise passes it in a step; the sweep says so. With a floor on the loss's
+    scale the same runs fluctuate about the minimum, MONOTONE below eta*lambda = 1."""
+    import warnings
+
+    bowl = lrscape.landscapes.get("quadratic", eigenvalues=[1.0], start=0.0)
+    grid = {"learning_rate": [0.1, 0.5, 1.5]}
+    with pytest.warns(UserWarning, match="3 noisy trajectories started where the loss is 0"):
+        ds = lrscape.sweep(bowl, "sgd", grid, gradient_noise=1.0, steps=200, progress=False)
+    assert np.all(ds.regime.values == lrscape.Regime.DIVERGED)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ds = lrscape.sweep(bowl, "sgd", grid, gradient_noise=1.0, steps=200, progress=False,
+                           thresholds={"divergence_floor": 1.0})
+    assert list(ds.regime.values) == [lrscape.Regime.MONOTONE] * 2 + [lrscape.Regime.OSCILLATORY]
+
+
 def test_noisy_nesterov_steps_correlate_as_its_closed_form():
     """Nesterov's noise-floor step correlation (a ratio of quadratics in eta*lambda from the
     stationary covariance) crosses -1/2 between eta*lambda = 0.85 and 1 whatever beta: the

@@ -364,7 +364,29 @@ def sweep(
                                f"{os.fspath(store)!r}; the same call computes the other "
                                f"{total - done}")
         raise
-    return build(outputs)
+    ds = build(outputs)
+    if attrs["noisy"]:
+        _warn_of_noisy_starts_at_zero(ds, thresholds)
+    return ds
+
+
+def _warn_of_noisy_starts_at_zero(ds: xr.Dataset, thresholds: Thresholds) -> None:
+    """A noisy run that starts where the loss is 0 (a minimum) has the divergence limit
+    ``divergence_ratio * divergence_floor``, 1e-6 by default, which the noise passes at once:
+    say so when that happened under the default floor."""
+    if thresholds.divergence_floor != Thresholds().divergence_floor:
+        return  # chosen on purpose
+    at_zero = np.abs(ds["initial_loss"].values) <= thresholds.divergence_floor  # NaN: False
+    diverged = int(np.sum(at_zero & (ds["regime"].values == Regime.DIVERGED)))
+    if not diverged:
+        return
+    limit = thresholds.divergence_ratio * thresholds.divergence_floor
+    warnings.warn(
+        f"{diverged} noisy trajectories started where the loss is 0 and are DIVERGED: their "
+        f"divergence limit is divergence_ratio * divergence_floor = {limit:g}, which gradient "
+        "noise passes at once; to watch fluctuations about a minimum, pass "
+        "thresholds={'divergence_floor': F}, F * divergence_ratio being a loss you would call "
+        "diverged", UserWarning, stacklevel=3)
 
 
 def _normalise_x0(x0: Any, landscape: Landscape) -> Any:
