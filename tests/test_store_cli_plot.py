@@ -200,6 +200,28 @@ def test_loss_curves_and_summary_figure(tmp_path, small_sweep):
     plt.close("all")
 
 
+def test_a_diverged_curve_far_above_the_others_is_marked_at_the_top(small_sweep):
+    """The valley's heavy ball at lr 0.1 diverges within a record window to about 10^7, while
+    the others stay below 10^2: the panel stops 30x above them, and the diverged run's last
+    record is an arrow at its top with its value, not a cross that squashes the others."""
+    points = [{"learning_rate": 1e-3, "momentum": 0.0}, {"learning_rate": 0.1, "momentum": 0.9}]
+    ax = plot.loss_curves(small_sweep, points)
+    kept = small_sweep.loss_mean.sel(points[0], method="nearest").values
+    last = small_sweep.loss_mean.sel(points[1], method="nearest").values
+    last = last[np.isfinite(last)][-1]
+    assert last > 1e3 * kept.max()
+    np.testing.assert_allclose(ax.get_ylim()[1], 30 * kept.max(), rtol=1e-6)
+    (arrow,) = [line for line in ax.get_lines() if line.get_marker() == "^"]
+    assert arrow.get_ydata()[0] == ax.get_ylim()[1]
+    assert [t.get_text() for t in ax.texts] == [f"{last:.1e}"]
+    plt.close("all")
+    # within range, the cross sits at the value
+    ax = plot.loss_curves(small_sweep, points[1:])
+    (cross,) = [line for line in ax.get_lines() if line.get_marker() == "x"]
+    assert cross.get_ydata()[0] == last and not ax.texts
+    plt.close("all")
+
+
 def test_stability_thresholds_follow_the_rate_its_schedule_and_the_optimizer():
     q = lrscape.landscapes.get("quadratic")
     cut = lrscape.schedules.get("piecewise-constant", boundaries=[50], multipliers=[1.0, 0.1])

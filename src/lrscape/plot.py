@@ -458,6 +458,7 @@ def loss_curves(
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 4.5), constrained_layout=True)
     steps = ds["step"].values
+    ends, kept = [], []  # the diverged runs' last records; every other run's records
     for sel, regime, label in _trajectories(ds, points, labels):
         values = np.where(sel[variable].values > 0, sel[variable].values, np.nan)
         if regime == Regime.DIVERGED:
@@ -466,9 +467,11 @@ def loss_curves(
         ax.plot(steps, values, color=REGIME_COLORS[regime], alpha=0.9, lw=1.5, label=label)
         finite = np.flatnonzero(np.isfinite(values))
         if regime == Regime.DIVERGED and finite.size:
-            ax.plot(steps[finite[-1]], values[finite[-1]], "x", color=REGIME_COLORS[regime],
-                    ms=9, mew=2)
+            ends.append((steps[finite[-1]], values[finite[-1]], REGIME_COLORS[regime]))
+        else:
+            kept.append(values[finite])
     ax.set_yscale("log")
+    _mark_diverged_ends(ax, ends, np.concatenate(kept) if kept else np.array([]))
     ax.set_xlabel("step")
     window = ds.attrs.get("record_every", "k")
     what = "minibatch loss" if ds.attrs.get("steps_per_epoch") else "loss"
@@ -476,6 +479,31 @@ def loss_curves(
                   else f"{what} at each record step")
     ax.legend(fontsize=8)
     return ax
+
+
+#: A diverged run's last record more than this many times above every other curve's largest
+#: is drawn at the top of a panel that stops ``OFF_SCALE_MARGIN`` above those curves, so that
+#: they keep the panel's height.
+OFF_SCALE_RATIO = 1e3
+OFF_SCALE_MARGIN = 30.0
+
+
+def _mark_diverged_ends(ax: Any, ends: Sequence[tuple[float, float, str]],
+                        kept: np.ndarray) -> None:
+    """A cross at each diverged run's last record; an arrow with its value at the panel's
+    top where it would squash the other curves (see :data:`OFF_SCALE_RATIO`)."""
+    highest = kept.max() if kept.size else np.inf
+    squashed = any(value > OFF_SCALE_RATIO * highest for _, value, _ in ends)
+    top = OFF_SCALE_MARGIN * highest if squashed else np.inf
+    for step, value, color in ends:
+        if value <= top:
+            ax.plot(step, value, "x", color=color, ms=9, mew=2)
+            continue
+        ax.plot(step, top, "^", color=color, ms=9, clip_on=False)
+        ax.annotate(f"{value:.1e}", (step, top), xytext=(6, -4), textcoords="offset points",
+                    va="top", fontsize=8, color=color)
+    if np.isfinite(top):
+        ax.set_ylim(top=top)
 
 
 def epoch_curves(
