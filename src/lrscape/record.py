@@ -41,9 +41,8 @@ class Tracker(NamedTuple):
     window_start: jax.Array  # alive_steps when the window opened
     window_last: jax.Array  # loss at the window's latest step
     ring: jax.Array  # (2 * max_period, 2): loss and projection of the last steps
-    # noisy runs only, over the late half: sums of dx_t . dx_{t-1} (signed) and of |dx_t|^2,
-    # and |dx|^2 of the step before the late half began (see ``step_correlation``)
-    step_pair_sum: jax.Array | None = None
+    # noisy runs only, over the late half: the sum of |dx_t|^2, and |dx|^2 of the step before
+    # the late half began (see ``step_correlation``)
     step_square_sum: jax.Array | None = None
     step_square_before: jax.Array | None = None
     score_sums: jax.Array | None = None  # (2,): sums of v_t and 1/v_t (see ``trainability``)
@@ -127,7 +126,6 @@ def start(
         window_start=zero,
         window_last=zero,
         ring=jnp.zeros((thresholds.buffer_size, 2), dtype),
-        step_pair_sum=zero if noisy else None,
         step_square_sum=zero if noisy else None,
         step_square_before=zero if noisy else None,
         score_sums=jnp.zeros((2,), dtype) if score else None,
@@ -175,9 +173,8 @@ def observe(
         window_last=loss,
         ring=ring,
     )
-    if tracker.step_pair_sum is not None:
+    if tracker.step_square_sum is not None:
         tracker = tracker._replace(
-            step_pair_sum=tracker.step_pair_sum + pair,
             step_square_sum=tracker.step_square_sum + jnp.where(alive, sq, 0.0))
     if tracker.score_sums is not None:
         v = jnp.where(alive, jnp.minimum(loss / tracker.score_scale, SCORE_CAP), SCORE_CAP)
@@ -213,8 +210,6 @@ def close_window(tracker: Tracker, w: jax.Array, steps: int, every: int) -> tupl
                                         tracker.early_reversed_weight),
         pair_weight=jnp.where(split, 0.0, tracker.pair_weight),
         reversed_weight=jnp.where(split, 0.0, tracker.reversed_weight),
-        step_pair_sum=None if tracker.step_pair_sum is None else jnp.where(
-            split, 0.0, tracker.step_pair_sum),
         step_square_sum=None if tracker.step_square_sum is None else jnp.where(
             split, 0.0, tracker.step_square_sum),
         step_square_before=None if tracker.step_square_before is None else jnp.where(
@@ -285,12 +280,15 @@ def step_correlation(tracker: Tracker, last_square: jax.Array) -> jax.Array:
                      {\sqrt{\sum_t |\Delta x_t|^2 \, \sum_t |\Delta x_{t-1}|^2}} ,
 
     over the steps ``t`` of the record windows that start at half the run or later.
-    ``last_square`` is :math:`|\Delta x|^2` of the run's last step.
+    ``last_square`` is :math:`|\Delta x|^2` of the run's last step. The numerator is the late
+    half's step-pair weight less twice its reversing part (the sums behind
+    ``late_oscillation``), so only the squares are kept for it.
     """
+    pair_sum = tracker.pair_weight - 2.0 * tracker.reversed_weight
     now = tracker.step_square_sum
     before = now - last_square + tracker.step_square_before
     norm = jnp.sqrt(jnp.maximum(now, 0.0) * jnp.maximum(before, 0.0))
-    return jnp.where(norm > 0, jnp.clip(tracker.step_pair_sum / jnp.maximum(
+    return jnp.where(norm > 0, jnp.clip(pair_sum / jnp.maximum(
         norm, jnp.finfo(norm.dtype).tiny), -1.0, 1.0), 0.0)
 
 
@@ -336,7 +334,7 @@ def summarise(
         jnp.nan,  # fewer than four record windows: no late envelope, no CHAOTIC label
     )
     correlation = None
-    if tracker.step_pair_sum is not None:
+    if tracker.step_square_sum is not None:
         correlation = step_correlation(tracker, last_step * last_step)
         if steps // every < 2:
             correlation = jnp.full_like(oscillation, jnp.nan)
