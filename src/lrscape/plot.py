@@ -285,25 +285,16 @@ def phase_diagram(
     if ax is None:
         _, ax = plt.subplots(figsize=(7.5, 5.5) if y else (10, 2.2), constrained_layout=True)
 
-    xlog = _is_log(ds, x)
     regimes = plane["regime"].transpose(y, x).values if y is not None else plane["regime"].values
     shown = np.ma.masked_equal(regimes, NOT_COMPUTED)  # drawn in NOT_COMPUTED_COLOR
-    cols = _evenly_spaced(plane.sizes[x], max_cells)
     if y is not None:
-        ylog = _is_log(ds, y)
-        rows = _evenly_spaced(plane.sizes[y], max_cells)
-        ax.pcolormesh(_edges(plane[x].values[cols], xlog), _edges(plane[y].values[rows], ylog),
-                      shown[np.ix_(rows, cols)], cmap=_CMAP, norm=_NORM, shading="flat")
-        if ylog:
-            ax.set_yscale("log")
-        ax.set_ylabel(_label(ds, y))
+        _cells(ax, ds, plane, x, y, shown, max_cells, cmap=_CMAP, norm=_NORM)
     else:
-        ax.pcolormesh(_edges(plane[x].values[cols], xlog), [0, 1], shown[None, cols],
+        cols = _evenly_spaced(plane.sizes[x], max_cells)
+        ax.pcolormesh(_edges(plane[x].values[cols], _is_log(ds, x)), [0, 1], shown[None, cols],
                       cmap=_CMAP, norm=_NORM, shading="flat")
         ax.set_yticks([])
-    if xlog:
-        ax.set_xscale("log")
-    ax.set_xlabel(_label(ds, x))
+        _grid_axis(ax, ds, plane, x, "x")
     ax.set_title(title if title is not None else _title(plane))
 
     handles = [Patch(color=REGIME_COLORS[r], label=REGIME_LABELS[r]) for r in Regime
@@ -317,11 +308,6 @@ def phase_diagram(
         else:
             (line,) = ax.plot(xs, ys, color="black", ls=style, lw=1.5, label=label)
         handles.append(line)
-    ax.set_xlim(_span(plane[x].values, xlog))
-    _tick_at_values(ax.xaxis, plane[x].values)
-    if y is not None:
-        ax.set_ylim(_span(plane[y].values, _is_log(ds, y)))
-        _tick_at_values(ax.yaxis, plane[y].values)
     if legend and y is not None:
         ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2,
                   fontsize=8, frameon=False)
@@ -361,7 +347,6 @@ def lyapunov_map(
     plane = _select_plane(ds, [a for a in (x, y) if a], select)
     if ax is None:
         _, ax = plt.subplots(figsize=(7.5, 5.5) if y else (8, 3.5), constrained_layout=True)
-    xlog = _is_log(ds, x)
     name = "largest Lyapunov exponent per step"
     if y is None:
         values = np.maximum(plane["lyapunov"].values, LYAPUNOV_FLOOR)
@@ -375,30 +360,52 @@ def lyapunov_map(
                            color=REGIME_COLORS[regime], label=REGIME_LABELS[regime])
         ax.set_ylabel(f"{name}\n(clipped at {LYAPUNOV_FLOOR:g})")
         ax.legend(fontsize=8, frameon=False)
+        _grid_axis(ax, ds, plane, x, "x")  # as the phase diagram's
     else:
         values = np.ma.masked_invalid(plane["lyapunov"].transpose(y, x).values)
         values = np.ma.maximum(values, LYAPUNOV_FLOOR)
-        cols = _evenly_spaced(plane.sizes[x], max_cells)
-        rows = _evenly_spaced(plane.sizes[y], max_cells)
         top = max(float(values.max()) if values.count() else 0.0, 1e-3)
         bottom = min(float(values.min()) if values.count() else 0.0, -1e-3)
-        mesh = ax.pcolormesh(_edges(plane[x].values[cols], xlog),
-                             _edges(plane[y].values[rows], _is_log(ds, y)),
-                             values[np.ix_(rows, cols)], shading="flat",
-                             cmap=plt.get_cmap("RdBu_r").with_extremes(bad="0.75"),
-                             norm=TwoSlopeNorm(0.0, bottom, top))
+        mesh = _cells(ax, ds, plane, x, y, values, max_cells,
+                      cmap=plt.get_cmap("RdBu_r").with_extremes(bad="0.75"),
+                      norm=TwoSlopeNorm(0.0, bottom, top))
         plt.colorbar(mesh, ax=ax, label=f"{name} (grey: diverged)")
-        if _is_log(ds, y):
-            ax.set_yscale("log")
-        ax.set_ylabel(_label(ds, y))
-        _tick_at_values(ax.yaxis, plane[y].values)
-    if xlog:
-        ax.set_xscale("log")
-    ax.set_xlim(_span(plane[x].values, xlog))  # as the phase diagram's
-    ax.set_xlabel(_label(ds, x))
-    _tick_at_values(ax.xaxis, plane[x].values)
     ax.set_title("largest Lyapunov exponent: > 0 is chaos")
     return ax
+
+
+def _grid_axis(ax: Any, ds: xr.Dataset, plane: xr.Dataset, name: str, which: str) -> None:
+    """Set the ``which`` ("x" or "y") axis of ``ax`` for the grid axis ``name``: its scale,
+    label, limits around every cell (increasing whichever way the grid runs) and, for a short
+    axis, a tick at each value. The limits stop autoscaling, so overlays drawn later keep
+    them."""
+    log = _is_log(ds, name)
+    values = plane[name].values
+    if which == "x":
+        ax.set_xscale("log" if log else "linear")
+        ax.set_xlabel(_label(ds, name))
+        ax.set_xlim(_span(values, log))
+        _tick_at_values(ax.xaxis, values)
+    else:
+        ax.set_yscale("log" if log else "linear")
+        ax.set_ylabel(_label(ds, name))
+        ax.set_ylim(_span(values, log))
+        _tick_at_values(ax.yaxis, values)
+
+
+def _cells(ax: Any, ds: xr.Dataset, plane: xr.Dataset, x: str, y: str, values: np.ndarray,
+           max_cells: int | None, **style: Any) -> Any:
+    """Draw ``values`` (``y`` by ``x``) as one cell per grid point, at most ``max_cells`` along
+    each axis (:func:`_evenly_spaced`), and set both axes (:func:`_grid_axis`); returns the
+    mesh."""
+    cols = _evenly_spaced(plane.sizes[x], max_cells)
+    rows = _evenly_spaced(plane.sizes[y], max_cells)
+    mesh = ax.pcolormesh(_edges(plane[x].values[cols], _is_log(ds, x)),
+                         _edges(plane[y].values[rows], _is_log(ds, y)),
+                         values[np.ix_(rows, cols)], shading="flat", **style)
+    _grid_axis(ax, ds, plane, x, "x")
+    _grid_axis(ax, ds, plane, y, "y")
+    return mesh
 
 
 def _evenly_spaced(n: int, most: int | None) -> np.ndarray:
@@ -489,9 +496,10 @@ OFF_SCALE_MARGIN = 30.0
 
 
 def _mark_diverged_ends(ax: Any, ends: Sequence[tuple[float, float, str]],
-                        kept: np.ndarray) -> None:
+                        kept: np.ndarray | None = None) -> None:
     """A cross at each diverged run's last record; an arrow with its value at the panel's
-    top where it would squash the other curves (see :data:`OFF_SCALE_RATIO`)."""
+    top where it would squash the other curves, ``kept`` (see :data:`OFF_SCALE_RATIO`)."""
+    kept = np.array([]) if kept is None else kept
     highest = kept.max() if kept.size else np.inf
     squashed = any(value > OFF_SCALE_RATIO * highest for _, value, _ in ends)
     top = OFF_SCALE_MARGIN * highest if squashed else np.inf
@@ -604,7 +612,7 @@ def sharpness_curves(
         ax.plot(steps, values, color=color, alpha=0.9, lw=1.5, label=label)
         finite = np.flatnonzero(np.isfinite(values))
         if regime == Regime.DIVERGED and finite.size:  # its last measurement before it did
-            ax.plot(steps[finite[-1]], values[finite[-1]], "x", color=color, ms=9, mew=2)
+            _mark_diverged_ends(ax, [(steps[finite[-1]], values[finite[-1]], color)])
         drawn.append(values)
         edge = stability_threshold(ds, sel) if thresholds else None
         if edge is not None:
