@@ -2,7 +2,7 @@
 
     python benchmarks/same_numbers.py write BEFORE     # with the code before the change
     python benchmarks/same_numbers.py write AFTER      # with the code after it
-    python benchmarks/same_numbers.py compare BEFORE AFTER
+    python benchmarks/same_numbers.py compare BEFORE AFTER [--ignore-attrs A,B]
 
 ``write`` runs a handful of sweeps that between them use every part of the engine (heavy ball
 on the valley with a store, a rugged quadratic, minibatch SGD on a finite-sum task with a seed
@@ -11,7 +11,8 @@ eigenvalues and Lyapunov tracking on the MLP, tails and the trainability score, 
 points, a Ray run) and keeps, for each, the zarr store the sweep wrote and the Dataset it
 returned (written to zarr as well). ``compare`` reads two such folders and checks every
 variable bit for bit (NaN equal to NaN), every coordinate, and every attribute but the
-versions; it exits 1 and names what differs when anything does.
+versions (and those named by ``--ignore-attrs``, for a change that adds an attribute on
+purpose); it exits 1 and names what differs when anything does.
 
 A refactoring that changes no computation must pass this. It is a script, not a test, because
 XLA's results may differ in the last bit between processors: both folders must be written on
@@ -101,7 +102,7 @@ def write(folder: str) -> None:
         print(f"wrote {name}", flush=True)
 
 
-def _differences(a: xr.Dataset, b: xr.Dataset) -> list[str]:
+def _differences(a: xr.Dataset, b: xr.Dataset, ignored: tuple[str, ...] = ()) -> list[str]:
     found = []
     if sorted(a.variables) != sorted(b.variables):
         found.append(f"variables {sorted(a.variables)} != {sorted(b.variables)}")
@@ -115,8 +116,8 @@ def _differences(a: xr.Dataset, b: xr.Dataset) -> list[str]:
             found.append(f"{name}: values differ")
         if _plain(x.attrs) != _plain(y.attrs):
             found.append(f"{name}: attributes differ")
-    attrs_a, attrs_b = ({k: v for k, v in ds.attrs.items() if k not in VERSION_KEYS}
-                        for ds in (a, b))
+    attrs_a, attrs_b = ({k: v for k, v in ds.attrs.items()
+                         if k not in VERSION_KEYS and k not in ignored} for ds in (a, b))
     if _plain(attrs_a) != _plain(attrs_b):
         keys = sorted(k for k in set(attrs_a) | set(attrs_b)
                       if _plain(attrs_a.get(k)) != _plain(attrs_b.get(k)))
@@ -132,7 +133,7 @@ def _plain(value):  # noqa: ANN001, ANN202
     return value
 
 
-def compare(before: str, after: str) -> int:
+def compare(before: str, after: str, ignored: tuple[str, ...] = ()) -> int:
     names = sorted(n for n in os.listdir(before) if n.endswith(".zarr"))
     if names != sorted(n for n in os.listdir(after) if n.endswith(".zarr")):
         print(f"the folders hold different stores: {names} vs {sorted(os.listdir(after))}")
@@ -140,7 +141,7 @@ def compare(before: str, after: str) -> int:
     failed = 0
     for name in names:
         a, b = (xr.open_zarr(os.path.join(folder, name)).load() for folder in (before, after))
-        found = _differences(a, b)
+        found = _differences(a, b, ignored)
         print(f"{'same' if not found else 'DIFFERENT'}  {name}")
         for line in found:
             print(f"    {line}")
@@ -153,8 +154,14 @@ def main(argv: list[str]) -> int:
     if len(argv) == 2 and argv[0] == "write":
         write(argv[1])
         return 0
-    if len(argv) == 3 and argv[0] == "compare":
-        return compare(argv[1], argv[2])
+    if len(argv) in (3, 5) and argv[0] == "compare":
+        ignored = ()
+        if len(argv) == 5 and argv[3] == "--ignore-attrs":
+            ignored = tuple(argv[4].split(","))
+        elif len(argv) == 5:
+            print(__doc__)
+            return 2
+        return compare(argv[1], argv[2], ignored)
     print(__doc__)
     return 2
 

@@ -224,3 +224,48 @@ def check_vector(obj: Any, field: str, *, nonnegative: bool = False) -> np.ndarr
     if nonnegative and np.any(arr < 0):
         fail(obj, field, value, ">= 0 everywhere")
     return arr.astype(np.float32)
+
+
+# -- checks of plain settings (a sweep's options, not a dataclass's fields) -----------------
+
+
+def require_int(name: str, value: Any, minimum: int = 1) -> int:
+    """``value`` if it is an integer >= ``minimum`` (not a bool), else a ``ValueError``
+    naming ``name`` and the value."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ValueError(f"`{name}` must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def require_optional_int(name: str, value: Any, minimum: int = 1) -> int | None:
+    """``None``, or an integer >= ``minimum``, as :func:`require_int`."""
+    return None if value is None else require_int(name, value, minimum)
+
+
+def require_bool(name: str, value: Any) -> bool:
+    """``value`` if it is ``True`` or ``False``, else a ``ValueError`` naming ``name``."""
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(f"`{name}` must be True or False, got {value!r}")
+    return bool(value)
+
+
+def require_nonnegative(name: str, value: Any) -> float:
+    """``value`` as a float if it is a finite real number >= 0 (not a bool)."""
+    if (isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating)
+            or not np.isfinite(value) or value < 0):
+        raise ValueError(f"`{name}` must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def cast_floats(tree: Any, dtype: Any, xp: Any = np) -> Any:
+    """``tree`` with its floating-point leaves (and Python floats) as ``dtype``; integer
+    leaves stay as they are. ``xp``: ``numpy`` (host values) or ``jax.numpy`` (in a trace)."""
+    if tree is None:
+        return None
+
+    def leaf(x: Any) -> Any:
+        arr = xp.asarray(x)
+        floating = xp.issubdtype(arr.dtype, xp.floating) or isinstance(x, float)
+        return arr.astype(dtype) if floating else arr
+
+    return jax.tree.map(leaf, tree)

@@ -1,14 +1,17 @@
-"""Executors: who computes a sweep's chunks.
+"""Execution: who computes a sweep's chunks, streaming them to its store.
 
-:class:`LocalExecutor` (the default) runs them one after another on this process's devices,
-launching the next chunk while the host copies the last one's results. :class:`RayExecutor`
-makes every chunk a Ray task: tasks run wherever the cluster has room, each writes its own
-region of the results store, and a task whose worker dies is run again (every chunk is a pure
-function of the sweep, so a rerun gives the same numbers).
+:func:`execute` is the sweep's execution stage: it creates or resumes the results store, reads
+the chunks already there, has an executor compute the others, and returns the
+:class:`Outputs`. :class:`LocalExecutor` (the default) runs the chunks one after another on
+this process's devices, launching the next while the host copies the last one's results.
+:class:`RayExecutor` makes every chunk a Ray task: tasks run wherever the cluster has room,
+each writes its own region of the store, and a task whose worker dies is run again (every
+chunk is a pure function of the sweep, so a rerun gives the same numbers).
 
-An executor has one method, ``run(job, todo, on_done)``: compute the chunks ``todo`` of the
-:class:`~lrscape.chunks.ChunkJob` ``job``, write each to ``job.store`` when it has one, and call
-``on_done(index, results)`` in this process as each finishes.
+An executor has one method, ``run(job, plan, todo, on_done, store, records)``: compute the
+chunks ``todo`` of ``job`` cut as ``plan`` says, write each to ``store`` (a
+:class:`~lrscape.store.ChunkStore`, or ``None``), and call ``on_done(index, values)`` in this
+process as each finishes, ``values`` holding what the sweep keeps (``records``).
 
 >>> from lrscape.executors import get
 >>> get("local")
@@ -17,16 +20,90 @@ LocalExecutor(devices=None)
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
 
 import jax
+import numpy as np
+from tqdm.auto import tqdm
 
 from ._version import code_versions, describe
-from .chunks import ChunkJob, OnDone, Outputs
+from .chunks import ChunkJob, Values
+from .observe import kept
+from .plan import Plan
+from .store import ChunkStore, chunks_done
+
+#: Called by an executor with each chunk's index and kept results as soon as it is done.
+OnDone = Callable[[int, Values], None]
+
+
+@dataclasses.dataclass
+class Outputs:
+    """What the execution stage returns.
+
+    Attributes:
+        values: every kept variable over all trajectories (flat, in C order of the grid).
+        plan: the plan the chunks were computed by (a resumed store's chunk size).
+        resumed: the chunks read from the store instead of computed.
+    """
+
+    values: dict[str, np.ndarray]
+    plan: Plan
+    resumed: int = 0
+
+
+def execute(job: ChunkJob, plan: Plan, executor: Any, *, store: str | None = None,
+            records: bool = True, progress: bool | None = None) -> Outputs:
+    """Compute every chunk of ``job`` (those a store at ``store`` does not hold yet) with
+    ``executor``, streaming each to the store, and return the kept values."""
+    # Every output, preallocated for the whole grid: every chunk is computed or read from the
+    # store before the outputs are returned, so filling them first would only cost time.
+    values = {name: np.empty((plan.total,) + s.shape[1:], s.dtype)
+              for name, s in kept(plan.out_info, records).items()}
+    writer, done = None, np.zeros(plan.n_chunks, bool)
+    if store is not None:
+        writer = ChunkStore(store)
+        chunk, done = writer.create_or_resume(_template(job, plan), plan.chunk, plan.n_chunks)
+        plan = plan.with_chunk(chunk)
+        for c in np.flatnonzero(done):
+            start, stop = plan.bounds(c)
+            for name, value in writer.read(start, stop, names=list(values)).items():
+                values[name][start:stop] = value
+    todo = [int(c) for c in np.flatnonzero(~done)]
+    finished = sum(plan.bounds(c)[1] - plan.bounds(c)[0] for c in np.flatnonzero(done))
+    show = sys.stderr.isatty() if progress is None else bool(progress)
+    with tqdm(total=plan.total, initial=finished, unit="traj", disable=not show,
+              desc="sweep") as bar:
+
+        def on_done(index: int, new: Values) -> None:
+            start, stop = plan.bounds(index)
+            for name in values:  # what is kept in memory
+                values[name][start:stop] = new[name]
+            bar.update(stop - start)
+
+        try:
+            executor.run(job, plan, todo, on_done, writer, records)
+        except KeyboardInterrupt as interrupt:
+            if store is not None and os.path.exists(store):
+                n_done, n_all = chunks_done(store)
+                interrupt.add_note(f"lrscape.sweep: {n_done} of {n_all} chunks are stored in "
+                                   f"{os.fspath(store)!r}; the same call computes the other "
+                                   f"{n_all - n_done}")
+            raise
+    return Outputs(values, plan, resumed=int(done.sum()))
+
+
+def _template(job: ChunkJob, plan: Plan) -> Any:
+    """The store's template: the Dataset of every variable, each a view of one trajectory's
+    worth (only its shapes and dtypes are used)."""
+    return job.experiment.dataset({
+        name: np.broadcast_to(np.empty((1,) + s.shape[1:], s.dtype), (plan.total,) + s.shape[1:])
+        for name, s in plan.out_info.items()})
 
 
 class LocalExecutor:
@@ -38,25 +115,29 @@ class LocalExecutor:
     def __repr__(self) -> str:
         return f"LocalExecutor(devices={self.devices!r})"
 
-    def run(self, job: ChunkJob, todo: Sequence[int], on_done: OnDone) -> None:
+    def run(self, job: ChunkJob, plan: Plan, todo: Sequence[int], on_done: OnDone,
+            store: ChunkStore | None = None, records: bool = True) -> None:
         devices = self.devices or jax.local_devices()
         pending = None
         for index in todo:
-            out = job.launch(index, devices)  # returns at once; runs while we collect
+            out = job.launch(plan, index, devices)  # returns at once; runs while we collect
             if pending is not None:
-                self._finish(job, *pending, on_done)
+                self._finish(job, plan, *pending, on_done, store, records)
             pending = (index, out)
         if pending is not None:
-            self._finish(job, *pending, on_done)
+            self._finish(job, plan, *pending, on_done, store, records)
 
     @staticmethod
-    def _finish(job: ChunkJob, index: int, out: Any, on_done: OnDone) -> None:
-        values = job.fetch(index, out)
-        job.save(index, values)
-        on_done(index, values)
+    def _finish(job: ChunkJob, plan: Plan, index: int, out: Any, on_done: OnDone,
+                store: ChunkStore | None, records: bool) -> None:
+        values = job.fetch(plan, index, out)
+        if store is not None:
+            store.write(index, plan.bounds(index)[0], values)
+        on_done(index, kept(values, records))
 
 
-def _compute_chunk(job: ChunkJob, index: int, versions: dict[str, str]) -> Outputs:
+def _compute_chunk(job: ChunkJob, plan: Plan, index: int, store: ChunkStore | None,
+                   records: bool, versions: dict[str, str]) -> Values:
     """A Ray task: one chunk, on the worker's own devices, written to the store.
 
     ``versions`` are the driver's :func:`~lrscape._version.code_versions`; a worker running other
@@ -66,7 +147,10 @@ def _compute_chunk(job: ChunkJob, index: int, versions: dict[str, str]) -> Outpu
     if here != versions:
         raise RuntimeError(f"a Ray worker runs {describe(here)}, the driver {describe(versions)}; "
                            "install the same versions on every node")
-    return job.compute(index)
+    values = job.compute(plan, index)
+    if store is not None:
+        store.write(index, plan.bounds(index)[0], values)
+    return kept(values, records)  # a task sends the driver no more than it keeps
 
 
 class RayExecutor:
@@ -120,7 +204,8 @@ class RayExecutor:
         return (f"RayExecutor(address={self.address!r}, num_cpus={self.num_cpus}, "
                 f"num_gpus={self.num_gpus}, max_retries={self.max_retries})")
 
-    def run(self, job: ChunkJob, todo: Sequence[int], on_done: OnDone) -> None:
+    def run(self, job: ChunkJob, plan: Plan, todo: Sequence[int], on_done: OnDone,
+            store: ChunkStore | None = None, records: bool = True) -> None:
         ray = _import_ray()
         if not ray.is_initialized():
             with warnings.catch_warnings():
@@ -136,7 +221,8 @@ class RayExecutor:
             ray.cloudpickle.register_pickle_by_value(module)
         shipped = ray.put(job)  # one copy in the object store, shared by every task
         versions = code_versions()
-        running = {task.remote(shipped, int(index), versions): int(index) for index in todo}
+        running = {task.remote(shipped, plan, int(index), store, records, versions): int(index)
+                   for index in todo}
         try:
             while running:
                 ready, _ = ray.wait(list(running), num_returns=1)

@@ -241,9 +241,13 @@ def size(axes: tuple[Axis, ...]) -> int:
     return math.prod(len(a.values) for a in axes)
 
 
-def flatten(axes: tuple[Axis, ...]) -> dict[str, np.ndarray]:
-    """Every grid point as one entry of a flat batch (C order: the last axis varies fastest)."""
-    if not axes:
-        return {}
-    mesh = np.meshgrid(*(a.values for a in axes), indexing="ij")
-    return {a.name: m.reshape(-1) for a, m in zip(axes, mesh, strict=True)}
+def to_grid(
+    flat: Mapping[str, tuple[tuple[str, ...], np.ndarray, dict[str, Any]]],
+    grid_dims: tuple[str, ...], shape: tuple[int, ...],
+) -> dict[str, tuple[tuple[str, ...], np.ndarray, dict[str, Any]]]:
+    """Variables over a flat batch of trajectories (C order: the last axis varies fastest),
+    ``name -> (own dims, values (total, ...), attrs)``, as variables over the grid: the
+    grid's dims, then their own."""
+    return {name: (tuple(grid_dims) + tuple(dims), values.reshape(shape + values.shape[1:]),
+                   attrs)
+            for name, (dims, values, attrs) in flat.items()}

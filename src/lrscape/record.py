@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .observe import Observe
 from .regimes import Thresholds, classify, detect_period
 
 Params = Any
@@ -92,16 +93,18 @@ def projection_direction(params: Params, dtype: Any) -> Params:
 
 def start(
     loss0: jax.Array, first_update: Params, params: Params, thresholds: Thresholds,
-    noisy: bool = False, score: bool = False,
+    noisy: bool = False, observe: Observe | None = None,
 ) -> Tracker:
     """The tracker before step 0, given the loss there and the first update's value.
 
     ``noisy``: the gradients are noisy; also keep each window's smallest loss and report its
     extremes (``loss_min``, ``loss_max``), and the sums behind :func:`step_correlation`, by
     which such runs are labelled. That costs more per step, so only noisy runs, where the
-    spread within a window is the point, keep it. ``score``: also keep the sums behind
-    :func:`trainability`.
+    spread within a window is the point, keep it. ``observe``: what else to keep (the sums
+    behind :func:`trainability`, ...).
     """
+    observe = Observe() if observe is None else observe
+    score = observe.trainability
     dtype = loss0.dtype
     zero = jnp.zeros((), dtype)
     limit = thresholds.divergence_ratio * jnp.maximum(jnp.abs(loss0), thresholds.divergence_floor)

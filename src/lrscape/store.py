@@ -38,22 +38,15 @@ import numpy as np
 import xarray as xr
 import zarr
 
-from . import chunks
 from ._version import code_versions, describe
+from .experiment import CONFIG_KEYS
+from .grid import to_grid
+from .observe import RECORD_DIMS
+from .plan import machine_ram
 from .regimes import NOT_COMPUTED
 
-# Attributes that define a sweep: two stores agreeing on these hold the same experiment.
-CONFIG_KEYS = (
-    "landscape", "landscape_config", "optimizer", "optimizer_config", "schedule",
-    "schedule_config", "grid_axes", "steps", "record_every", "seed", "x0", "thresholds", "dtype",
-    "curvature_every", "curvature_iters", "curvature_k", "lyapunov", "gradient_noise",
-    "trainability",
-)
 TRAJECTORY = "trajectory"
 REFINED = "refined_by"  # the attribute that marks a class image from lrscape.refine
-# The dimensions of records (what open and sweep leave out with records=False): every other
-# variable a trajectory has once.
-RECORD_DIMS = frozenset({"step", "epoch", "curvature_step"})
 DONE = "chunk_done"
 # What zarr's local store writes before renaming into place (``<name>.<uuid4 hex>.partial``): a
 # process killed mid-write leaves it behind.
@@ -104,13 +97,9 @@ def from_flat(flat: xr.Dataset) -> xr.Dataset:
     """The inverse of :func:`to_flat`: the grid Dataset a sweep returns."""
     axes = [name for name, _ in json.loads(flat.attrs.get("grid_axes", "[]"))]
     shape = tuple(flat.sizes[a] for a in axes)
-    data = {}
-    for name, var in flat.data_vars.items():
-        if TRAJECTORY not in var.dims or name == DONE:
-            continue
-        rest = var.dims[1:]
-        data[name] = (tuple(axes) + rest, var.values.reshape(shape + var.shape[1:]),
-                      dict(var.attrs))
+    data = to_grid({name: (var.dims[1:], var.values, dict(var.attrs))
+                    for name, var in flat.data_vars.items()
+                    if TRAJECTORY in var.dims and name != DONE}, tuple(axes), shape)
     coords = {name: coord.variable for name, coord in flat.coords.items()
               if TRAJECTORY not in coord.dims}
     attrs = {k: v for k, v in flat.attrs.items() if k != "chunk_size"}
@@ -217,19 +206,19 @@ class ChunkStore:
         return {name: var.values for name, var in region.data_vars.items()
                 if TRAJECTORY in var.dims and (names is None or name in names)}
 
-    def write(self, index: int, start: int, values: dict[str, tuple[tuple[str, ...],
-                                                                   np.ndarray]]) -> None:
-        """Write chunk ``index`` (trajectories from ``start``), then mark it done."""
+    def write(self, index: int, start: int, values: Mapping[str, np.ndarray]) -> None:
+        """Write chunk ``index`` (its variables' values, trajectories from ``start``), then
+        mark it done."""
         from zarr.api.asynchronous import open_group
 
-        stop = start + len(next(iter(values.values()))[1])
+        stop = start + len(next(iter(values.values())))
 
         async def write_all() -> None:
             group = await open_group(store=self.path, mode="r+", use_consolidated=True)
             arrays = await asyncio.gather(*(group.getitem(name) for name in values))
             await asyncio.gather(*(array.setitem(slice(start, stop), value)
-                                   for array, (_, value) in zip(arrays, values.values(),
-                                                                strict=True)))
+                                   for array, value in zip(arrays, values.values(),
+                                                           strict=True)))
             done = await group.getitem(DONE)  # only once every variable is written
             await done.setitem(slice(index, index + 1), np.ones(1, np.int8))
 
@@ -414,7 +403,7 @@ def _positions(flat: xr.Dataset, axes: list[str],
 
 def _load(flat: xr.Dataset, path: str) -> xr.Dataset:
     """Read what ``flat`` selects, unless it cannot fit in the machine's memory."""
-    ram = chunks.machine_ram()
+    ram = machine_ram()
     if ram is not None and flat.nbytes > ram:
         raise ValueError(
             f"{path!r} holds {flat.nbytes / 1e9:.1f} GB here, more than this machine's "

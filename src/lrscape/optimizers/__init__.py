@@ -5,6 +5,6 @@
 ('adagrad', 'adam', 'adamw', 'lion', 'momentum', 'nesterov', 'rmsprop', 'sgd')
 """
 
-from .registry import Optimizer, available, from_factory, get, resolve
+from .registry import Optimizer, available, from_factory, get, inject
 
-__all__ = ["Optimizer", "available", "from_factory", "get", "resolve"]
+__all__ = ["Optimizer", "available", "from_factory", "get", "inject"]

@@ -9,11 +9,14 @@ and one compiled program serves a whole grid of them.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 
@@ -57,11 +60,6 @@ class Optimizer:
         hyperparams: numeric hyperparameters and their values (``None``: must be given, as
             ``learning_rate`` is, by a grid axis or :func:`get`).
         options: static keyword arguments (booleans, structure), baked into the program.
-        elementwise: whether the transformation updates every coordinate from that
-            coordinate's own gradient and state alone, as all registered optimizers do (no
-            norm per parameter array, as in LARS or block-wise clipping). Sweeps then carry a
-            small parameter vector as separate scalars, which runs faster on CPU. ``False``
-            (always safe) for optimizers made from an arbitrary factory.
         domains: the :class:`Interval` each hyperparameter must lie in, checked for fixed
             values and grid axes alike before anything compiles; ``learning_rate`` must be
             >= 0 for every optimizer.
@@ -71,7 +69,6 @@ class Optimizer:
     factory: Factory
     hyperparams: Mapping[str, float | None]
     options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    elementwise: bool = False
     domains: Mapping[str, Interval] = dataclasses.field(default_factory=dict)
 
     def check(self, key: str, value: Any) -> None:
@@ -103,12 +100,32 @@ class Optimizer:
         return [k for k, v in self.hyperparams.items() if v is None and k not in provided]
 
     def build(self, **hyperparams: Any) -> optax.GradientTransformation:
-        """The transformation with these (possibly traced) hyperparameter values."""
+        """The transformation with these (possibly traced) hyperparameter values, the others
+        at their fixed values."""
         values = {k: v for k, v in self.hyperparams.items() if v is not None}
         values.update(hyperparams)
-        static = tuple(self.options)
-        injected = optax.inject_hyperparams(self.factory, static_args=static)
-        return injected(**values, **self.options)
+        return inject(self.factory, self.options, values)
+
+    @functools.cached_property
+    def elementwise(self) -> bool:
+        """Whether the transformation updates every coordinate from that coordinate's own
+        gradient and state alone, so that sweeps may carry a small parameter vector as
+        separate scalars (faster on CPU; :mod:`lrscape.backend`).
+
+        Checked, not declared: two updates of a 3-vector with coordinates of very different
+        sizes must equal the updates of the same three coordinates as separate scalars. An
+        optimizer that takes a norm per parameter array (LARS, block-wise clipping) fails,
+        since each scalar is then an array of its own.
+        """
+        try:
+            key = (self.factory, tuple(sorted(self.options.items())),
+                   tuple(sorted(self.hyperparams.items())))
+            hash(key)
+        except TypeError:  # an option that cannot be a key: check this instance alone
+            return _updates_coordinatewise(self)
+        if key not in _ELEMENTWISE:
+            _ELEMENTWISE[key] = _updates_coordinatewise(self)
+        return _ELEMENTWISE[key]
 
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "hyperparams": dict(self.hyperparams),
@@ -215,12 +232,47 @@ def get(name: str | Factory | Optimizer, **values: Any) -> Optimizer:
         base = from_factory(name)
     elif isinstance(name, str) and name in _ENTRIES:
         factory, hyper, domains = _ENTRIES[name]
-        base = Optimizer(name, factory, dict(hyper), elementwise=True, domains=domains)
+        base = Optimizer(name, factory, dict(hyper), domains=domains)
     else:
         raise ValueError(f"unknown optimizer {name!r}; available: {', '.join(available())}")
     return base.with_values(**values) if values else base
 
 
-def resolve(optimizer: str | Factory | Optimizer, options: Mapping[str, Any] | None) -> Optimizer:
-    """What :func:`lrscape.sweep` accepts as ``optimizer``, made an :class:`Optimizer`."""
-    return get(optimizer, **dict(options or {}))
+def inject(factory: Factory, options: Mapping[str, Any], values: Mapping[str, Any]
+           ) -> optax.GradientTransformation:
+    """``factory(**values, **options)`` through :func:`optax.inject_hyperparams`, so that the
+    (possibly traced) ``values`` live in the optimizer state as arrays; ``options`` are static."""
+    make = optax.inject_hyperparams(factory, static_args=tuple(options))
+    return make(**values, **options)
+
+
+_ELEMENTWISE: dict[Any, bool] = {}  # Optimizer.elementwise, by factory, options and values
+
+
+def _updates_coordinatewise(optimizer: Optimizer) -> bool:
+    """See :attr:`Optimizer.elementwise`: compare two updates of a vector with those of its
+    coordinates as scalars, with every unset hyperparameter at 0.1."""
+    values = {k: 0.1 if v is None else v for k, v in optimizer.hyperparams.items()}
+    try:
+        tx = optimizer.build(**values)
+    except Exception:  # a factory this probe cannot call: the safe answer
+        return False
+    grads = [np.array([3.0, -0.02, 0.5]), np.array([-1.0, 0.3, 0.01])]
+    params = np.array([1.0, -2.0, 0.25])
+
+    def run(split: Callable[[np.ndarray], Any]) -> list[np.ndarray]:
+        p = split(params)
+        state, out = tx.init(p), []
+        for g in grads:
+            update, state = tx.update(split(g), state, p)
+            p = optax.apply_updates(p, update)
+            out.append(np.ravel(np.asarray(jax.tree.leaves(update), dtype=float)))
+        return out
+
+    try:
+        whole = run(lambda x: jnp.asarray(x, jnp.float32))
+        columns = run(lambda x: tuple(jnp.asarray(x, jnp.float32)))
+    except Exception:
+        return False
+    return all(np.allclose(a, b, rtol=1e-5, atol=1e-7) for a, b in zip(whole, columns,
+                                                                          strict=True))
