@@ -21,11 +21,11 @@ def key() -> jax.Array:
 def no_compiled_programs() -> None:
     """Forget every program this process compiled, so a test that counts compilations (or spies
     on tracing) does not depend on which tests ran before it in the same process."""
-    from lrscape import chunks, simulate
+    from lrscape import chunks, plan, simulate
 
     simulate.compiled_chunk.cache_clear()
     chunks._PROGRAMS.clear()
-    chunks._MEMORY.clear()
+    plan._MEMORY.clear()
 
 
 @pytest.fixture

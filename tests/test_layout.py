@@ -7,7 +7,7 @@ import optax
 import pytest
 
 import lrscape
-from lrscape import chunks, layout
+from lrscape import backend, layout, plan
 
 
 def test_one_loop_returns_every_value_bit_for_bit():
@@ -79,9 +79,10 @@ def test_columns_only_where_every_coordinate_is_treated_alike():
 
 
 def test_a_sweep_in_columns_agrees_with_one_in_rows(monkeypatch, no_compiled_programs):
-    """The registered heavy ball runs in columns; the same optax factory passed directly (not
-    known to be elementwise) runs as one (batch, d) array. Same regimes, same numbers up to
-    the order of floating-point operations in the gradient."""
+    """The registered heavy ball runs in columns, and so does the same optax factory passed
+    directly (elementwise is checked, not declared: the same program, the same numbers); with
+    the columns rewrite refused, the sweep runs as one (batch, d) array: same regimes, same
+    numbers up to the order of floating-point operations in the gradient."""
     traced = {"columns": 0, "one_loop": 0}
 
     def spy(name, original):
@@ -102,20 +103,46 @@ def test_a_sweep_in_columns_agrees_with_one_in_rows(monkeypatch, no_compiled_pro
         return optax.sgd(learning_rate, momentum=momentum)
 
     traced["columns"] = 0
-    rows = lrscape.sweep(valley, heavy_ball, grid, steps=300, progress=False)
+    factory = lrscape.sweep(valley, heavy_ball, grid, steps=300, progress=False)
+    assert traced["columns"] > 0
+    np.testing.assert_array_equal(columns.loss_mean.values, factory.loss_mean.values)
+
+    monkeypatch.setattr(layout, "use_columns", lambda *args, **kwargs: False)
+    traced["columns"] = 0
+    rows = lrscape.sweep(valley, "momentum", grid, steps=300, progress=False)
     assert traced["columns"] == 0
     np.testing.assert_array_equal(columns.regime.values, rows.regime.values)
     np.testing.assert_allclose(columns.loss_mean.values, rows.loss_mean.values, rtol=1e-5)
 
 
+def test_an_optimizer_with_a_norm_per_array_never_runs_in_columns(monkeypatch,
+                                                                   no_compiled_programs):
+    """LARS scales each parameter array by its own norm: on columns every coordinate would be
+    an array of its own. Its probe fails, so a sweep of it carries the vector whole."""
+    traced = {"columns": 0}
+    original = layout.value_and_grad_columns
+
+    def spy(*args):
+        traced["columns"] += 1
+        return original(*args)
+
+    monkeypatch.setattr(layout, "value_and_grad_columns", spy)
+    valley = lrscape.landscapes.get("narrow-valley", dim=3)
+    lrscape.sweep(valley, optax.lars, {"learning_rate": [0.01, 0.1]}, steps=20,
+                  record_every=5, progress=False)
+    assert traced["columns"] == 0
+
+
 def test_cpu_chunks_are_kept_off_multiples_of_four_kilobytes():
-    assert chunks.skewed(1000, 4) == 1000
-    assert chunks.skewed(1024, 4) == 1024 + chunks.CPU_SKEW_BYTES // 4
-    assert chunks.skewed(512, 8) == 512 + chunks.CPU_SKEW_BYTES // 8
-    pad = lambda n: chunks.skewed(n, 4)  # noqa: E731
+    cpu = backend.CPU
+    assert cpu.per_device(1000, 4) == 1000
+    assert cpu.per_device(1024, 4) == 1024 + backend.CPU_SKEW_BYTES // 4
+    assert cpu.per_device(512, 8) == 512 + backend.CPU_SKEW_BYTES // 8
+    assert backend.IDENTITY.per_device(1024, 4) == 1024
+    pad = lambda n: cpu.per_device(n, 4)  # noqa: E731
     per_trajectory = 100.0
     for budget in (100 * 1024, 100 * 1030, 100 * 4096):
-        chunk = chunks.chunk_for_budget(per_trajectory, 2, budget * 2, pad=pad)
+        chunk = plan.chunk_for_budget(per_trajectory, 2, budget * 2, pad=pad)
         assert pad(chunk // 2) * per_trajectory <= budget
 
 
@@ -135,7 +162,7 @@ def test_the_layout_other_devices_get_gives_the_same_sweep(monkeypatch, no_compi
     valley = lrscape.landscapes.get("narrow-valley")
     cpu = lrscape.sweep(valley, "momentum", grid, **kwargs)
     assert traced["one_loop"] > 0
-    monkeypatch.setattr(layout, "suits", lambda devices: False)
+    monkeypatch.setattr(backend, "for_devices", lambda devices: backend.IDENTITY)
     traced["one_loop"] = 0
     other = lrscape.sweep(valley, "momentum", grid, **kwargs)
     assert traced["one_loop"] == 0

@@ -20,7 +20,7 @@ about 0.45 G trajectory-steps per second on two CPU cores.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -29,13 +29,6 @@ import jax.numpy as jnp
 
 #: Parameter vectors with at most this many coordinates are carried as scalars.
 MAX_COLUMNS = 8
-
-
-def suits(devices: Sequence[jax.Device]) -> bool:
-    """Whether programs for ``devices`` should use this module's layout: on CPU only. GPU
-    backends fuse a step's sibling outputs into one kernel themselves, and the rewrites were
-    measured on CPU alone."""
-    return all(d.platform == "cpu" for d in devices)
 
 
 def use_columns(params: Any, *, elementwise: bool, stochastic: bool, per_group: bool) -> bool:
