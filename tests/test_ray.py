@@ -112,11 +112,11 @@ def test_cli_joins_an_existing_cluster_with_address(cluster, local_store, tmp_pa
 
 
 def test_ray_tasks_compute_store_chunks_of_several_blocks(cluster, tmp_path, monkeypatch):
-    """A store chunk that spans several compiled blocks (see ``chunks.store_chunk``) is one
+    """A store chunk that spans several compiled blocks (see ``plan.store_chunk``) is one
     task, which computes its blocks on the worker's devices."""
     import importlib
 
-    monkeypatch.setattr(importlib.import_module("lrscape.sweep"), "store_chunk",
+    monkeypatch.setattr(importlib.import_module("lrscape.plan"), "store_chunk",
                         lambda block, seconds, total: 4 * block)
     grid = {"learning_rate": lrscape.logspace(1e-3, 0.1, 512),
             "momentum": lrscape.linspace(0.0, 0.9, 256)}
@@ -212,4 +212,4 @@ def test_a_worker_with_other_versions_refuses_its_chunk(cluster):
     driver = {"lrscape_version": "0.0.1", "jax_version": "0.0.2"}
     with pytest.raises(RuntimeError, match=r"worker runs lrscape .* the driver lrscape 0\.0\.1 "
                                            r"with jax 0\.0\.2; install the same versions"):
-        ray.get(task.remote(None, 0, driver))
+        ray.get(task.remote(None, None, 0, None, True, driver))

@@ -17,6 +17,7 @@ import zarr
 import lrscape
 from lrscape import chunks as chunks_mod
 from lrscape import cli, plot
+from lrscape import plan as plan_mod
 from lrscape import store as store_mod
 from lrscape.regimes import NOT_COMPUTED
 
@@ -177,7 +178,7 @@ def test_a_sweep_can_leave_its_records_in_the_store(tmp_path, monkeypatch):
 
     path = str(tmp_path / "s.zarr")
     # RAM for the 36 trajectories' summaries (38 bytes each), not for their records
-    monkeypatch.setattr(importlib.import_module("lrscape.sweep"), "machine_ram", lambda: 7127)
+    monkeypatch.setattr(importlib.import_module("lrscape.plan"), "machine_ram", lambda: 7127)
     kwargs = dict(steps=200, chunk_size=8, progress=False, max_memory="1MiB", store=path)
     lean = lrscape.sweep(VALLEY, "momentum", GRID, records=False, **kwargs)
     full = lrscape.sweep(VALLEY, "momentum", GRID, steps=200, progress=False, max_memory="1MiB",
@@ -396,7 +397,7 @@ def test_the_memory_budget_sets_the_chunk_from_the_compiled_program(tmp_path):
     assert chunk < 256 and chunk % len(__import__("jax").devices()) == 0
     programs = [p for k, p in chunks_mod._PROGRAMS.items()
                 if any(shape == (chunk,) for shape, *_ in k[2])]
-    assert programs and all(chunks_mod.program_bytes(p, 4) <= budget for p in programs)
+    assert programs and all(plan_mod.program_bytes(p, 4) <= budget for p in programs)
     with pytest.raises(ValueError, match="`max_memory` must be .* got '4 parsecs'"):
         lrscape.sweep(VALLEY, "momentum", grid, max_memory="4 parsecs")
     # a budget not even the fewest trajectories fit in: refused, not exceeded
@@ -411,16 +412,16 @@ def test_results_beyond_the_ram_are_refused_before_computed_or_read(tmp_path, mo
 
     path = tmp_path / "s.zarr"
     # 36 trajectories x (38 bytes of summary + 20 record windows x 8 bytes) = 7,128 bytes
-    monkeypatch.setattr(importlib.import_module("lrscape.sweep"), "machine_ram", lambda: 7127)
+    monkeypatch.setattr(importlib.import_module("lrscape.plan"), "machine_ram", lambda: 7127)
     with pytest.raises(ValueError, match=r"would hold 0\.0 GB \(198 bytes for each of 36 "
                                          r"trajectories\), more than this machine's"):
         lrscape.sweep(VALLEY, "momentum", GRID, steps=200, store=str(path))
     assert not path.exists()
-    monkeypatch.setattr(importlib.import_module("lrscape.sweep"), "machine_ram", lambda: 7128)
+    monkeypatch.setattr(importlib.import_module("lrscape.plan"), "machine_ram", lambda: 7128)
     lrscape.sweep(VALLEY, "momentum", GRID, steps=200, progress=False, max_memory="1MiB",
                   store=str(path))
     # reading it back: refused too, pointing at the parts that fit
-    monkeypatch.setattr(chunks_mod, "machine_ram", lambda: 3000)
+    monkeypatch.setattr(importlib.import_module("lrscape.store"), "machine_ram", lambda: 3000)
     with pytest.raises(ValueError, match=r"more than this machine's .* read what each "
                                          r"trajectory has once \(`records=False`\), a "
                                          r"sub-grid \(`isel`\), or the flat layout lazily"):
@@ -445,9 +446,9 @@ def test_progress_counts_trajectories_including_resumed_chunks(tmp_path, capsys)
 
 
 def test_store_chunk_counts_whole_blocks_within_the_time():
-    assert chunks_mod.store_chunk(1024, 0.01, 10**6, seconds=0.5) == 50 * 1024
-    assert chunks_mod.store_chunk(1024, 2.0, 10**6, seconds=0.5) == 1024  # at least one block
-    assert chunks_mod.store_chunk(1024, 0.001, 3000, seconds=0.5) == 3 * 1024  # the grid's
+    assert plan_mod.store_chunk(1024, 0.01, 10**6, seconds=0.5) == 50 * 1024
+    assert plan_mod.store_chunk(1024, 2.0, 10**6, seconds=0.5) == 1024  # at least one block
+    assert plan_mod.store_chunk(1024, 0.001, 3000, seconds=0.5) == 3 * 1024  # the grid's
 
 
 def test_a_store_chunk_of_several_blocks_equals_the_sweep_and_resumes(tmp_path, monkeypatch):
@@ -456,7 +457,7 @@ def test_a_store_chunk_of_several_blocks_equals_the_sweep_and_resumes(tmp_path, 
     chunks are the blocks, and a rerun recomputes only a missing store chunk."""
     import importlib
 
-    sweep_mod = importlib.import_module("lrscape.sweep")
+    sweep_mod = importlib.import_module("lrscape.plan")
     grid = {"learning_rate": lrscape.logspace(1e-3, 0.1, 512),
             "momentum": lrscape.linspace(0.0, 0.9, 256)}
     path = str(tmp_path / "g.zarr")
@@ -471,7 +472,7 @@ def test_a_store_chunk_of_several_blocks_equals_the_sweep_and_resumes(tmp_path, 
     assert not timed  # no store: nothing timed
     stored = lrscape.sweep(VALLEY, "momentum", grid, steps=50, progress=False, store=path)
     (block, seconds), = timed
-    assert seconds > 0 and 512 * 256 >= chunks_mod.MIN_BLOCKS_TIMED * block
+    assert seconds > 0 and 512 * 256 >= plan_mod.MIN_BLOCKS_TIMED * block
     assert int(xr.open_zarr(path).attrs["chunk_size"]) == 4 * block
     xr.testing.assert_identical(stored, plain)
     _forget(path, [1])

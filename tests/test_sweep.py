@@ -13,7 +13,7 @@ from jax._src.dispatch import BACKEND_COMPILE_EVENT
 
 import lrscape
 from lrscape import Regime
-from lrscape import chunks as chunks_mod
+from lrscape import plan as plan_mod
 
 VALLEY = lrscape.landscapes.get("narrow-valley")
 
@@ -226,7 +226,7 @@ def test_custom_optax_factory():
 
 def test_a_grid_larger_than_one_cpu_chunk_compiles_once(no_compiled_programs):
     n_dev = jax.device_count()
-    size = 2 * n_dev * chunks_mod.CPU_FIRST_CHUNK_PER_DEVICE + 3  # three chunks, the last short
+    size = 2 * n_dev * plan_mod.CPU_FIRST_CHUNK_PER_DEVICE + 3  # three chunks, the last short
     grid = {"learning_rate": lrscape.logspace(1e-3, 0.1, size)}
     with CompileCounter() as compiles:
         ds = lrscape.sweep(VALLEY, "sgd", grid, steps=10, progress=False)

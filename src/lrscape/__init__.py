@@ -11,26 +11,45 @@
 True
 """
 
-from . import curvature, executors, grid, landscapes, optimizers, regimes, schedules, theory
+from . import (
+    curvature,
+    executors,
+    experiment,
+    grid,
+    landscapes,
+    observe,
+    optimizers,
+    plan,
+    regimes,
+    schedules,
+    theory,
+)
 from ._version import VERSION as __version__
+from .experiment import Experiment
 from .grid import linspace, logspace
+from .observe import Observe
 from .refine import refine
 from .regimes import Regime, Thresholds, reclassify
 from .store import open
 from .sweep import sweep
 
 __all__ = [
+    "Experiment",
+    "Observe",
     "Regime",
     "Thresholds",
     "grid",
     "__version__",
     "curvature",
     "executors",
+    "experiment",
     "landscapes",
     "linspace",
     "logspace",
+    "observe",
     "open",
     "optimizers",
+    "plan",
     "reclassify",
     "refine",
     "regimes",

@@ -76,8 +76,9 @@ VARIABLES: dict[str, Variable] = {
     "trainable": _summary("trained: the mean of the last 20 losses is below the initial loss",
                           "bool"),
     "lyapunov": _summary("largest finite-time Lyapunov exponent of the update map, per step"),
-    "best_loss": _summary("smallest loss over the run, the final loss included (the minibatch "
-                          "loss on a stochastic landscape, NaN once diverged before any)"),
+    "best_loss": _summary("smallest loss over the run, at the start and after every update "
+                          "before any divergence (the minibatch loss on a stochastic "
+                          "landscape, the full loss after the last update)"),
     "best_step": _summary("updates done when the smallest loss was reached (0: at the start)",
                           "int32"),
     "tail_loss": _along(("tail",), "loss over the last 2*max_period steps (oldest first)"),

@@ -48,6 +48,8 @@ class Tracker(NamedTuple):
     step_square_before: jax.Array | None = None
     score_sums: jax.Array | None = None  # (2,): sums of v_t and 1/v_t (see ``trainability``)
     score_scale: jax.Array | None = None  # |L_0| kept away from zero: v_t = L_t / score_scale
+    best_loss: jax.Array | None = None  # the smallest loss so far (``Observe.best``)
+    best_step: jax.Array | None = None  # the updates done when it was reached
 
 
 #: The trainability score's cap on the normalised loss v_t = L_t / L_0 (also its value once a
@@ -133,6 +135,8 @@ def start(
         step_square_before=zero if noisy else None,
         score_sums=jnp.zeros((2,), dtype) if score else None,
         score_scale=jnp.maximum(jnp.abs(loss0), jnp.finfo(dtype).tiny) if score else None,
+        best_loss=loss0 if observe.best else None,
+        best_step=jnp.zeros((), jnp.int32) if observe.best else None,
     )
 
 
@@ -182,7 +186,16 @@ def observe(
     if tracker.score_sums is not None:
         v = jnp.where(alive, jnp.minimum(loss / tracker.score_scale, SCORE_CAP), SCORE_CAP)
         tracker = tracker._replace(score_sums=tracker.score_sums + jnp.stack([v, 1.0 / v]))
+    if tracker.best_loss is not None:
+        tracker = _best_so_far(tracker, loss, t, alive)
     return tracker, alive
+
+
+def _best_so_far(tracker: Tracker, loss: jax.Array, t: jax.Array, alive: jax.Array) -> Tracker:
+    """Fold the loss after ``t`` updates into the running minimum (ties keep the earlier)."""
+    better = alive & (loss < tracker.best_loss)
+    return tracker._replace(best_loss=jnp.where(better, loss, tracker.best_loss),
+                            best_step=jnp.where(better, t.astype(jnp.int32), tracker.best_step))
 
 
 def close_window(tracker: Tracker, w: jax.Array, steps: int, every: int) -> tuple[Tracker, Record]:
@@ -272,6 +285,8 @@ class Summary(NamedTuple):
     step_correlation: jax.Array | None = None  # noisy runs: see ``step_correlation``
     trainability: jax.Array | None = None  # the score of ``trainability`` (when tracked)
     trainable: jax.Array | None = None
+    best_loss: jax.Array | None = None  # the smallest loss, the final one included
+    best_step: jax.Array | None = None  # updates done when it was reached
 
 
 def step_correlation(tracker: Tracker, last_square: jax.Array) -> jax.Array:
@@ -352,6 +367,9 @@ def summarise(
         score, trained = trainability(tracker, ordered[:, 0], diverged)
     divergence_step = jnp.where(tracker.diverged, tracker.alive_steps.astype(jnp.int32),
                                 jnp.where(diverged, steps, -1))
+    best = tracker
+    if tracker.best_loss is not None:  # the loss after the last update counts too
+        best = _best_so_far(tracker, final_loss, jnp.asarray(steps, jnp.int32), ~diverged)
     return Summary(
         regime=regime,
         period=period.astype(jnp.int32),
@@ -368,4 +386,6 @@ def summarise(
         step_correlation=None if correlation is None else jnp.where(diverged, nan, correlation),
         trainability=score,
         trainable=trained,
+        best_loss=best.best_loss,
+        best_step=best.best_step,
     )

@@ -61,7 +61,7 @@ def sweep(
     keep_tail: bool = False,
     trainability: bool = False,
     points: Mapping[str, Iterable[float]] | None = None,
-    best: bool = False,
+    observe: Observe | None = None,
 ) -> xr.Dataset:
     """Run one optimizer from every point of a hyperparameter grid and label each trajectory.
 
@@ -140,8 +140,10 @@ def sweep(
             :math:`10^6`, a run trained when its last 20 :math:`v_t` average below 1; the
             score is :math:`-\\sum_t v_t` then, else :math:`\\sum_t 1/v_t`. Two more sums per
             step.
-        best: also return the smallest loss over the run (``best_loss``) and the number of
-            updates done when it was reached (``best_step``).
+        observe: what to record, as an :class:`~lrscape.observe.Observe`, instead of the
+            keywords ``record_every`` to ``trainability`` above; it also has the observations
+            that have no keyword here, such as ``Observe(best=True)`` (the smallest loss and
+            when it was reached: ``best_loss``, ``best_step``).
 
     The keyword arguments build an :class:`~lrscape.experiment.Experiment` and its
     :class:`~lrscape.observe.Observe`, which are public too.
@@ -163,10 +165,9 @@ def sweep(
     experiment = Experiment.create(
         landscape, optimizer, grid, points=points, steps=steps, seed=seed, x0=x0,
         schedule=schedule, gradient_noise=gradient_noise, thresholds=thresholds, dtype=dtype,
-        observe=Observe(record_every=record_every, curvature_every=curvature_every,
-                        curvature_iters=curvature_iters, curvature_k=curvature_k,
-                        lyapunov=lyapunov, keep_tail=keep_tail, trainability=trainability,
-                        best=best))
+        observe=_observe(observe, record_every=record_every, curvature_every=curvature_every,
+                         curvature_iters=curvature_iters, curvature_k=curvature_k,
+                         lyapunov=lyapunov, keep_tail=keep_tail, trainability=trainability))
     devices, budget = _run_options(experiment, devices, chunk_size, max_memory, store, records)
     run_on = executors.get(executor, devices=devices)
     experiment.warn_of_few_windows()
@@ -183,6 +184,19 @@ def sweep(
     if experiment.noisy:
         _warn_of_noisy_starts_at_zero(ds, experiment.thresholds)
     return ds
+
+
+def _observe(observe: Observe | None, **keywords: Any) -> Observe:
+    """``observe``, or the observation keywords as an :class:`Observe`; not both."""
+    if observe is None:
+        return Observe(**keywords)
+    if not isinstance(observe, Observe):
+        raise ValueError(f"`observe` must be an lrscape.Observe, got {observe!r}")
+    defaults = Observe()
+    if given := [k for k, v in keywords.items() if v != getattr(defaults, k)]:
+        raise ValueError(f"give `observe` or the keywords {given}, not both: "
+                         f"Observe({', '.join(f'{k}=...' for k in given)}, ...)")
+    return observe
 
 
 def _run_options(experiment: Experiment, devices: Sequence[jax.Device] | None,
