@@ -345,6 +345,70 @@ def test_theory_overlays_of_a_slice_use_its_curvature_and_momentum():
     assert diverges[1] * diverges[2] == pytest.approx(np.full(200, 2 * 1.6))  # eta kappa = 3.2
 
 
+def _steep_bowl(register, declares=True):
+    """f(x) = a x_0^2 / 2 + x_1^2 / 20: the top curvature is a (for a >= 0.1) everywhere."""
+    import jax.numpy as jnp
+
+    @register("user-steep-bowl" if declares else "user-silent-bowl")
+    class SteepBowl(lrscape.landscapes.Landscape):
+        a: float = 4.0
+
+        def loss(self, x):
+            return 0.5 * self.a * x[0] ** 2 + 0.05 * x[1] ** 2
+
+        def init(self, key):
+            return jnp.ones(2)
+
+        def edge_curvature(self):
+            return ("a", 1.0) if declares else None
+
+    return SteepBowl
+
+
+def test_a_user_landscape_that_declares_its_curvature_gets_the_edges(user_registry):
+    bowl = _steep_bowl(user_registry)()
+    ds = lrscape.sweep(bowl, "sgd", {"learning_rate": [0.05, 0.1, 0.3]}, steps=20,
+                       progress=False)
+    lines = plot.theory_overlays(ds, "learning_rate", None)
+    assert [label for label, _, _ in lines] == [
+        "gradient descent: diverges beyond ηλ = 2",
+        "gradient descent: steepest direction bounces beyond ηλ = 1"]
+    assert [xs.tolist() for _, xs, _ in lines] == [[2 / 4.0], [1 / 4.0]]
+    assert all(np.isnan(ys).all() for _, _, ys in lines)
+    # its curvature field as an axis moves them: eta * a = 2 and 1 along it
+    ds = lrscape.sweep(bowl, "sgd", {"learning_rate": [0.05, 0.1], "a": [2.0, 8.0]},
+                       steps=20, progress=False)
+    diverges, bounces = plot.theory_overlays(ds, "learning_rate", "a")
+    np.testing.assert_allclose(diverges[1] * diverges[2], 2.0)
+    np.testing.assert_allclose(bounces[1] * bounces[2], 1.0)
+    assert [diverges[2].min(), diverges[2].max()] == pytest.approx([2.0, 8.0])
+    # a slice of that grid: the slice's curvature
+    (diverges, _) = plot.theory_overlays(ds.sel(a=8.0), "learning_rate", None)
+    assert diverges[1].tolist() == [2 / 8.0]
+    # not registered here (a user's class not imported): no lines, and no error
+    assert plot.theory_overlays(ds.assign_attrs(landscape="user-elsewhere"),
+                                "learning_rate", "a") == []
+
+
+def test_a_user_landscape_that_declares_no_curvature_gets_no_edges(user_registry):
+    ds = lrscape.sweep(_steep_bowl(user_registry, declares=False)(), "sgd",
+                       {"learning_rate": [0.05, 0.1]}, steps=20, progress=False)
+    assert plot.theory_overlays(ds, "learning_rate", None) == []
+
+
+def test_edges_come_from_the_optimizer_and_stay_out_of_its_config():
+    import pickle
+
+    momentum = lrscape.optimizers.get("momentum", momentum=0.5)
+    assert momentum.edges.name == "heavy ball"
+    assert [e.formula for e in momentum.edges.drawn(noisy=True)] == ["2(1+β)", "1+2β"]
+    assert float(momentum.edges.diverges.function(0.5)) == 3.0
+    assert "edges" not in json.dumps(momentum.config())
+    assert pickle.loads(pickle.dumps(momentum)).edges == momentum.edges
+    assert lrscape.optimizers.get("adam").edges is None
+    assert lrscape.optimizers.from_factory(lambda learning_rate: None).edges is None
+
+
 def test_cli_list(capsys):
     assert cli.main(["list"]) == 0
     out = capsys.readouterr().out

@@ -159,6 +159,10 @@ class Registry(Generic[T]):
             )
         return cls(**fields)
 
+    def lookup(self, name: str) -> type[T] | None:
+        """The class registered as ``name``, or ``None`` (nothing is built or checked)."""
+        return self._entries.get(name) if isinstance(name, str) else None
+
     def available(self) -> tuple[str, ...]:
         return tuple(sorted(self._entries))
 

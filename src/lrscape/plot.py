@@ -10,7 +10,7 @@ import itertools
 import json
 import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -20,8 +20,9 @@ from matplotlib.colors import BoundaryNorm, ListedColormap, TwoSlopeNorm
 from matplotlib.patches import Patch
 from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
 
-from . import theory
+from . import overlays as theory_lines  # not `overlays`: phase_diagram's argument
 from .grid import is_log_spaced
+from .overlays import Overlay
 from .regimes import NOT_COMPUTED, Regime
 
 REGIME_COLORS = {
@@ -44,7 +45,6 @@ NOT_COMPUTED_LABEL = "not computed (the sweep was stopped: rerun it to finish)"
 _CMAP = ListedColormap([REGIME_COLORS[r] for r in Regime]).with_extremes(bad=NOT_COMPUTED_COLOR)
 _NORM = BoundaryNorm(np.arange(len(Regime) + 1) - 0.5, len(Regime))
 
-Overlay = tuple[str, np.ndarray, np.ndarray]  # (label, x values, y values)
 #: Line styles of successive overlay curves: dashed, dotted, dash-dotted.
 _OVERLAY_STYLES = ("--", ":", "-.")
 
@@ -158,90 +158,24 @@ def _select_plane(ds: xr.Dataset, keep: Sequence[str], select: Mapping[str, Any]
     return ds.sel({d: select[d] for d in extra}, method="nearest") if extra else ds
 
 
-_DIVERGES, _BOUNCES = "diverges", "steepest direction bounces"
-_BOUNCES_NOISY = "noisy steps anticorrelate (ρ ≤ −1/2)"
-#: On noisy runs, where the OSCILLATORY label starts instead.
-_NOISY_BOUNCE_EDGES: dict[str, tuple[Callable, str]] = {
-    "sgd": (lambda b: theory.gd_oscillation_edge(), "1"),
-    "momentum": (theory.heavy_ball_noisy_oscillation_edge, "1+2β"),
-    "nesterov": (theory.nesterov_noisy_oscillation_edge, "h(β), 0.85 to 1"),
-}
-#: Per optimizer: its name and, as functions of the momentum with their formulas, where it
-#: diverges and where its steps start to reverse (the MONOTONE / OSCILLATORY boundary).
-_THEORY_EDGES: dict[str, tuple[str, tuple[tuple[str, Callable, str], ...]]] = {
-    "sgd": ("gradient descent", ((_DIVERGES, lambda b: theory.gd_edge(), "2"),
-                                 (_BOUNCES, lambda b: theory.gd_oscillation_edge(), "1"))),
-    "momentum": ("heavy ball", ((_DIVERGES, theory.heavy_ball_edge, "2(1+β)"),
-                                (_BOUNCES, theory.heavy_ball_oscillation_edge, "1+β"))),
-    "nesterov": ("Nesterov", ((_DIVERGES, theory.nesterov_edge, "(2+2β)/(1+2β)"),
-                              (_BOUNCES, theory.nesterov_oscillation_edge, "(1+β+β²)/(1+β)²"))),
-}
-
-
-#: Axes the edges do not depend on: along them they are vertical lines. Gradient noise leaves
-#: both in place (the stationary variance is finite up to eta*lambda = 2, and the steps of a
-#: noisy run correlate below -1/2 beyond eta*lambda = 1; see lrscape.regimes).
-_EDGE_FREE_AXES = ("seed", "gradient_noise")
-
-
 def theory_overlays(ds: xr.Dataset, x: str, y: str | None) -> list[Overlay]:
-    """Closed-form edges that apply to this sweep and these axes: where the optimizer diverges
-    and where its steps along the steepest direction start to reverse (:mod:`lrscape.theory`),
-    in that order.
+    """The closed-form edges that the sweep's landscape and optimizer declare for these axes:
+    where the optimizer diverges and where its steps along the steepest direction start to
+    reverse (:mod:`lrscape.theory`), in that order (:func:`lrscape.overlays.theory_overlays`).
 
     The second is the MONOTONE / OSCILLATORY boundary when the other directions are much
     flatter (a single curvature, or the valley's walls over its floor); otherwise their steps,
     which keep their direction, move the boundary to larger rates (about 5% for a quadratic
-    with eigenvalues 1 and 10, 15% with 1, 3 and 10).
+    with eigenvalues 1 and 10, 15% with 1, 3 and 10). On noisy runs the second is where the
+    successive steps' correlation at the noise floor reaches the classifier's -1/2.
 
-    On noisy runs the second is where the successive steps' correlation at the noise floor
-    reaches the classifier's -1/2: 1 for gradient descent, 1+2β for heavy ball
-    (:func:`lrscape.theory.heavy_ball_noisy_oscillation_edge`), the root of a quadratic in
-    ηλ, between 0.85 and 1, for Nesterov (:func:`lrscape.theory.nesterov_noisy_oscillation_edge`).
-
-    Known cases: gradient descent, heavy ball and Nesterov on a quadratic (curvature ``scale *
-    max(eigenvalues)``) or a narrow valley with constant walls (curvature ``wall_curvature``),
-    with the learning rate on ``x`` and momentum or that curvature on ``y`` (or no ``y``, or
-    ``seed`` or ``gradient_noise``, along which the edges do not move).
+    Drawn with the learning rate on ``x`` and the momentum or the landscape's curvature field
+    on ``y`` (or no ``y``, or ``seed`` or ``gradient_noise``, along which the edges do not
+    move), for a landscape that declares its curvature
+    (:meth:`lrscape.landscapes.Landscape.edge_curvature`) and an optimizer that declares its
+    edges (:attr:`lrscape.optimizers.Optimizer.edges`).
     """
-    if x != "learning_rate":
-        return []
-    landscape = ds.attrs.get("landscape")
-    config = json.loads(ds.attrs.get("landscape_config", "{}"))
-    optimizer = ds.attrs.get("optimizer")
-    hyper = json.loads(ds.attrs.get("optimizer_config", "{}")).get("hyperparams", {})
-    # a slice of a larger grid holds its swept values as scalar coordinates
-    sliced = {name: ds[name].item() for name in ds.coords if ds[name].ndim == 0}
-    if landscape == "quadratic":
-        curvature_field, per_scale = "scale", max(config["eigenvalues"])
-    elif landscape == "narrow-valley" and config.get("wall_growth", 0.0) == 0.0:
-        curvature_field, per_scale = "wall_curvature", 1.0
-    else:
-        return []
-    curvature = sliced.get(curvature_field, config[curvature_field]) * per_scale
-    if optimizer not in _THEORY_EDGES:
-        return []
-    name, edges = _THEORY_EDGES[optimizer]
-    if ds.attrs.get("noisy"):  # bouncing is told from noise by the stationary fluctuation
-        edges = edges[:1]
-        if optimizer in _NOISY_BOUNCE_EDGES:
-            edges += ((_BOUNCES_NOISY, *_NOISY_BOUNCE_EDGES[optimizer]),)
-    beta = sliced.get("momentum", hyper.get("momentum")) or 0.0
-    overlays = []
-    for what, edge, formula in edges:
-        if y == "momentum" and optimizer != "sgd":
-            betas = np.linspace(ds[y].values.min(), ds[y].values.max(), 200)
-            overlays.append((f"{name}: {what} beyond ηλ = {formula}",
-                             edge(betas) / curvature, betas))
-            continue
-        label = f"{name}: {what} beyond ηλ = {float(edge(beta)):.3g}"
-        if y == curvature_field:
-            ks = np.geomspace(ds[y].values.min(), ds[y].values.max(), 200)
-            overlays.append((label, float(edge(beta)) / (ks * per_scale), ks))
-        elif y is None or y in _EDGE_FREE_AXES:  # a vertical line
-            overlays.append((label, np.array([float(edge(beta)) / curvature]),
-                             np.array([np.nan])))
-    return overlays
+    return theory_lines.theory_overlays(ds, x, y)
 
 
 def phase_diagram(
@@ -557,8 +491,8 @@ def stability_threshold(ds: xr.Dataset, trajectory: xr.Dataset
     (one grid point of ``ds``), or ``None`` where no closed form applies: other optimizers,
     per-group learning rates, a schedule given as a function.
     """
-    optimizer = ds.attrs.get("optimizer")
-    if optimizer not in _THEORY_EDGES:
+    optimizer = theory_lines.sweep_optimizer(ds)
+    if optimizer is None or optimizer.edges is None:
         return None
     hyper = json.loads(ds.attrs.get("optimizer_config", "{}")).get("hyperparams", {})
     targets = dict(json.loads(ds.attrs.get("grid_axes", "[]")))
@@ -582,11 +516,11 @@ def stability_threshold(ds: xr.Dataset, trajectory: xr.Dataset
         fields.update({t.split(".", 1)[1]: v for t, v in swept.items()
                        if t.startswith("schedule.")})
         multiplier = np.asarray(jax.vmap(schedules.get(name, **fields))(steps), dtype=float)
-    _, edges = _THEORY_EDGES[optimizer]
-    _, edge, formula = edges[0]
+    edge = optimizer.edges.diverges
     with np.errstate(divide="ignore"):
-        threshold = np.where(multiplier > 0, float(edge(beta)) / (rate * multiplier), np.nan)
-    return steps, threshold, f"{formula}/η"
+        threshold = np.where(multiplier > 0, float(edge.function(beta)) / (rate * multiplier),
+                             np.nan)
+    return steps, threshold, f"{edge.formula}/η"
 
 
 def sharpness_curves(

@@ -3,15 +3,69 @@ r"""Closed-form predictions, for tests and for figure overlays.
 All edges are for a quadratic of curvature :math:`\lambda` (the largest Hessian eigenvalue, or
 the eigenvalue of the direction considered), as products :math:`\eta\lambda`: divide by
 :math:`\lambda` for a learning rate, or call :func:`critical_learning_rate`.
+
+An optimizer declares the edges that apply to it as an :class:`Edges`
+(:attr:`lrscape.optimizers.Optimizer.edges`), a landscape the curvature they use
+(:meth:`lrscape.landscapes.Landscape.edge_curvature`); the figures draw what the two declare.
+This module imports nothing of lrscape's.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 ArrayLike = Any
+
+
+@dataclasses.dataclass(frozen=True)
+class Edge:
+    r"""One closed-form edge: beyond :math:`\eta\lambda = e(\beta)` something happens.
+
+    Attributes:
+        what: what happens beyond it, as a legend says it (``"diverges"``).
+        function: :math:`e(\beta)`, the edge as a function of the momentum :math:`\beta`
+            (an array in, an array out; one that does not depend on it ignores it), e.g.
+            :func:`heavy_ball_edge`. A module-level function, so the optimizer pickles.
+        formula: :math:`e(\beta)` written out for a legend, e.g. ``"2(1+β)"``.
+    """
+
+    what: str
+    function: Callable[[ArrayLike], ArrayLike]
+    formula: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Edges:
+    r"""An optimizer's closed-form edges on a quadratic of curvature :math:`\lambda`, as
+    functions of its momentum :math:`\beta` (its ``momentum`` hyperparameter, 0 without one).
+
+    Attributes:
+        name: the method's name in a legend (``"heavy ball"``).
+        diverges: where it diverges, e.g. :math:`\eta\lambda = 2(1+\beta)`
+            (:func:`heavy_ball_edge`).
+        bounces: where its steps along the steepest direction start to reverse, the
+            MONOTONE / OSCILLATORY boundary of noiseless runs, e.g. :math:`1+\beta`
+            (:func:`heavy_ball_oscillation_edge`).
+        noisy_bounces: where that boundary lies on noisy runs, where the step correlation at
+            the noise floor reaches :math:`-1/2`, e.g. :math:`1+2\beta`
+            (:func:`heavy_ball_noisy_oscillation_edge`); ``None``: not known, not drawn.
+    """
+
+    name: str
+    diverges: Edge
+    bounces: Edge
+    noisy_bounces: Edge | None = None
+
+    def drawn(self, noisy: bool = False) -> tuple[Edge, ...]:
+        """The edges that apply to noiseless runs (``noisy=False``) or to noisy ones, divergence
+        first: noise leaves the divergence edge in place and moves the bounce edge."""
+        if not noisy:
+            return self.diverges, self.bounces
+        return (self.diverges, *(() if self.noisy_bounces is None else (self.noisy_bounces,)))
 
 
 def gd_oscillation_edge() -> float:

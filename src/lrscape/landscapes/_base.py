@@ -35,6 +35,23 @@ class Landscape(FieldsMixin):
         """The global minimum value where known, else ``None``."""
         return None
 
+    def edge_curvature(self) -> tuple[str, float] | None:
+        r"""The curvature that the closed-form stability edges use here, where they apply.
+
+        ``None`` (the default): no closed form applies. Otherwise ``(field, per_unit)``: the
+        field that scales the steepest curvature and the curvature per unit of it, so that
+        the Hessian's largest eigenvalue is :math:`\lambda` = ``getattr(self, field) *
+        per_unit`` everywhere on the landscape. An optimizer's edges
+        (:class:`lrscape.theory.Edges`) then sit at the rates :math:`\eta = e(\beta) /
+        \lambda`, gradient descent diverging beyond :math:`\eta\lambda = 2`; a grid axis over
+        ``field`` moves them, along the curve :math:`\eta = e(\beta) / (\text{field} \cdot
+        \text{per\_unit})`, which the phase diagram draws.
+
+        Declare it only where that eigenvalue is constant, as on a quadratic: where the
+        curvature varies from point to point, the edges of a quadratic do not hold.
+        """
+        return None
+
     def parameter_groups(self, params: Params) -> Params | None:
         """Names of the parameter groups, for per-group hyperparameters.
 

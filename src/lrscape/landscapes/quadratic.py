@@ -73,6 +73,12 @@ class Quadratic(UniformStart, Landscape):
     def minimum(self) -> float:
         return 0.0
 
+    def edge_curvature(self) -> tuple[str, float] | None:
+        r"""``("scale", max(eigenvalues))``: the top Hessian eigenvalue is :math:`s \max_i
+        h_i`, the same everywhere; ``None`` for a flat bowl (every rate is stable)."""
+        top = float(np.max(self.eigenvalues))
+        return ("scale", top) if top > 0 else None
+
     def hessian_eigenvalues(self) -> np.ndarray:
         """The exact Hessian spectrum :math:`s\\,h`, sorted descending."""
         return np.sort(np.asarray(self.scale) * np.asarray(self.eigenvalues))[::-1]

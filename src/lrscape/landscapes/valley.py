@@ -75,6 +75,13 @@ class NarrowValley(Landscape):
         """:math:`\\kappa(x_0)`, the curvature across the valley at floor position ``x0``."""
         return _walls(self.wall_curvature, self.wall_growth, self.start, x0)
 
+    def edge_curvature(self) -> tuple[str, float] | None:
+        r"""``("wall_curvature", 1.0)`` for walls of constant curvature (``wall_growth`` = 0):
+        across the valley the Hessian's eigenvalue is then :math:`\kappa_0` everywhere, and
+        the floor, of curvature at most :math:`s/\delta`, is taken to be much flatter.
+        Walls that steepen or widen along the floor have no single curvature: ``None``."""
+        return ("wall_curvature", 1.0) if self.wall_growth == 0 else None
+
     def loss(self, params: jax.Array) -> jax.Array:
         x0, walls = params[..., 0], params[..., 1:]
         floor = _floor(self.floor_slope, self.floor_width, x0)

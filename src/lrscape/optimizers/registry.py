@@ -20,6 +20,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .. import theory
+from ..theory import Edge, Edges
+
 Factory = Callable[..., optax.GradientTransformation]
 
 
@@ -63,6 +66,11 @@ class Optimizer:
         domains: the :class:`Interval` each hyperparameter must lie in, checked for fixed
             values and grid axes alike before anything compiles; ``learning_rate`` must be
             >= 0 for every optimizer.
+        edges: the closed-form edges that apply to it on a quadratic of curvature λ, as
+            functions of its ``momentum`` (:class:`lrscape.theory.Edges`: where it diverges
+            and where its steps start to bounce, such as gradient descent's ηλ = 2 and 1),
+            which the figures draw; ``None`` where none is known. Not part of
+            :meth:`config`: it is what the optimizer is, not a setting.
     """
 
     name: str
@@ -70,6 +78,7 @@ class Optimizer:
     hyperparams: Mapping[str, float | None]
     options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     domains: Mapping[str, Interval] = dataclasses.field(default_factory=dict)
+    edges: Edges | None = None
 
     def check(self, key: str, value: Any) -> None:
         """Raise ``ValueError`` naming ``key`` and ``value`` unless it is a valid setting."""
@@ -185,6 +194,32 @@ def _sgd(learning_rate: float) -> optax.GradientTransformation:
     return optax.sgd(learning_rate)
 
 
+def _gd_divergence(momentum: Any) -> float:
+    """Gradient descent's divergence edge, 2, whatever the momentum (it has none)."""
+    return theory.gd_edge()
+
+
+def _gd_bounce(momentum: Any) -> float:
+    """Gradient descent's bounce edge, 1, with or without noise (it has no momentum)."""
+    return theory.gd_oscillation_edge()
+
+
+_DIVERGES, _BOUNCES = "diverges", "steepest direction bounces"
+_BOUNCES_NOISY = "noisy steps anticorrelate (ρ ≤ −1/2)"
+# The closed forms of lrscape.theory, as functions of the momentum beta with their formulas.
+_EDGES: dict[str, Edges] = {
+    "sgd": Edges("gradient descent", Edge(_DIVERGES, _gd_divergence, "2"),
+                 Edge(_BOUNCES, _gd_bounce, "1"), Edge(_BOUNCES_NOISY, _gd_bounce, "1")),
+    "momentum": Edges(
+        "heavy ball", Edge(_DIVERGES, theory.heavy_ball_edge, "2(1+β)"),
+        Edge(_BOUNCES, theory.heavy_ball_oscillation_edge, "1+β"),
+        Edge(_BOUNCES_NOISY, theory.heavy_ball_noisy_oscillation_edge, "1+2β")),
+    "nesterov": Edges(
+        "Nesterov", Edge(_DIVERGES, theory.nesterov_edge, "(2+2β)/(1+2β)"),
+        Edge(_BOUNCES, theory.nesterov_oscillation_edge, "(1+β+β²)/(1+β)²"),
+        Edge(_BOUNCES_NOISY, theory.nesterov_noisy_oscillation_edge, "h(β), 0.85 to 1")),
+}
+
 # name: (factory, hyperparameters with defaults, their domains beyond learning_rate >= 0).
 # Momentum is left unbounded: negative and >= 1 values are studied, and simulate faithfully.
 _ADAM_DOMAINS = {"b1": UNIT_OPEN, "b2": UNIT_OPEN, "eps": NON_NEGATIVE}
@@ -232,7 +267,7 @@ def get(name: str | Factory | Optimizer, **values: Any) -> Optimizer:
         base = from_factory(name)
     elif isinstance(name, str) and name in _ENTRIES:
         factory, hyper, domains = _ENTRIES[name]
-        base = Optimizer(name, factory, dict(hyper), domains=domains)
+        base = Optimizer(name, factory, dict(hyper), domains=domains, edges=_EDGES.get(name))
     else:
         raise ValueError(f"unknown optimizer {name!r}; available: {', '.join(available())}")
     return base.with_values(**values) if values else base
