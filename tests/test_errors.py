@@ -56,7 +56,7 @@ LR = {"learning_rate": [0.01, 0.02]}
         ({"seed": -1}, "`seed` must be an integer"),
         ({"dtype": "float16"}, "`dtype` must be float32 or float64"),
         ({"dtype": "int32"}, "`dtype` must be float32 or float64"),
-        ({"chunk_size": 0}, "`chunk_size` must be an integer >= 1, got 0"),
+        ({"chunk_size": 0}, "`chunk_size` must be an integer >= 1 or None, got 0"),
         ({"thresholds": {"max_period": 1}}, "`max_period` must be an integer >= 2"),
         ({"thresholds": {"oscilation_threshold": 0.5}}, "`thresholds`.*oscilation_threshold"),
         ({"thresholds": {"period_rtol": -1.0}}, "`period_rtol` must be a finite number > 0"),

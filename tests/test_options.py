@@ -17,8 +17,8 @@ GRID = {"learning_rate": [0.001, 0.01]}
 @pytest.mark.parametrize(("fields", "message"), [
     ({"record_every": 0}, "`record_every` must be an integer >= 1, got 0"),
     ({"record_every": 2.5}, "`record_every` must be an integer >= 1, got 2.5"),
-    ({"curvature_every": True}, "`curvature_every` must be an integer >= 1, got True"),
-    ({"curvature_every": 0}, "`curvature_every` must be an integer >= 1, got 0"),
+    ({"curvature_every": True}, "`curvature_every` must be an integer >= 1 or None, got True"),
+    ({"curvature_every": 0}, "`curvature_every` must be an integer >= 1 or None, got 0"),
     ({"curvature_every": 10, "curvature_iters": 0}, "`curvature_iters` must be an integer"),
     ({"curvature_every": 10, "curvature_k": -1}, "`curvature_k` must be an integer >= 1"),
     ({"curvature_every": 10, "curvature_k": 30}, "`curvature_k` = 30 must be at most "

@@ -194,7 +194,7 @@ def test_an_unknown_executor_is_refused_before_compiling(kwargs, message):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"num_gpus": -1}, "`num_gpus` must be a number >= 0, got -1"),
+    ({"num_gpus": -1}, "`num_gpus` must be a finite number >= 0, got -1"),
     ({"max_retries": 1.5}, "`max_retries` must be an integer >= 0, got 1.5"),
     ({"address": ""}, "`address` must be a Ray address string, got ''"),
     ({"by_value": ["my_module"]}, "`by_value` must hold imported modules, got 'my_module'"),

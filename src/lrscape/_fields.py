@@ -242,8 +242,11 @@ def require_int(name: str, value: Any, minimum: int = 1) -> int:
 
 
 def require_optional_int(name: str, value: Any, minimum: int = 1) -> int | None:
-    """``None``, or an integer >= ``minimum``, as :func:`require_int`."""
-    return None if value is None else require_int(name, value, minimum)
+    """``None``, or an integer >= ``minimum`` (not a bool)."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | np.integer)
+                              or value < minimum):
+        raise ValueError(f"`{name}` must be an integer >= {minimum} or None, got {value!r}")
+    return None if value is None else int(value)
 
 
 def require_bool(name: str, value: Any) -> bool:
@@ -253,12 +256,24 @@ def require_bool(name: str, value: Any) -> bool:
     return bool(value)
 
 
+def require_real(name: str, value: Any, requirement: str = "a finite number",
+                 holds: Callable[[float], bool] = lambda v: True) -> float:
+    """``value`` as a float if it is a finite real number (not a bool) for which ``holds``,
+    else a ``ValueError``: "`name` must be ``requirement``, got ``value``"."""
+    if (isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating)
+            or not np.isfinite(value) or not holds(float(value))):
+        raise ValueError(f"`{name}` must be {requirement}, got {value!r}")
+    return float(value)
+
+
 def require_nonnegative(name: str, value: Any) -> float:
     """``value`` as a float if it is a finite real number >= 0 (not a bool)."""
-    if (isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating)
-            or not np.isfinite(value) or value < 0):
-        raise ValueError(f"`{name}` must be a finite number >= 0, got {value!r}")
-    return float(value)
+    return require_real(name, value, "a finite number >= 0", lambda v: v >= 0)
+
+
+def require_positive(name: str, value: Any) -> float:
+    """``value`` as a float if it is a finite real number > 0 (not a bool)."""
+    return require_real(name, value, "a finite number > 0", lambda v: v > 0)
 
 
 def cast_floats(tree: Any, dtype: Any, xp: Any = np) -> Any:
@@ -273,3 +288,18 @@ def cast_floats(tree: Any, dtype: Any, xp: Any = np) -> Any:
         return arr.astype(dtype) if floating else arr
 
     return jax.tree.map(leaf, tree)
+
+
+def sum_small(x: jax.Array) -> jax.Array:
+    """Sum over the last axis, written as explicit additions when that axis is tiny.
+
+    XLA on CPU reduces a tiny axis (two or three parameters, once per trajectory and step)
+    an order of magnitude slower than it adds the terms, and the loss sits in the innermost
+    loop of every sweep.
+    """
+    if x.ndim >= 1 and x.shape[-1] <= 4:
+        total = x[..., 0]
+        for i in range(1, x.shape[-1]):
+            total = total + x[..., i]
+        return total
+    return jax.numpy.sum(x, axis=-1)

@@ -32,6 +32,7 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
+from ._fields import require_int, require_nonnegative
 from ._version import code_versions, describe
 from .chunks import ChunkJob, Values
 from .observe import kept
@@ -183,11 +184,9 @@ class RayExecutor:
     ):
         if address is not None and (not isinstance(address, str) or not address):
             raise ValueError(f"`address` must be a Ray address string, got {address!r}")
-        for name, value in (("num_cpus", num_cpus), ("num_gpus", num_gpus)):
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise ValueError(f"`{name}` must be a number >= 0, got {value!r}")
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise ValueError(f"`max_retries` must be an integer >= 0, got {max_retries!r}")
+        require_nonnegative("num_cpus", num_cpus)
+        require_nonnegative("num_gpus", num_gpus)
+        require_int("max_retries", max_retries, 0)
         by_value = tuple(by_value)
         for module in by_value:
             if not isinstance(module, ModuleType) or module.__name__ not in sys.modules:

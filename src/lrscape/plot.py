@@ -21,6 +21,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
 
 from . import overlays as theory_lines  # not `overlays`: phase_diagram's argument
+from ._fields import require_optional_int
 from .grid import is_log_spaced
 from .overlays import Overlay
 from .regimes import NOT_COMPUTED, Regime
@@ -211,9 +212,7 @@ def phase_diagram(
     axes = grid_axes(ds)
     if not axes:
         raise ValueError("the Dataset has no grid axes to draw a phase diagram over")
-    if max_cells is not None and (isinstance(max_cells, bool) or not isinstance(max_cells, int)
-                                  or max_cells < 2):
-        raise ValueError(f"`max_cells` must be an integer >= 2 or None, got {max_cells!r}")
+    require_optional_int("max_cells", max_cells, 2)
     x, y = plane_axes(ds, x, y)
     plane = _select_plane(ds, [a for a in (x, y) if a], select)
     if ax is None:

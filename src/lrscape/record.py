@@ -16,8 +16,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._fields import sum_small
 from .observe import Observe
-from .regimes import Thresholds, classify, detect_period
+from .regimes import Thresholds, classify, converged, detect_period
 
 Params = Any
 
@@ -70,16 +71,11 @@ class Record(NamedTuple):
 
 
 def tree_dot(a: Params, b: Params) -> jax.Array:
-    """Sum of elementwise products over all leaves, with tiny axes summed by additions."""
+    """Sum of elementwise products over all leaves, tiny leaves summed by additions
+    (:func:`lrscape._fields.sum_small`)."""
     total = None
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-        prod = (x * y).reshape(-1)
-        if prod.shape[0] <= 4:
-            term = prod[0]
-            for i in range(1, prod.shape[0]):
-                term = term + prod[i]
-        else:
-            term = jnp.sum(prod)
+        term = sum_small((x * y).reshape(-1))
         total = term if total is None else total + term
     return total
 
@@ -339,8 +335,8 @@ def summarise(
     tiny = jnp.finfo(tracker.first_step.dtype).tiny
     step_ratio = jnp.where(tracker.first_step > 0,
                            last_step / jnp.maximum(tracker.first_step, tiny), 0.0)
-    converged = ~diverged & (step_ratio <= thresholds.converged_tol)
-    period = jnp.where(diverged, 0, jnp.where(converged, 1, period))
+    settled = converged(step_ratio, diverged, thresholds)
+    period = jnp.where(diverged, 0, jnp.where(settled, 1, period))
     oscillation = _reversed_share(tracker.early_reversed_weight + tracker.reversed_weight,
                                   tracker.early_pair_weight + tracker.pair_weight)
     late_oscillation = _reversed_share(tracker.reversed_weight, tracker.pair_weight)
@@ -357,7 +353,7 @@ def summarise(
         if steps // every < 2:
             correlation = jnp.full_like(oscillation, jnp.nan)
     regime = classify(
-        diverged=diverged, converged=converged, period=period, oscillation=oscillation,
+        diverged=diverged, converged=settled, period=period, oscillation=oscillation,
         late_oscillation=late_oscillation, late_change=late_change, initial_loss=tracker.loss0,
         final_loss=final_loss, thresholds=thresholds, step_correlation=correlation,
     )
@@ -373,7 +369,7 @@ def summarise(
     return Summary(
         regime=regime,
         period=period.astype(jnp.int32),
-        converged=converged,
+        converged=settled,
         initial_loss=tracker.loss0,
         final_loss=final_loss,
         peak_loss_ratio=jnp.where(tracker.loss0 > 0, peak / tracker.loss0, nan),

@@ -79,6 +79,8 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
+from ._fields import require_int, require_positive, require_real
+
 
 class Regime(enum.IntEnum):
     """The five regimes of a trajectory; stored as ``int8`` with CF ``flag_values``."""
@@ -149,24 +151,12 @@ class Thresholds:
     def __post_init__(self) -> None:
         for name in ("divergence_ratio", "divergence_floor", "converged_tol", "period_rtol",
                      "steady_rtol", "growing_change"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not (
-                np.isfinite(value) and value > 0
-            ):
-                raise ValueError(f"Thresholds: `{name}` must be a finite number > 0, "
-                                 f"got {value!r}")
-        if isinstance(self.noisy_correlation, bool) or not isinstance(
-            self.noisy_correlation, int | float) or not -1 <= self.noisy_correlation <= 0:
-            raise ValueError("Thresholds: `noisy_correlation` must be a number in [-1, 0], got "
-                             f"{self.noisy_correlation!r}")
-        if not 0 < self.oscillation_threshold <= 1:
-            raise ValueError("Thresholds: `oscillation_threshold` must be in (0, 1], got "
-                             f"{self.oscillation_threshold!r}")
-        if isinstance(self.max_period, bool) or not isinstance(self.max_period, int) or (
-            self.max_period < 2
-        ):
-            raise ValueError(f"Thresholds: `max_period` must be an integer >= 2, got "
-                             f"{self.max_period!r}")
+            require_positive(name, getattr(self, name))
+        require_real("noisy_correlation", self.noisy_correlation, "a number in [-1, 0]",
+                     lambda v: -1 <= v <= 0)
+        require_real("oscillation_threshold", self.oscillation_threshold, "in (0, 1]",
+                     lambda v: 0 < v <= 1)
+        require_int("max_period", self.max_period, 2)
 
     @property
     def buffer_size(self) -> int:
@@ -238,6 +228,12 @@ def growing(late_change: Any, initial_loss: Any, final_loss: Any, thresholds: Th
     return (late_change >= thresholds.growing_change) & (final_loss > start)
 
 
+def converged(step_ratio: Any, diverged: Any, thresholds: Thresholds) -> Any:
+    """Reached a fixed point: not diverged, and the last step at most ``converged_tol`` of the
+    first (NumPy or JAX arrays alike)."""
+    return ~diverged & (step_ratio <= thresholds.converged_tol)
+
+
 def reclassify(ds: Any, **thresholds: Any) -> Any:
     """Relabel a sweep's Dataset with other thresholds, without re-running it.
 
@@ -255,11 +251,10 @@ def reclassify(ds: Any, **thresholds: Any) -> Any:
         if name not in ds:
             raise ValueError(f"reclassify: this Dataset has no `{name}` (a store written by "
                              "lrscape before 0.2.0); re-run the sweep to relabel it")
-    converged = np.asarray(ds["step_ratio"]) <= th.converged_tol
     diverged = np.asarray(ds["divergence_step"]) >= 0  # passed the limit; growing is relabelled
-    converged &= ~diverged
+    settled = converged(np.asarray(ds["step_ratio"]), diverged, th)
     regime = classify(
-        diverged=diverged, converged=converged, period=np.asarray(ds["period"]),
+        diverged=diverged, converged=settled, period=np.asarray(ds["period"]),
         oscillation=np.asarray(ds["oscillation"]),
         late_oscillation=np.asarray(ds["late_oscillation"]),
         late_change=np.asarray(ds["late_change"]), initial_loss=np.asarray(ds["initial_loss"]),
@@ -270,5 +265,5 @@ def reclassify(ds: Any, **thresholds: Any) -> Any:
     regime = np.where(np.asarray(ds["regime"]) == NOT_COMPUTED, NOT_COMPUTED, regime)
     out = ds.copy()
     out["regime"] = (ds["regime"].dims, regime.astype(np.int8), ds["regime"].attrs)
-    out["converged"] = (ds["converged"].dims, converged, ds["converged"].attrs)
+    out["converged"] = (ds["converged"].dims, settled, ds["converged"].attrs)
     return out

@@ -7,7 +7,7 @@ from typing import Any, ClassVar, TypeVar
 import jax
 import jax.numpy as jnp
 
-from .._fields import FieldsMixin, Registry
+from .._fields import FieldsMixin, Registry, sum_small  # noqa: F401 - landscapes use it
 
 Params = Any  # an array or a pytree of arrays
 L = TypeVar("L", bound="Landscape")
@@ -102,18 +102,3 @@ def get(name: str, **fields: Any) -> Landscape:
 def available() -> tuple[str, ...]:
     """Registered landscape names, sorted."""
     return REGISTRY.available()
-
-
-def sum_small(x: jax.Array) -> jax.Array:
-    """Sum over the last axis, written as explicit additions when that axis is tiny.
-
-    XLA on CPU reduces a tiny axis (two or three parameters, once per trajectory and step)
-    an order of magnitude slower than it adds the terms, and the loss sits in the innermost
-    loop of every sweep.
-    """
-    if x.ndim >= 1 and x.shape[-1] <= 4:
-        total = x[..., 0]
-        for i in range(1, x.shape[-1]):
-            total = total + x[..., i]
-        return total
-    return jnp.sum(x, axis=-1)
