@@ -78,22 +78,28 @@ def test_columns_only_where_every_coordinate_is_treated_alike():
     assert not lrscape.optimizers.get(optax.lars).elementwise  # a norm per parameter array
 
 
+def _count_calls(monkeypatch, functions: dict[str, str]) -> dict[str, int]:
+    """Count the traced calls of ``lrscape.layout`` functions: label -> function name."""
+    traced = dict.fromkeys(functions, 0)
+
+    def spy(label, original):
+        def wrapper(*args):
+            traced[label] += 1
+            return original(*args)
+        return wrapper
+
+    for label, name in functions.items():
+        monkeypatch.setattr(layout, name, spy(label, getattr(layout, name)))
+    return traced
+
+
 def test_a_sweep_in_columns_agrees_with_one_in_rows(monkeypatch, no_compiled_programs):
     """The registered heavy ball runs in columns, and so does the same optax factory passed
     directly (elementwise is checked, not declared: the same program, the same numbers); with
     the columns rewrite refused, the sweep runs as one (batch, d) array: same regimes, same
     numbers up to the order of floating-point operations in the gradient."""
-    traced = {"columns": 0, "one_loop": 0}
-
-    def spy(name, original):
-        def wrapper(*args):
-            traced[name] += 1
-            return original(*args)
-        return wrapper
-
-    monkeypatch.setattr(layout, "value_and_grad_columns",
-                        spy("columns", layout.value_and_grad_columns))
-    monkeypatch.setattr(layout, "write_in_one_loop", spy("one_loop", layout.write_in_one_loop))
+    traced = _count_calls(monkeypatch, {"columns": "value_and_grad_columns",
+                                        "one_loop": "write_in_one_loop"})
     valley = lrscape.landscapes.get("narrow-valley", dim=3)
     grid = {"learning_rate": lrscape.logspace(1e-3, 0.015, 12), "momentum": [0.0, 0.5, 0.9]}
     columns = lrscape.sweep(valley, "momentum", grid, steps=300, progress=False)
@@ -119,14 +125,7 @@ def test_an_optimizer_with_a_norm_per_array_never_runs_in_columns(monkeypatch,
                                                                    no_compiled_programs):
     """LARS scales each parameter array by its own norm: on columns every coordinate would be
     an array of its own. Its probe fails, so a sweep of it carries the vector whole."""
-    traced = {"columns": 0}
-    original = layout.value_and_grad_columns
-
-    def spy(*args):
-        traced["columns"] += 1
-        return original(*args)
-
-    monkeypatch.setattr(layout, "value_and_grad_columns", spy)
+    traced = _count_calls(monkeypatch, {"columns": "value_and_grad_columns"})
     valley = lrscape.landscapes.get("narrow-valley", dim=3)
     lrscape.sweep(valley, optax.lars, {"learning_rate": [0.01, 0.1]}, steps=20,
                   record_every=5, progress=False)
@@ -149,14 +148,7 @@ def test_cpu_chunks_are_kept_off_multiples_of_four_kilobytes():
 def test_the_layout_other_devices_get_gives_the_same_sweep(monkeypatch, no_compiled_programs):
     """The program a GPU gets (parameters as rows, no single loop, no 4 kB skew), run here on
     CPU, agrees with the CPU layout: the layout changes the loops, not the answers."""
-    traced = {"one_loop": 0}
-    original = layout.write_in_one_loop
-
-    def spy(*args):
-        traced["one_loop"] += 1
-        return original(*args)
-
-    monkeypatch.setattr(layout, "write_in_one_loop", spy)
+    traced = _count_calls(monkeypatch, {"one_loop": "write_in_one_loop"})
     grid = {"learning_rate": lrscape.logspace(1e-3, 0.05, 24), "momentum": [0.0, 0.5, 0.9]}
     kwargs = dict(steps=300, progress=False, record_every=10)
     valley = lrscape.landscapes.get("narrow-valley")
