@@ -76,6 +76,14 @@ def test_columns_only_where_every_coordinate_is_treated_alike():
     assert not layout.use_columns((x, x), **ok)
     assert lrscape.optimizers.get("adam").elementwise
     assert not lrscape.optimizers.get(optax.lars).elementwise  # a norm per parameter array
+    assert all(lrscape.optimizers.get(name).elementwise
+               for name in lrscape.optimizers.available())
+
+    def clipped_sgd(learning_rate):  # each array's RMS clipped: not coordinate by coordinate
+        return optax.chain(optax.clip_by_block_rms(1.0), optax.sgd(learning_rate))
+
+    assert not lrscape.optimizers.get(clipped_sgd).elementwise
+    assert lrscape.optimizers.get(lambda learning_rate: optax.sgd(learning_rate)).elementwise
 
 
 def _count_calls(monkeypatch, functions: dict[str, str]) -> dict[str, int]:
