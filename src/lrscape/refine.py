@@ -27,6 +27,8 @@ True
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -34,7 +36,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .experiment import Experiment
 from .landscapes import Landscape
+from .observe import Observe
 
 #: What a class image can be built from: the trainability class or the regime.
 CLASSES = ("trainable", "regime")
@@ -113,8 +117,12 @@ def refine(
             order that depends on the program's batch size (and on a fractal boundary one bit
             can change a pixel's class).
         progress: a progress bar per batch (default off).
-        **sweep_kwargs: the rest of :func:`lrscape.sweep`'s arguments (``steps``, ``dtype``,
-            ``seed``, ``schedule``, ``executor``, ...), the same for every pixel.
+        **sweep_kwargs: the rest of :func:`lrscape.sweep`'s keyword arguments (``steps``,
+            ``dtype``, ``seed``, ``schedule``, ``executor``, ...), the same for every pixel;
+            not ``grid``, ``points``, ``store`` or ``chunk_size``, which refine sets itself.
+            They are checked once, before anything is simulated, by building the
+            :class:`~lrscape.experiment.Experiment` they describe: a keyword ``sweep`` does
+            not take, or a bad value, is a ``ValueError`` naming it.
 
     Returns:
         A Dataset over the two axes: ``by`` for every pixel (evaluated or inferred),
@@ -128,8 +136,9 @@ def refine(
     if isinstance(block, bool) or not isinstance(block, int) or block < 1:
         raise ValueError(f"`block` must be an integer >= 1, got {block!r}")
     levels = _levels(rows[1].size, coarse)
-    if by == "trainable":
-        sweep_kwargs["trainability"] = True
+    sweep_kwargs = _checked_sweep_kwargs(
+        landscape, optimizer, {rows[0]: rows[1][:1], cols[0]: cols[1][:1]}, by, block,
+        sweep_kwargs)
     pixels = _Pixels(landscape, optimizer, rows, cols, by=by, block=block, progress=progress,
                      sweep_kwargs=sweep_kwargs)
     step = 1 << levels
@@ -153,6 +162,40 @@ def _image_axes(axes: Mapping[str, Sequence[float]] | None, sweep_kwargs: Mappin
         raise ValueError(f"the two axes must be 1-D of one length, got {rows[1].shape} and "
                          f"{cols[1].shape}")
     return rows, cols
+
+
+def _checked_sweep_kwargs(landscape: Landscape | str, optimizer: Any,
+                          points: Mapping[str, np.ndarray], by: str, block: int,
+                          sweep_kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """``sweep_kwargs`` as every batch's :func:`~lrscape.sweep.sweep` gets them, checked
+    once: the experiment they describe (on one point of the image) and its run options are
+    built, so that a keyword ``sweep`` does not take, or a bad value, is refused before
+    anything compiles."""
+    from . import executors
+    from .sweep import _run_options, sweep
+
+    if "chunk_size" in sweep_kwargs:
+        raise ValueError("`refine` runs `block` trajectories per compiled call; pass `block`, "
+                         "not `chunk_size`")
+    keywords = {name for name, p in inspect.signature(sweep).parameters.items()
+                if p.kind is inspect.Parameter.KEYWORD_ONLY} - {"progress"}
+    if unknown := sorted(set(sweep_kwargs) - keywords):
+        raise ValueError(f"`refine` got unknown keyword(s) {unknown}; it passes on "
+                         f"lrscape.sweep's {sorted(keywords - {'points', 'store', 'chunk_size'})}")
+    kwargs = dict(sweep_kwargs)
+    if by == "trainable":
+        kwargs["trainability"] = True
+    observed = {f.name for f in dataclasses.fields(Observe)}
+    simulated = set(inspect.signature(Experiment.create).parameters) & keywords
+    experiment = Experiment.create(
+        landscape, optimizer, points=points,
+        observe=Observe(**{k: v for k, v in kwargs.items() if k in observed}),
+        **{k: v for k, v in kwargs.items() if k in simulated})
+    run = {k: v for k, v in kwargs.items() if k not in observed | simulated}
+    devices, _ = _run_options(experiment, run.get("devices"), block, run.get("max_memory"),
+                              None, run.get("records", True))
+    executors.get(run.get("executor"), devices=devices)
+    return kwargs
 
 
 class _Pixels:
