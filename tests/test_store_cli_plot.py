@@ -477,6 +477,14 @@ def test_cli_toml_config_with_flags_overriding(tmp_path):
          "`record_every` = 10"),
         (["sweep", "--curvature-every", "100", "--curvature-iters", "2", "--curvature-k", "3"],
          "`curvature_k` = 3 must be at most `curvature_iters` = 2"),
+        (["sweep", "--points", "learning_rate=0.1,0.2", "--lr", "0.1,0.2"],
+         "give a grid (--lr, --axis, [grid]: ['learning_rate']) or --points"),
+        (["sweep", "--points", "momentum=0.1,0.2"], "the points ['momentum'] have no learning "
+         "rate: add --points learning_rate=V1,V2,..."),
+        (["sweep", "--points", "learning_rate=0.1,0.2", "--points", "momentum=0.5"],
+         "`points` must give every axis the same number of values"),
+        (["sweep", "--points", "learning_rate=0.1,0.2", "--plot", "p.png"],
+         "a sweep over --points draws no figure"),
     ],
 )
 def test_cli_errors_are_one_clear_line(tmp_path, capsys, argv, message):
@@ -492,6 +500,7 @@ def test_cli_bad_config_file(tmp_path):
         ("stepz = 3\n", "sweep", r"unknown keys \['stepz'\] \('stepz': did you mean 'steps'"),
         ("chunk_size = 64\n", "refine",
          r"unknown keys \['chunk_size'\] \('chunk_size': a setting of `lrscape sweep` only"),
+        ("[points]\nlearning_rate = [0.1]\n", "refine", r"unknown keys \['points'\]"),
         ('steps = "100"\n', "sweep", "`steps` must be an integer, got '100'"),
         ("keep_tail = 1\n", "sweep", "`keep_tail` must be true or false, got 1"),
         ('dtype = "float16"\n', "sweep", "`dtype` must be one of float32, float64"),
@@ -546,10 +555,11 @@ def test_cli_sweep_help_has_a_flag_per_observation_with_the_librarys_defaults(ca
     assert entries["--dtype"].endswith("(default: float32)")
     assert entries["--landscape"].endswith("(default: narrow-valley)")
     assert "(default: lrscape-sweep.zarr)" in entries["--out"]
+    assert "--points" in entries and "xarray.open_zarr" in entries["--points"]
     refine = _help_entries("refine", capsys)
     assert refine["--coarse"].endswith("(default: 33)")
     assert refine["--by"].endswith("(default: trainable)")
-    assert "--record-every" in refine
+    assert "--points" not in refine and "--record-every" in refine
 
 
 def test_cli_passes_every_observation_to_the_sweep(tmp_path, monkeypatch):
@@ -589,6 +599,42 @@ def test_cli_keeps_tails_and_trainability_in_the_store(tmp_path):
     direct = lrscape.sweep("double-well", "sgd", {"learning_rate": [0.5, 1.1]}, steps=200,
                            keep_tail=True, trainability=True, progress=False)
     xr.testing.assert_equal(ds, direct)
+
+
+def test_cli_sweeps_a_list_of_points_from_flags_and_from_toml(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["sweep", "--landscape", "quadratic", "--optimizer", "momentum",
+                     "--points", "learning_rate=0.1,1.5,3.5", "--points", "momentum=0,0,0.5",
+                     "--steps", "40"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["point", "learning_rate", "momentum", "regime", "period",
+                                "final_loss"]
+    assert [line.split()[1:4] for line in lines[1:]] == [
+        ["0.1", "0", "MONOTONE"], ["1.5", "0", "OSCILLATORY"], ["3.5", "0.5", "DIVERGED"]]
+    assert os.listdir(tmp_path) == []  # without --out, nothing is written
+    # the same points from a TOML file, with tails, written where `out` says
+    out = tmp_path / "points.zarr"
+    config = tmp_path / "points.toml"
+    config.write_text('landscape = "quadratic"\noptimizer = "momentum"\nsteps = 40\n'
+                      f'keep_tail = true\nout = "{out}"\n'
+                      '[points]\nlearning_rate = [0.1, 1.5, 3.5]\nmomentum = "0,0,0.5"\n')
+    assert cli.main(["sweep", "--config", str(config)]) == 0
+    assert f"wrote {out}: the Dataset of 3 points" in capsys.readouterr().out
+    points = {"learning_rate": [0.1, 1.5, 3.5], "momentum": [0.0, 0.0, 0.5]}
+    direct = lrscape.sweep("quadratic", "momentum", points=points, steps=40, keep_tail=True,
+                           progress=False)
+    written = xr.open_zarr(out).load()
+    assert written.tail_loss.dims == ("point", "tail")
+    xr.testing.assert_equal(written, direct)
+    assert cli.main(["sweep", "--config", str(config), "--steps", "20"]) == 0  # replaced
+    assert xr.open_zarr(out).attrs["steps"] == 20
+    # a sweep's store is never replaced by points
+    grid_store = tmp_path / "grid.zarr"
+    lrscape.sweep("quadratic", "sgd", {"learning_rate": [0.1]}, steps=20,
+                  store=str(grid_store), progress=False)
+    assert cli.main(["sweep", "--config", str(config), "--out", str(grid_store)]) == 2
+    assert "exists and is not a sweep over points" in capsys.readouterr().err
+    assert lrscape.open(grid_store).sizes["learning_rate"] == 1
 
 
 # -- --import: the user's own landscapes on the command line ----------------------------------

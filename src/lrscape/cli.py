@@ -5,6 +5,7 @@
                   --lr 1e-3:1:256:log --steps 500 --out quad.zarr
     lrscape sweep --config sweep.toml               # the same options from a TOML file
     lrscape sweep --import my_landscapes.py --landscape my-bowl   # your own landscape
+    lrscape sweep --points learning_rate=0.01,0.02 --points momentum=0.5,0.9   # two runs
     lrscape plot quad.zarr --out quad.png
     lrscape list
 
@@ -50,6 +51,8 @@ DEFAULT_GRID = {"learning_rate": "1e-3:0.1:256:log", "momentum": "0:0.95:96"}
 DEFAULT_OUT = "lrscape-sweep.zarr"  # the store of `lrscape sweep`
 DEFAULT_IMAGE = "refined.zarr"  # the class image of `lrscape refine`
 INTERRUPTED = 130  # the exit status of a command stopped by Ctrl-C (128 + SIGINT)
+#: The most points ``lrscape sweep --points`` prints a line of (all are in ``--out``).
+MAX_POINT_LINES = 40
 
 #: The TOML tables (and ``import``) that the flags of :func:`_table_flags` fill.
 TABLES = ("landscape_fields", "optimizer_values", "schedule", "grid", "thresholds", "import")
@@ -203,7 +206,8 @@ def _refine_options() -> list[Option]:
 
 def _output_options(command: str) -> list[Option]:
     if command == "sweep":
-        out = Option("out", str, "results store", DEFAULT_OUT, "PATH")
+        out = Option("out", str, f"results store (default: {DEFAULT_OUT}); with --points, "
+                     "where the returned Dataset is written, only when given", metavar="PATH")
     else:
         out = Option("out", str, "class image, a zarr store", DEFAULT_IMAGE, "PATH")
     return [out, Option("plot", str, "figure path (default: the store's name with .png; '' for "
@@ -228,7 +232,7 @@ def _all(command: str) -> list[Option]:
 
 
 def _tables(command: str) -> tuple[str, ...]:
-    return TABLES
+    return (*TABLES, "points") if command == "sweep" else TABLES
 
 
 def _use_all_cpu_cores() -> None:
@@ -366,11 +370,15 @@ def _import_modules(specs: list[str]) -> list[ModuleType]:
 def _settings(args: argparse.Namespace, options: Sequence[Option]) -> dict[str, Any]:
     """The options' defaults, then the TOML file, then the command-line flags."""
     config = _load_config(args.config, args.command)
+    points = {**config.get("points", {}), **_pairs(getattr(args, "points", None), "--points")}
     has_own_grid = bool(config.get("grid")) or args.lr or args.axis
     settings = {option.key: option.default for option in options}
     settings.update(config)
-    # an own grid replaces the default one
-    settings["grid"] = dict(config.get("grid", {})) if has_own_grid else dict(DEFAULT_GRID)
+    # an own grid, or a list of points, replaces the default grid
+    settings["grid"] = dict(config.get("grid", {})) if has_own_grid or points else dict(
+        DEFAULT_GRID)
+    if points:
+        settings["points"] = points
     for option in options:
         value = getattr(args, option.key)
         if value is not None:
@@ -413,7 +421,7 @@ def _vectors(get: Any, name: str, fields: dict[str, Any]) -> dict[str, Any]:
 def _experiment_kwargs(s: dict[str, Any]) -> dict[str, Any]:
     """The keyword arguments of :func:`lrscape.sweep` (and :func:`lrscape.refine`) that build
     the experiment, from the merged settings: the landscape, optimizer, schedule, thresholds,
-    the grid, every setting of the simulation and every field of ``Observe``."""
+    the grid or the points, every setting of the simulation and every field of ``Observe``."""
     import lrscape
 
     landscape = lrscape.landscapes.get(
@@ -435,18 +443,24 @@ def _experiment_kwargs(s: dict[str, Any]) -> dict[str, Any]:
 
 
 def _axes(s: dict[str, Any], optimizer: Any) -> dict[str, dict[str, Any]]:
-    """``{"grid": ...}``, each axis parsed."""
+    """``{"grid": ...}`` or ``{"points": ...}``, each axis parsed."""
     import lrscape
 
+    if s.get("points") and s["grid"]:
+        raise ValueError(f"give a grid (--lr, --axis, [grid]: {list(s['grid'])}) or --points "
+                         f"([points]: {list(s['points'])}), not both")
+    kind = "points" if s.get("points") else "grid"
     axes = {k: lrscape.grid.parse_axis(v) if isinstance(v, str) else v
-            for k, v in s["grid"].items()}
+            for k, v in s[kind].items()}
     if (not any(k.split("@")[0] == "learning_rate" for k in axes)
             and optimizer.hyperparams.get("learning_rate", 0) is None):
         # an own grid replaces the default one, learning rates included
-        raise ValueError(f"the grid {list(axes)} has no learning rate: add --lr "
-                         "START:STOP:NUM[:log], or fix one with --opt learning_rate=VALUE "
-                         "(in a TOML file: learning_rate in [grid] or [optimizer_values])")
-    return {"grid": axes}
+        add = "--points learning_rate=V1,V2,..." if kind == "points" else (
+            "--lr START:STOP:NUM[:log]")
+        raise ValueError(f"the {kind} {list(axes)} {'have' if kind == 'points' else 'has'} no "
+                         f"learning rate: add {add}, or fix one with --opt learning_rate=VALUE "
+                         f"(in a TOML file: learning_rate in [{kind}] or [optimizer_values])")
+    return {kind: axes}
 
 
 def _cmd_refine(args: argparse.Namespace) -> int:
@@ -499,21 +513,33 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     import lrscape
 
     s = _settings(args, _all("sweep"))
-    out = s["out"]
+    points = bool(s.get("points"))
+    out = s["out"] if points else s["out"] or DEFAULT_OUT
     try:
         modules = _import_modules(s["import"])
-        # the records stay in the store: the figure reads those of the curves it draws
-        ds = lrscape.sweep(**_experiment_kwargs(s), **_run_kwargs(s, modules), store=out,
-                           records=False)
+        kwargs = {**_experiment_kwargs(s), **_run_kwargs(s, modules)}
+        if points:
+            _check_points_output(out, s["plot"])
+        else:
+            # the records stay in the store: the figure reads those of the curves it draws
+            kwargs.update(store=out, records=False)
+        ds = lrscape.sweep(**kwargs)
+        if points and out is not None:
+            _write_points(ds, out)
     except (ValueError, ImportError) as err:
         print(f"lrscape sweep: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"lrscape sweep: interrupted; {_stored_so_far(out)}", file=sys.stderr)
+        left = "nothing is written" if points else _stored_so_far(out)
+        print(f"lrscape sweep: interrupted; {left}", file=sys.stderr)
         return INTERRUPTED
     except OSError as err:  # the store's disk: full, gone, read-only ...
-        print(f"lrscape sweep: {err}; {_stored_so_far(out)}", file=sys.stderr)
+        left = "nothing is written" if points else _stored_so_far(out)
+        print(f"lrscape sweep: {err}; {left}", file=sys.stderr)
         return 1
+    if points:
+        _print_points(ds, out)
+        return 0
     counts = {r.name.lower(): int((ds["regime"] == r).sum()) for r in lrscape.Regime}
     print(f"wrote {out}: {ds['regime'].size} trajectories x {s['steps']} steps; "
           + ", ".join(f"{k} {v}" for k, v in counts.items() if v))
@@ -525,6 +551,73 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         _save_figure(ds, plot_path, x, y, select, store=out)
         print(f"wrote {plot_path}{_which_slice(first, out)}")
     return 0
+
+
+# -- a sweep over --points: no store (it has no grid to resume), a table and a Dataset ------
+
+
+def _check_points_output(out: str | None, plot: str | None) -> None:
+    """Refuse, before anything is computed, a figure (points are no grid to draw) and an
+    ``out`` that holds anything but an earlier sweep over points."""
+    from .store import _quiet, check_creatable
+
+    if plot:
+        raise ValueError(f"--plot {plot!r}: a sweep over --points draws no figure (its points "
+                         "are not a grid); sweep a grid to draw one")
+    if out is None:
+        return
+    if not os.path.exists(out):
+        check_creatable(out)
+        return
+    import xarray as xr
+
+    try:
+        with _quiet():
+            existing = xr.open_zarr(out)
+    except Exception:  # not a zarr store at all
+        existing = None
+    if (existing is None or "point" not in existing.dims
+            or "lrscape_version" not in existing.attrs):
+        raise ValueError(f"--out {out!r} exists and is not a sweep over points; choose another "
+                         "path or remove it")
+
+
+def _write_points(ds: Any, out: str) -> None:
+    """The Dataset of a sweep over points, as a zarr store (an earlier one there is replaced):
+    ``xarray.open_zarr`` reads it."""
+    from .store import _quiet
+
+    with _quiet():
+        ds.to_zarr(out, mode="w")
+
+
+def _print_points(ds: Any, out: str | None) -> None:
+    """One line per point (the first :data:`MAX_POINT_LINES`): its axes' values, regime,
+    period, final loss and the observed scalars there are."""
+    import lrscape
+
+    axes = [name for name, coord in ds.coords.items() if coord.dims == ("point",)]
+    columns = [*axes, "regime", "period", "final_loss",
+               *(name for name in ("trainable", "trainability", "best_loss", "lyapunov")
+                 if name in ds)]
+    n = ds.sizes["point"]
+    rows = [["point", *columns]]
+    for i in range(min(n, MAX_POINT_LINES)):
+        cells = [str(i)]
+        for name in columns:
+            value = ds[name].values[i]
+            cells.append(lrscape.Regime(int(value)).name if name == "regime" else
+                         f"{value:.6g}" if isinstance(value, np.floating) else str(value))
+        rows.append(cells)
+    widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+              .rstrip())
+    if n > MAX_POINT_LINES:
+        print(f"... and {n - MAX_POINT_LINES} more points" + (f" (all in {out})" if out else
+                                                              "; --out PATH writes them all"))
+    if out is not None:
+        print(f"wrote {out}: the Dataset of {n} points (read it with xarray.open_zarr)")
 
 
 def _plot() -> ModuleType:
@@ -676,7 +769,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def _table_flags(parser: Any, command: str) -> None:
     """The flags that fill the TOML tables: landscape fields, optimizer values, the schedule,
-    the grid and the classifier's thresholds."""
+    the grid (or, for ``sweep``, a list of points) and the classifier's thresholds."""
     parser.add_argument("--set", action="append", metavar="FIELD=VALUE",
                         help="a landscape field, e.g. --set wall_curvature=50 (repeatable; TOML: "
                         "[landscape_fields])")
@@ -695,6 +788,14 @@ def _table_flags(parser: Any, command: str) -> None:
     parser.add_argument("--axis", action="append", metavar="NAME=SPEC",
                         help="another grid axis, e.g. --axis momentum=0:0.99:64 (repeatable; "
                         "TOML: [grid]); an own grid replaces the default one")
+    if command == "sweep":
+        parser.add_argument(
+            "--points", action="append", metavar="NAME=SPEC",
+            help="instead of a grid, a list of points: every NAME's values (a SPEC as for "
+            "--axis), all of one length; run i takes every NAME's i-th value, e.g. --points "
+            "learning_rate=0.01,0.02 --points momentum=0.5,0.9 (repeatable; TOML: [points]). "
+            "Such a sweep has no store and no figure: it prints a line per point and, with "
+            "--out, writes the Dataset as a zarr store (read it with xarray.open_zarr)")
     parser.add_argument("--threshold", action="append", metavar="NAME=VALUE",
                         help="a threshold of the regime classifier, e.g. --threshold "
                         "max_period=32 (repeatable; TOML: [thresholds]; see lrscape.Thresholds)")
