@@ -566,7 +566,11 @@ def test_cli_passes_every_observation_to_the_sweep(tmp_path, monkeypatch):
     """--best (whose recorder is not in every lrscape yet) and the other fields of Observe
     reach lrscape.sweep: each given, or at its default."""
     import dataclasses
+    import inspect
 
+    fields = {f.name: f.default for f in dataclasses.fields(lrscape.observe.Observe)}
+    # the command line passes every field on: lrscape.sweep must take each as a keyword
+    assert set(fields) <= set(inspect.signature(lrscape.sweep).parameters)
     calls = []
 
     def recording_sweep(**kwargs):
@@ -579,7 +583,6 @@ def test_cli_passes_every_observation_to_the_sweep(tmp_path, monkeypatch):
     config = tmp_path / "b.toml"
     config.write_text("best = true\ntrainability = true\nrecord_every = 20\n")
     assert cli.main(["sweep", "--config", str(config), "--no-trainability"]) == 2
-    fields = {f.name: f.default for f in dataclasses.fields(lrscape.observe.Observe)}
     assert {k: calls[0][k] for k in fields} == {
         **fields, "best": True, "keep_tail": True, "curvature_every": 100, "curvature_iters": 8}
     assert {k: calls[1][k] for k in fields} == {**fields, "best": True, "record_every": 20}
