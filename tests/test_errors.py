@@ -81,6 +81,28 @@ def test_bad_input_is_refused_before_compiling(kwargs, message):
 
 
 @pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"stepz": 100}, r"`refine` got unknown keyword\(s\) \['stepz'\]; it passes on"),
+        ({"steps": 0}, "`steps` must be an integer >= 1, got 0"),
+        ({"keep_tail": "yes"}, "`keep_tail` must be True or False, got 'yes'"),
+        ({"curvature_k": 3}, "`curvature_k` = 3 acts only with `curvature_every`"),
+        ({"thresholds": {"max_periods": 8}}, r"`thresholds`: unknown \['max_periods'\]"),
+        ({"chunk_size": 64}, "pass `block`, not `chunk_size`"),
+        ({"max_memory": "lots"}, "`max_memory` must be"),
+        ({"executor": "dask"}, "`executor` must be 'local', 'ray' or an executor"),
+        ({"records": 1}, "`records` must be True or False"),
+        ({"store": "x.zarr"}, "`refine` makes its own points"),
+    ],
+)
+def test_refine_checks_the_sweeps_arguments_before_compiling(kwargs, message):
+    axes = {"learning_rate": lrscape.logspace(1e-3, 0.1, 9), "momentum": np.linspace(0, 0.9, 9)}
+    with CompileCounter() as compiles, pytest.raises(ValueError, match=message):
+        lrscape.refine(VALLEY, "momentum", axes, coarse=5, **kwargs)
+    assert compiles.count == 0
+
+
+@pytest.mark.parametrize(
     ("function", "message"),
     [(lambda t: 1.0 - t / 50, "finite multipliers >= 0, got -0.02 at update 51"),
      (lambda t: jnp.log(t - 2.0), "finite multipliers >= 0, got nan at update 0")],

@@ -539,6 +539,16 @@ def test_cli_toml_config_with_flags_overriding(tmp_path):
         (["sweep", "--curvature-k", "3"], "`curvature_k` = 3 acts only with `curvature_every`"),
         (["sweep", "--curvature-every", "15"], "`curvature_every` = 15 must be a multiple of "
          "`record_every` = 10"),
+        (["sweep", "--curvature-every", "100", "--curvature-iters", "2", "--curvature-k", "3"],
+         "`curvature_k` = 3 must be at most `curvature_iters` = 2"),
+        (["sweep", "--points", "learning_rate=0.1,0.2", "--lr", "0.1,0.2"],
+         "give a grid (--lr, --axis, [grid]: ['learning_rate']) or --points"),
+        (["sweep", "--points", "momentum=0.1,0.2"], "the points ['momentum'] have no learning "
+         "rate: add --points learning_rate=V1,V2,..."),
+        (["sweep", "--points", "learning_rate=0.1,0.2", "--points", "momentum=0.5"],
+         "`points` must give every axis the same number of values"),
+        (["sweep", "--points", "learning_rate=0.1,0.2", "--plot", "p.png"],
+         "a sweep over --points draws no figure"),
     ],
 )
 def test_cli_errors_are_one_clear_line(tmp_path, capsys, argv, message):
@@ -550,9 +560,148 @@ def test_cli_errors_are_one_clear_line(tmp_path, capsys, argv, message):
 
 def test_cli_bad_config_file(tmp_path):
     bad = tmp_path / "bad.toml"
-    bad.write_text("stepz = 3\n")
-    with pytest.raises(SystemExit, match="unknown keys"):
-        cli.main(["sweep", "--config", str(bad)])
+    for text, command, message in [
+        ("stepz = 3\n", "sweep", r"unknown keys \['stepz'\] \('stepz': did you mean 'steps'"),
+        ("chunk_size = 64\n", "refine",
+         r"unknown keys \['chunk_size'\] \('chunk_size': a setting of `lrscape sweep` only"),
+        ("[points]\nlearning_rate = [0.1]\n", "refine", r"unknown keys \['points'\]"),
+        ('steps = "100"\n', "sweep", "`steps` must be an integer, got '100'"),
+        ("keep_tail = 1\n", "sweep", "`keep_tail` must be true or false, got 1"),
+        ('dtype = "float16"\n', "sweep", "`dtype` must be one of float32, float64"),
+        ("grid = 3\n", "sweep", r"`grid` must be a table \(\[grid\]\), got 3"),
+    ]:
+        bad.write_text(text)
+        with pytest.raises(SystemExit, match=message):
+            cli.main([command, "--config", str(bad)])
+
+
+def _help_entries(command: str, capsys) -> dict[str, str]:
+    """``lrscape COMMAND --help``, flag -> its help on one line."""
+    with pytest.raises(SystemExit) as exit_:
+        cli.main([command, "--help"])
+    assert exit_.value.code == 0
+    entries: dict[str, str] = {}
+    flag = None
+    for line in capsys.readouterr().out.splitlines():
+        if line.startswith("  --"):
+            flag, _, text = line.strip().partition(" ")
+            flag = flag.rstrip(",")
+            entries[flag] = text.strip()
+        elif flag is not None and line.startswith("   "):
+            # argparse wraps after a hyphen too ("narrow-" / "valley")
+            glue = "" if entries[flag].endswith("-") else " "
+            entries[flag] = (entries[flag] + glue + line.strip()).strip()
+        else:
+            flag = None
+    return {k: " ".join(v.split()) for k, v in entries.items()}
+
+
+def test_cli_sweep_help_has_a_flag_per_observation_with_the_librarys_defaults(capsys):
+    import dataclasses
+    import inspect
+
+    entries = _help_entries("sweep", capsys)
+    assert entries["--record-every"].startswith("N record window in steps")
+    assert entries["--record-every"].endswith("must divide --steps (default: 10)")
+    assert "(default: not measured)" in entries["--curvature-every"]
+    for field in dataclasses.fields(lrscape.observe.Observe):
+        flag = "--" + field.name.replace("_", "-")
+        assert flag in entries, flag
+        if isinstance(field.default, bool):
+            assert f"--no-{flag[2:]}" in entries[flag]
+            assert entries[flag].endswith(f"(default: {'on' if field.default else 'off'})")
+        elif field.default is not None:
+            assert entries[flag].endswith(f"(default: {field.default})"), flag
+    create = inspect.signature(lrscape.experiment.Experiment.create).parameters
+    for name in ("steps", "seed"):
+        assert entries[f"--{name}"].endswith(f"(default: {create[name].default})")
+    assert entries["--gradient-noise"].endswith("(default: 0)")
+    assert entries["--dtype"].endswith("(default: float32)")
+    assert entries["--landscape"].endswith("(default: narrow-valley)")
+    assert "(default: lrscape-sweep.zarr)" in entries["--out"]
+    assert "--points" in entries and "xarray.open_zarr" in entries["--points"]
+    refine = _help_entries("refine", capsys)
+    assert refine["--coarse"].endswith("(default: 33)")
+    assert refine["--by"].endswith("(default: trainable)")
+    assert "--points" not in refine and "--record-every" in refine
+
+
+def test_cli_passes_every_observation_to_the_sweep(tmp_path, monkeypatch):
+    """--best (whose recorder is not in every lrscape yet) and the other fields of Observe
+    reach lrscape.sweep: each given, or at its default."""
+    import dataclasses
+    import inspect
+
+    fields = {f.name: f.default for f in dataclasses.fields(lrscape.observe.Observe)}
+    # the command line passes every field on: lrscape.sweep must take each as a keyword
+    assert set(fields) <= set(inspect.signature(lrscape.sweep).parameters)
+    calls = []
+
+    def recording_sweep(**kwargs):
+        calls.append(kwargs)
+        raise ValueError("recorded")
+
+    monkeypatch.setattr(lrscape, "sweep", recording_sweep)
+    assert cli.main(["sweep", "--best", "--keep-tail", "--no-lyapunov", "--curvature-every",
+                     "100", "--curvature-iters", "8", "--out", str(tmp_path / "x.zarr")]) == 2
+    config = tmp_path / "b.toml"
+    config.write_text("best = true\ntrainability = true\nrecord_every = 20\n")
+    assert cli.main(["sweep", "--config", str(config), "--no-trainability"]) == 2
+    assert {k: calls[0][k] for k in fields} == {
+        **fields, "best": True, "keep_tail": True, "curvature_every": 100, "curvature_iters": 8}
+    assert {k: calls[1][k] for k in fields} == {**fields, "best": True, "record_every": 20}
+    assert calls[0]["store"] == str(tmp_path / "x.zarr") and calls[0]["records"] is False
+    assert calls[0]["steps"] == 1000 and calls[0]["chunk_size"] is None
+
+
+def test_cli_keeps_tails_and_trainability_in_the_store(tmp_path):
+    out = tmp_path / "tails.zarr"
+    assert cli.main(["sweep", "--landscape", "double-well", "--optimizer", "sgd", "--lr",
+                     "0.5,1.1", "--steps", "200", "--keep-tail", "--trainability",
+                     "--out", str(out), "--plot", "", "--no-progress"]) == 0
+    ds = lrscape.open(out)
+    assert ds.attrs["keep_tail"] == 1 and ds.attrs["trainability"] == 1
+    assert ds.tail_loss.dims == ("learning_rate", "tail")
+    assert ds.trainability.dims == ds.trainable.dims == ("learning_rate",)
+    direct = lrscape.sweep("double-well", "sgd", {"learning_rate": [0.5, 1.1]}, steps=200,
+                           keep_tail=True, trainability=True, progress=False)
+    xr.testing.assert_equal(ds, direct)
+
+
+def test_cli_sweeps_a_list_of_points_from_flags_and_from_toml(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["sweep", "--landscape", "quadratic", "--optimizer", "momentum",
+                     "--points", "learning_rate=0.1,1.5,3.5", "--points", "momentum=0,0,0.5",
+                     "--steps", "40"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["point", "learning_rate", "momentum", "regime", "period",
+                                "final_loss"]
+    assert [line.split()[1:4] for line in lines[1:]] == [
+        ["0.1", "0", "MONOTONE"], ["1.5", "0", "OSCILLATORY"], ["3.5", "0.5", "DIVERGED"]]
+    assert os.listdir(tmp_path) == []  # without --out, nothing is written
+    # the same points from a TOML file, with tails, written where `out` says
+    out = tmp_path / "points.zarr"
+    config = tmp_path / "points.toml"
+    config.write_text('landscape = "quadratic"\noptimizer = "momentum"\nsteps = 40\n'
+                      f'keep_tail = true\nout = "{out}"\n'
+                      '[points]\nlearning_rate = [0.1, 1.5, 3.5]\nmomentum = "0,0,0.5"\n')
+    assert cli.main(["sweep", "--config", str(config)]) == 0
+    assert f"wrote {out}: the Dataset of 3 points" in capsys.readouterr().out
+    points = {"learning_rate": [0.1, 1.5, 3.5], "momentum": [0.0, 0.0, 0.5]}
+    direct = lrscape.sweep("quadratic", "momentum", points=points, steps=40, keep_tail=True,
+                           progress=False)
+    written = xr.open_zarr(out).load()
+    assert written.tail_loss.dims == ("point", "tail")
+    xr.testing.assert_equal(written, direct)
+    assert cli.main(["sweep", "--config", str(config), "--steps", "20"]) == 0  # replaced
+    assert xr.open_zarr(out).attrs["steps"] == 20
+    # a sweep's store is never replaced by points
+    grid_store = tmp_path / "grid.zarr"
+    lrscape.sweep("quadratic", "sgd", {"learning_rate": [0.1]}, steps=20,
+                  store=str(grid_store), progress=False)
+    assert cli.main(["sweep", "--config", str(config), "--out", str(grid_store)]) == 2
+    assert "exists and is not a sweep over points" in capsys.readouterr().err
+    assert lrscape.open(grid_store).sizes["learning_rate"] == 1
 
 
 # -- --import: the user's own landscapes on the command line ----------------------------------

@@ -1,40 +1,238 @@
-"""The ``lrscape`` command: ``sweep``, ``plot`` and ``list``, thin over the library.
+"""The ``lrscape`` command: ``sweep``, ``refine``, ``plot`` and ``list``, thin over the library.
 
     lrscape sweep                                   # the default sweep -> .zarr + .png
     lrscape sweep --landscape quadratic --set eigenvalues=1,10 --optimizer sgd \\
                   --lr 1e-3:1:256:log --steps 500 --out quad.zarr
     lrscape sweep --config sweep.toml               # the same options from a TOML file
     lrscape sweep --import my_landscapes.py --landscape my-bowl   # your own landscape
+    lrscape sweep --points learning_rate=0.01,0.02 --points momentum=0.5,0.9   # two runs
     lrscape plot quad.zarr --out quad.png
     lrscape list
+
+The settings of ``sweep`` and ``refine`` are :class:`Option` objects built from the library's
+own: the experiment's (``Experiment.create``'s defaults), what is observed (one flag per field
+of :class:`~lrscape.observe.Observe`, its help from the field's metadata), and how a sweep
+runs. Each is a flag ``--the-key`` and a TOML key ``the_key``; ``--help`` shows the library's
+defaults. Only the command line's own defaults (the landscape, optimizer and grid of the
+default sweep, the output paths) are set here.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import difflib
 import importlib
 import importlib.util
+import inspect
 import os
+import re
 import sys
 import tomllib
+import typing
 import warnings
+from collections.abc import Collection, Sequence
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
+
+import numpy as np
 
 from ._version import code_versions
+from .experiment import Experiment
+from .observe import Observe
+from .refine import CLASSES
+from .refine import refine as _refine
 
-DEFAULT_OUT = "lrscape-sweep.zarr"
+#: What ``lrscape sweep`` with no options simulates (the library has no default for these):
+#: heavy-ball momentum on the narrow valley over learning rate x momentum.
+DEFAULT_LANDSCAPE = "narrow-valley"
+DEFAULT_OPTIMIZER = "momentum"
+DEFAULT_GRID = {"learning_rate": "1e-3:0.1:256:log", "momentum": "0:0.95:96"}
+DEFAULT_OUT = "lrscape-sweep.zarr"  # the store of `lrscape sweep`
+DEFAULT_IMAGE = "refined.zarr"  # the class image of `lrscape refine`
 INTERRUPTED = 130  # the exit status of a command stopped by Ctrl-C (128 + SIGINT)
+#: The most points ``lrscape sweep --points`` prints a line of (all are in ``--out``).
+MAX_POINT_LINES = 40
 
-DEFAULTS: dict[str, Any] = {
-    "landscape": "narrow-valley",
-    "optimizer": "momentum",
-    "grid": {"learning_rate": "1e-3:0.1:256:log", "momentum": "0:0.95:96"},
-    "steps": 1000,
-    "record_every": 10,
-    "seed": 0,
-    "dtype": "float32",
+#: The TOML tables (and ``import``) that the flags of :func:`_table_flags` fill.
+TABLES = ("landscape_fields", "optimizer_values", "schedule", "grid", "thresholds", "import")
+
+_WHAT = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+_ACCEPTS: dict[type, tuple[type, ...]] = {bool: (bool,), int: (int,), float: (int, float),
+                                          str: (str,)}
+
+
+class Option(NamedTuple):
+    """One setting of ``lrscape sweep`` or ``lrscape refine``: its TOML key, which is also the
+    keyword of the library call it goes to, its flag ``--the-key``, and what ``--help`` says.
+
+    ``default`` is shown by ``--help`` and used when neither the TOML file nor a flag sets
+    the key; where it is ``None`` the library decides, and the help says what happens.
+    """
+
+    key: str
+    kind: type  # bool (a --key / --no-key pair), int, float or str
+    help: str
+    default: Any = None
+    metavar: str | None = None
+    choices: tuple[str, ...] | None = None
+    also: tuple[type, ...] = ()  # further types a TOML value may have
+
+    @property
+    def flag(self) -> str:
+        """``--the-key``."""
+        return "--" + self.key.replace("_", "-")
+
+    def add_to(self, parser: Any, keys: Collection[str]) -> None:
+        """Add the flag to ``parser`` (a parser or a group); a name in backquotes in the help
+        that is one of ``keys`` reads as its flag."""
+        text = re.sub(r"`(\w+)`", lambda m: ("--" + m[1].replace("_", "-")) if m[1] in keys
+                      else m[0], self.help)
+        if self.default is not None:
+            text += f" (default: {_shown(self.default)})"
+        text = text.replace("%", "%%")  # argparse formats help with %
+        if self.kind is bool:
+            parser.add_argument(self.flag, dest=self.key, action=argparse.BooleanOptionalAction,
+                                default=None, help=text)
+        else:
+            parser.add_argument(self.flag, dest=self.key, type=self.kind, metavar=self.metavar,
+                                choices=self.choices, help=text)
+
+    def problem(self, value: Any) -> str | None:
+        """What is wrong with ``value`` as this key's value in a TOML file, or ``None``."""
+        kinds = (self.kind, *self.also)
+        accepted = tuple(t for kind in kinds for t in _ACCEPTS[kind])
+        if not isinstance(value, accepted) or (isinstance(value, bool) and bool not in kinds):
+            return f"must be {' or '.join(_WHAT[kind] for kind in kinds)}, got {value!r}"
+        if self.choices is not None and value not in self.choices:
+            return f"must be one of {', '.join(self.choices)}, got {value!r}"
+        return None
+
+
+def _shown(value: Any) -> str:
+    """A default as ``--help`` shows it."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, np.dtype):
+        return value.name
+    return str(value)
+
+
+def _kind(hint: Any) -> type:
+    """``bool``, ``int``, ``float`` or ``str`` from a field's annotation (``int | None`` is
+    ``int``)."""
+    kinds = [t for t in typing.get_args(hint) or (hint,) if t is not type(None)]
+    if len(kinds) != 1 or kinds[0] not in _WHAT:
+        raise TypeError(f"no command-line flag for a setting annotated {hint}")
+    return kinds[0]
+
+
+def _problem_options() -> list[Option]:
+    return [Option("landscape", str, "landscape name (see `lrscape list`)", DEFAULT_LANDSCAPE,
+                   "NAME"),
+            Option("optimizer", str, "optimizer name (see `lrscape list`)", DEFAULT_OPTIMIZER,
+                   "NAME")]
+
+
+#: The settings of :meth:`Experiment.create <lrscape.experiment.Experiment.create>` that a
+#: default there and one flag each set: kind, metavar, help, choices. Their defaults are the
+#: library's.
+_SIMULATION: dict[str, tuple[type, str | None, str, tuple[str, ...] | None]] = {
+    "steps": (int, "N", "updates per trajectory", None),
+    "seed": (int, "N", "seed of the starting points, minibatch order and noise", None),
+    "dtype": (str, None, "floating-point type of the simulation", ("float32", "float64")),
+    "gradient_noise": (float, "SIGMA", "add N(0, SIGMA^2) noise to every gradient (also an "
+                       "axis: --axis gradient_noise=0:1:8)", None),
 }
+
+
+def _simulation_options() -> list[Option]:
+    """The experiment's settings, with the defaults of ``Experiment.create``'s signature (where
+    that is ``None``, the default of the :class:`~lrscape.experiment.Experiment` made)."""
+    signature = inspect.signature(Experiment.create).parameters
+    made = {f.name: f.default for f in dataclasses.fields(Experiment)}
+    options = []
+    for key, (kind, metavar, text, choices) in _SIMULATION.items():
+        default = signature[key].default
+        options.append(Option(key, kind, text, made[key] if default is None else default,
+                              metavar, choices))
+    return options
+
+
+def _observe_options() -> list[Option]:
+    """One setting per field of :class:`~lrscape.observe.Observe`: its default, its type from
+    the annotation, its help from the field's metadata."""
+    hints = typing.get_type_hints(Observe)
+    options = []
+    for field in dataclasses.fields(Observe):
+        kind = _kind(hints[field.name])
+        options.append(Option(field.name, kind, field.metadata.get("help", ""), field.default,
+                              None if kind is bool else "N"))
+    return options
+
+
+_PROGRESS = Option("progress", bool, "progress bar (default: only on a terminal)")
+
+
+def _run_options() -> list[Option]:
+    """How ``lrscape sweep`` runs: its keywords of :func:`lrscape.sweep` (``address`` goes to
+    the Ray executor)."""
+    return [
+        Option("chunk_size", int, "trajectories per compiled call (default: as many as fit in "
+               "`max_memory`)", metavar="N"),
+        Option("max_memory", str, "memory one compiled call may use, e.g. 4GiB (default: a "
+               "quarter of the RAM up to 2 GiB, or half of the GPUs' memory)", metavar="SIZE",
+               also=(int,)),
+        Option("executor", str, "who computes the chunks: this process (local, the default) "
+               "or Ray tasks, each writing its own region of the store",
+               choices=("local", "ray")),
+        Option("address", str, "with `executor` ray: the Ray cluster to join (e.g. auto, or "
+               "ray://HOST:10001; default: a running one, else a local one)"),
+        _PROGRESS,
+    ]
+
+
+def _refine_options() -> list[Option]:
+    """``lrscape refine``'s own settings, with the defaults of :func:`lrscape.refine`."""
+    signature = inspect.signature(_refine).parameters
+    return [Option("coarse", int, "points per side of the first lattice",
+                   signature["coarse"].default, "C"),
+            Option("by", str, "the class whose boundary is refined", signature["by"].default,
+                   choices=CLASSES),
+            _PROGRESS]
+
+
+def _output_options(command: str) -> list[Option]:
+    if command == "sweep":
+        out = Option("out", str, f"results store (default: {DEFAULT_OUT}); with --points, "
+                     "where the returned Dataset is written, only when given", metavar="PATH")
+    else:
+        out = Option("out", str, "class image, a zarr store", DEFAULT_IMAGE, "PATH")
+    return [out, Option("plot", str, "figure path (default: the store's name with .png; '' for "
+                        "none)", metavar="PATH")]
+
+
+def _options(command: str) -> dict[str, list[Option]]:
+    """The settings of ``lrscape sweep`` or ``lrscape refine``, by the group ``--help`` lists
+    them in."""
+    groups = {"what is simulated": [*_problem_options(), *_simulation_options()],
+              "what is recorded (lrscape.observe.Observe)": _observe_options()}
+    if command == "sweep":
+        groups["how the sweep runs"] = _run_options()
+    else:
+        groups["refinement"] = _refine_options()
+    groups["output"] = _output_options(command)
+    return groups
+
+
+def _all(command: str) -> list[Option]:
+    return [option for group in _options(command).values() for option in group]
+
+
+def _tables(command: str) -> tuple[str, ...]:
+    return (*TABLES, "points") if command == "sweep" else TABLES
 
 
 def _use_all_cpu_cores() -> None:
@@ -74,7 +272,9 @@ def _pairs(items: list[str] | None, flag: str) -> dict[str, Any]:
     return out
 
 
-def _load_config(path: str | None) -> dict[str, Any]:
+def _load_config(path: str | None, command: str) -> dict[str, Any]:
+    """The TOML file's settings for ``command``: every key one of its options' or tables',
+    every option's value of its type."""
     if path is None:
         return {}
     try:
@@ -84,13 +284,19 @@ def _load_config(path: str | None) -> dict[str, Any]:
         raise SystemExit(f"lrscape: --config {path!r}: no such file") from None
     except tomllib.TOMLDecodeError as err:
         raise SystemExit(f"lrscape: --config {path!r}: not valid TOML ({err})") from None
-    known = {"landscape", "landscape_fields", "optimizer", "optimizer_values", "schedule",
-             "grid", "steps", "record_every", "seed", "dtype", "thresholds", "out", "plot",
-             "chunk_size", "gradient_noise", "max_memory", "executor", "address", "import",
-             "curvature_every", "curvature_k", "lyapunov"}
+    by_key = {option.key: option for option in _all(command)}
+    tables = _tables(command)
+    known = {*by_key, *tables}
     if unknown := sorted(set(config) - known):
-        raise SystemExit(f"lrscape: --config {path!r}: unknown keys {unknown}; "
+        hint = "".join(_hint(key, known, command) for key in unknown)
+        raise SystemExit(f"lrscape: --config {path!r}: unknown keys {unknown}{hint}; "
                          f"known: {sorted(known)}")
+    for key, value in config.items():
+        if key in by_key and (problem := by_key[key].problem(value)):
+            raise SystemExit(f"lrscape: --config {path!r}: `{key}` {problem}")
+        if key in tables and key != "import" and not isinstance(value, dict):
+            raise SystemExit(f"lrscape: --config {path!r}: `{key}` must be a table ([{key}]), "
+                             f"got {value!r}")
     if "import" in config:
         imports = config["import"]
         imports = [imports] if isinstance(imports, str) else imports
@@ -101,6 +307,15 @@ def _load_config(path: str | None) -> dict[str, Any]:
         here = os.path.dirname(os.path.abspath(path))
         config["import"] = [os.path.join(here, i) if _is_path(i) else i for i in imports]
     return config
+
+
+def _hint(key: str, known: Collection[str], command: str) -> str:
+    """What an unknown TOML key may be: the other command's setting, or a misspelt one."""
+    other = "refine" if command == "sweep" else "sweep"
+    if key in {option.key for option in _all(other)} | set(_tables(other)):
+        return f" ({key!r}: a setting of `lrscape {other}` only)"
+    close = difflib.get_close_matches(key, known, 1)
+    return f" ({key!r}: did you mean {close[0]!r}?)" if close else ""
 
 
 def _is_path(spec: str) -> bool:
@@ -152,20 +367,23 @@ def _import_modules(specs: list[str]) -> list[ModuleType]:
     return modules
 
 
-def _settings(args: argparse.Namespace) -> dict[str, Any]:
-    """Defaults, then the TOML file, then command-line flags."""
-    config = _load_config(args.config)
+def _settings(args: argparse.Namespace, options: Sequence[Option]) -> dict[str, Any]:
+    """The options' defaults, then the TOML file, then the command-line flags."""
+    config = _load_config(args.config, args.command)
+    points = {**config.get("points", {}), **_pairs(getattr(args, "points", None), "--points")}
     has_own_grid = bool(config.get("grid")) or args.lr or args.axis
-    settings = {**DEFAULTS, **config}
-    if has_own_grid:
-        settings["grid"] = dict(config.get("grid", {}))
-    for key in ("landscape", "optimizer", "steps", "record_every", "seed", "dtype", "out",
-                "plot", "chunk_size", "gradient_noise", "max_memory", "executor", "address",
-                "curvature_every", "curvature_k", "lyapunov"):
-        value = getattr(args, key)
+    settings = {option.key: option.default for option in options}
+    settings.update(config)
+    # an own grid, or a list of points, replaces the default grid
+    settings["grid"] = dict(config.get("grid", {})) if has_own_grid or points else dict(
+        DEFAULT_GRID)
+    if points:
+        settings["points"] = points
+    for option in options:
+        value = getattr(args, option.key)
         if value is not None:
-            settings[key] = value
-    settings["import"] = [*settings.get("import", []), *(args.imports or [])]
+            settings[option.key] = value
+    settings["import"] = [*config.get("import", []), *(args.imports or [])]
     if args.landscape and args.landscape != config.get("landscape"):
         settings["landscape_fields"] = {}
     settings.setdefault("landscape_fields", {})
@@ -186,15 +404,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     if args.lr:
         settings["grid"]["learning_rate"] = args.lr
     settings["grid"].update(_pairs(args.axis, "--axis"))
-    settings.setdefault("out", DEFAULT_OUT)
     return settings
-
-
-def _flag(s: dict[str, Any], key: str) -> bool:
-    value = s.get(key, False)
-    if not isinstance(value, bool):
-        raise ValueError(f"`{key}` must be true or false, got {value!r}")
-    return value
 
 
 def _vectors(get: Any, name: str, fields: dict[str, Any]) -> dict[str, Any]:
@@ -208,8 +418,10 @@ def _vectors(get: Any, name: str, fields: dict[str, Any]) -> dict[str, Any]:
             and not isinstance(v, bool) else v for k, v in fields.items()}
 
 
-def _problem(s: dict[str, Any]) -> tuple[Any, Any, Any, dict[str, Any], str]:
-    """Landscape, optimizer, schedule, grid and dtype from the merged settings."""
+def _experiment_kwargs(s: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of :func:`lrscape.sweep` (and :func:`lrscape.refine`) that build
+    the experiment, from the merged settings: the landscape, optimizer, schedule, thresholds,
+    the grid or the points, every setting of the simulation and every field of ``Observe``."""
     import lrscape
 
     landscape = lrscape.landscapes.get(
@@ -222,41 +434,55 @@ def _problem(s: dict[str, Any]) -> tuple[Any, Any, Any, dict[str, Any], str]:
         if name is None:
             raise ValueError("[schedule] needs a `name`")
         schedule = lrscape.schedules.get(name, **_vectors(lrscape.schedules.get, name, fields))
-    grid = {k: lrscape.grid.parse_axis(v) if isinstance(v, str) else v
-            for k, v in s["grid"].items()}
-    if (not any(k.split("@")[0] == "learning_rate" for k in grid)
+    kwargs = {"landscape": landscape, "optimizer": optimizer, "schedule": schedule,
+              "thresholds": s.get("thresholds")}
+    kwargs.update(_axes(s, optimizer))
+    kwargs.update({option.key: s[option.key]
+                   for option in (*_simulation_options(), *_observe_options())})
+    return kwargs
+
+
+def _axes(s: dict[str, Any], optimizer: Any) -> dict[str, dict[str, Any]]:
+    """``{"grid": ...}`` or ``{"points": ...}``, each axis parsed."""
+    import lrscape
+
+    if s.get("points") and s["grid"]:
+        raise ValueError(f"give a grid (--lr, --axis, [grid]: {list(s['grid'])}) or --points "
+                         f"([points]: {list(s['points'])}), not both")
+    kind = "points" if s.get("points") else "grid"
+    axes = {k: lrscape.grid.parse_axis(v) if isinstance(v, str) else v
+            for k, v in s[kind].items()}
+    if (not any(k.split("@")[0] == "learning_rate" for k in axes)
             and optimizer.hyperparams.get("learning_rate", 0) is None):
         # an own grid replaces the default one, learning rates included
-        raise ValueError(f"the grid {list(grid)} has no learning rate: add --lr "
-                         "START:STOP:NUM[:log], or fix one with --opt learning_rate=VALUE "
-                         "(in a TOML file: learning_rate in [grid] or [optimizer_values])")
-    dtype = {"float32": "float32", "float64": "float64"}.get(str(s["dtype"]))
-    if dtype is None:
-        raise ValueError(f"--dtype must be float32 or float64, got {s['dtype']!r}")
-    return landscape, optimizer, schedule, grid, dtype
+        add = "--points learning_rate=V1,V2,..." if kind == "points" else (
+            "--lr START:STOP:NUM[:log]")
+        raise ValueError(f"the {kind} {list(axes)} {'have' if kind == 'points' else 'has'} no "
+                         f"learning rate: add {add}, or fix one with --opt learning_rate=VALUE "
+                         f"(in a TOML file: learning_rate in [{kind}] or [optimizer_values])")
+    return {kind: axes}
 
 
 def _cmd_refine(args: argparse.Namespace) -> int:
     _use_all_cpu_cores()
     import lrscape
 
-    s = _settings(args)
-    out = args.out or "refined.zarr"
+    s = _settings(args, _all("refine"))
+    out = s["out"]
     try:
         _import_modules(s["import"])
-        landscape, optimizer, schedule, grid, dtype = _problem(s)
+        kwargs = _experiment_kwargs(s)
+        grid = kwargs.pop("grid")
         if len(grid) != 2:
             raise ValueError(f"refine needs exactly two axes (--lr/--axis), got {list(grid)}")
         lrscape.store.check_image_path(out)
-        image = lrscape.refine(
-            landscape, optimizer, grid, coarse=args.coarse, by=args.by,
-            steps=int(s["steps"]), seed=int(s["seed"]), schedule=schedule, dtype=dtype,
-            thresholds=s.get("thresholds"), progress=args.progress)
+        image = lrscape.refine(axes=grid, **{k: s[k] for k in ("coarse", "by", "progress")},
+                               **kwargs)
         lrscape.store.write_image(image, out)
     except (ValueError, ImportError) as err:
         print(f"lrscape refine: {err}", file=sys.stderr)
         return 2
-    n = image[args.by].size
+    n = image[s["by"]].size
     print(f"wrote {out}: {n} pixels from {image.attrs['evaluated']} trajectories "
           f"({image.attrs['saving']:.1f}x fewer than the full grid)")
     plot_path = s.get("plot")
@@ -268,52 +494,130 @@ def _cmd_refine(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_kwargs(s: dict[str, Any], modules: list[ModuleType]) -> dict[str, Any]:
+    """The keyword arguments of :func:`lrscape.sweep` that say how it runs."""
+    import lrscape
+
+    executor = s["executor"]
+    if s["address"] is not None and executor != "ray":
+        raise ValueError(f"--address {s['address']!r} needs --executor ray")
+    if executor == "ray":
+        # the workers get the imported modules' code with the job: they need not find them
+        executor = lrscape.executors.RayExecutor(address=s["address"], by_value=modules)
+    kwargs = {option.key: s[option.key] for option in _run_options() if option.key != "address"}
+    return {**kwargs, "executor": executor}
+
+
 def _cmd_sweep(args: argparse.Namespace) -> int:
     _use_all_cpu_cores()
     import lrscape
 
-    s = _settings(args)
+    s = _settings(args, _all("sweep"))
+    points = bool(s.get("points"))
+    out = s["out"] if points else s["out"] or DEFAULT_OUT
     try:
         modules = _import_modules(s["import"])
-        landscape, optimizer, schedule, grid, dtype = _problem(s)
-        executor = s.get("executor", "local")
-        if s.get("address") is not None and executor != "ray":
-            raise ValueError(f"--address {s['address']!r} needs --executor ray")
-        if executor == "ray":
-            # the workers get the imported modules' code with the job: they need not find them
-            executor = lrscape.executors.RayExecutor(address=s.get("address"),
-                                                     by_value=modules)
-        ds = lrscape.sweep(
-            landscape, optimizer, grid, steps=int(s["steps"]),
-            record_every=int(s["record_every"]), seed=int(s["seed"]), schedule=schedule,
-            thresholds=s.get("thresholds"), dtype=dtype, chunk_size=s.get("chunk_size"),
-            progress=args.progress, store=s["out"],
+        kwargs = {**_experiment_kwargs(s), **_run_kwargs(s, modules)}
+        if points:
+            _check_points_output(out, s["plot"])
+        else:
             # the records stay in the store: the figure reads those of the curves it draws
-            records=False,
-            gradient_noise=float(s.get("gradient_noise", 0.0)), max_memory=s.get("max_memory"),
-            executor=executor, curvature_every=s.get("curvature_every"),
-            curvature_k=s.get("curvature_k", 1), lyapunov=_flag(s, "lyapunov"),
-        )
+            kwargs.update(store=out, records=False)
+        ds = lrscape.sweep(**kwargs)
+        if points and out is not None:
+            _write_points(ds, out)
     except (ValueError, ImportError) as err:
         print(f"lrscape sweep: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"lrscape sweep: interrupted; {_stored_so_far(s['out'])}", file=sys.stderr)
+        left = "nothing is written" if points else _stored_so_far(out)
+        print(f"lrscape sweep: interrupted; {left}", file=sys.stderr)
         return INTERRUPTED
     except OSError as err:  # the store's disk: full, gone, read-only ...
-        print(f"lrscape sweep: {err}; {_stored_so_far(s['out'])}", file=sys.stderr)
+        left = "nothing is written" if points else _stored_so_far(out)
+        print(f"lrscape sweep: {err}; {left}", file=sys.stderr)
         return 1
+    if points:
+        _print_points(ds, out)
+        return 0
     counts = {r.name.lower(): int((ds["regime"] == r).sum()) for r in lrscape.Regime}
-    print(f"wrote {s['out']}: {ds['regime'].size} trajectories x {s['steps']} steps; "
+    print(f"wrote {out}: {ds['regime'].size} trajectories x {s['steps']} steps; "
           + ", ".join(f"{k} {v}" for k, v in counts.items() if v))
     plot_path = s.get("plot")
     if plot_path is None:
-        plot_path = os.path.splitext(os.fspath(s["out"]).rstrip("/"))[0] + ".png"
+        plot_path = os.path.splitext(os.fspath(out).rstrip("/"))[0] + ".png"
     if plot_path and ds["regime"].ndim >= 1:
         x, y, select, first = _slice_to_draw(ds, None, None, {})
-        _save_figure(ds, plot_path, x, y, select, store=s["out"])
-        print(f"wrote {plot_path}{_which_slice(first, s['out'])}")
+        _save_figure(ds, plot_path, x, y, select, store=out)
+        print(f"wrote {plot_path}{_which_slice(first, out)}")
     return 0
+
+
+# -- a sweep over --points: no store (it has no grid to resume), a table and a Dataset ------
+
+
+def _check_points_output(out: str | None, plot: str | None) -> None:
+    """Refuse, before anything is computed, a figure (points are no grid to draw) and an
+    ``out`` that holds anything but an earlier sweep over points."""
+    from .store import _quiet, check_creatable
+
+    if plot:
+        raise ValueError(f"--plot {plot!r}: a sweep over --points draws no figure (its points "
+                         "are not a grid); sweep a grid to draw one")
+    if out is None:
+        return
+    if not os.path.exists(out):
+        check_creatable(out)
+        return
+    import xarray as xr
+
+    try:
+        with _quiet():
+            existing = xr.open_zarr(out)
+    except Exception:  # not a zarr store at all
+        existing = None
+    if (existing is None or "point" not in existing.dims
+            or "lrscape_version" not in existing.attrs):
+        raise ValueError(f"--out {out!r} exists and is not a sweep over points; choose another "
+                         "path or remove it")
+
+
+def _write_points(ds: Any, out: str) -> None:
+    """The Dataset of a sweep over points, as a zarr store (an earlier one there is replaced):
+    ``xarray.open_zarr`` reads it."""
+    from .store import _quiet
+
+    with _quiet():
+        ds.to_zarr(out, mode="w")
+
+
+def _print_points(ds: Any, out: str | None) -> None:
+    """One line per point (the first :data:`MAX_POINT_LINES`): its axes' values, regime,
+    period, final loss and the observed scalars there are."""
+    import lrscape
+
+    axes = [name for name, coord in ds.coords.items() if coord.dims == ("point",)]
+    columns = [*axes, "regime", "period", "final_loss",
+               *(name for name in ("trainable", "trainability", "best_loss", "lyapunov")
+                 if name in ds)]
+    n = ds.sizes["point"]
+    rows = [["point", *columns]]
+    for i in range(min(n, MAX_POINT_LINES)):
+        cells = [str(i)]
+        for name in columns:
+            value = ds[name].values[i]
+            cells.append(lrscape.Regime(int(value)).name if name == "regime" else
+                         f"{value:.6g}" if isinstance(value, np.floating) else str(value))
+        rows.append(cells)
+    widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+              .rstrip())
+    if n > MAX_POINT_LINES:
+        print(f"... and {n - MAX_POINT_LINES} more points" + (f" (all in {out})" if out else
+                                                              "; --out PATH writes them all"))
+    if out is not None:
+        print(f"wrote {out}: the Dataset of {n} points (read it with xarray.open_zarr)")
 
 
 def _plot() -> ModuleType:
@@ -463,33 +767,56 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _problem_flags(parser: argparse.ArgumentParser) -> None:
-    """The flags that say what to simulate, shared by `sweep` and `refine`."""
-    parser.add_argument("--config", help="a TOML file with the same settings (flags override it)")
-    _import_flag(parser)
-    parser.add_argument("--landscape", help="landscape name (see `lrscape list`)")
+def _table_flags(parser: Any, command: str) -> None:
+    """The flags that fill the TOML tables: landscape fields, optimizer values, the schedule,
+    the grid (or, for ``sweep``, a list of points) and the classifier's thresholds."""
     parser.add_argument("--set", action="append", metavar="FIELD=VALUE",
-                    help="a landscape field, e.g. --set wall_curvature=50 (repeatable)")
-    parser.add_argument("--optimizer", help="optimizer name (see `lrscape list`)")
+                        help="a landscape field, e.g. --set wall_curvature=50 (repeatable; TOML: "
+                        "[landscape_fields])")
     parser.add_argument("--opt", action="append", metavar="NAME=VALUE",
-                    help="a fixed optimizer hyperparameter or option, e.g. --opt momentum=0.5")
-    parser.add_argument("--schedule", help="schedule name (see `lrscape list`)")
+                        help="a fixed optimizer hyperparameter or option, e.g. --opt "
+                        "momentum=0.5 (TOML: [optimizer_values])")
+    parser.add_argument("--schedule", metavar="NAME",
+                        help="schedule name (see `lrscape list`; TOML: name in [schedule])")
     parser.add_argument("--schedule-set", action="append", metavar="FIELD=VALUE",
-                    help="a schedule field, e.g. --schedule-set decay_steps=500")
+                        help="a schedule field, e.g. --schedule-set decay_steps=500 (TOML: "
+                        "[schedule])")
+    grid = ", ".join(f"{k}={v}" for k, v in DEFAULT_GRID.items())
     parser.add_argument("--lr", metavar="SPEC",
-                    help="learning-rate axis: START:STOP:NUM[:log|lin] or v1,v2,...")
+                        help="learning-rate axis: START:STOP:NUM[:log|lin] or v1,v2,... (TOML: "
+                        f"learning_rate in [grid]; default grid: {grid})")
     parser.add_argument("--axis", action="append", metavar="NAME=SPEC",
-                    help="another grid axis, e.g. --axis momentum=0:0.99:64 (repeatable)")
-    parser.add_argument("--steps", type=int, help="updates per trajectory (default 1000)")
-    parser.add_argument("--seed", type=int, help="seed of the starting points, minibatch "
-                        "order and noise (default 0)")
-    parser.add_argument("--dtype", choices=["float32", "float64"], help="default float32")
-    parser.add_argument("--out", help=f"results store (default {DEFAULT_OUT})")
-    parser.add_argument("--plot", help="figure path (default: the store's name with .png; "
-                                       "'' for none)")
+                        help="another grid axis, e.g. --axis momentum=0:0.99:64 (repeatable; "
+                        "TOML: [grid]); an own grid replaces the default one")
+    if command == "sweep":
+        parser.add_argument(
+            "--points", action="append", metavar="NAME=SPEC",
+            help="instead of a grid, a list of points: every NAME's values (a SPEC as for "
+            "--axis), all of one length; run i takes every NAME's i-th value, e.g. --points "
+            "learning_rate=0.01,0.02 --points momentum=0.5,0.9 (repeatable; TOML: [points]). "
+            "Such a sweep has no store and no figure: it prints a line per point and, with "
+            "--out, writes the Dataset as a zarr store (read it with xarray.open_zarr)")
     parser.add_argument("--threshold", action="append", metavar="NAME=VALUE",
                         help="a threshold of the regime classifier, e.g. --threshold "
-                        "max_period=32 (repeatable; see lrscape.Thresholds)")
+                        "max_period=32 (repeatable; TOML: [thresholds]; see lrscape.Thresholds)")
+
+
+def _settings_flags(parser: argparse.ArgumentParser, command: str) -> None:
+    """Every setting of ``sweep`` or ``refine`` as a flag, by group."""
+    parser.add_argument("--config", metavar="FILE",
+                        help="a TOML file with the same settings, each flag's name with _ "
+                        "for - (flags override it)")
+    _import_flag(parser)
+    groups = _options(command)
+    keys = {option.key for options in groups.values() for option in options}
+    for title, options in groups.items():
+        group = parser.add_argument_group(title)
+        for option in options:
+            option.add_to(group, keys)
+        if title == "what is simulated":
+            _table_flags(parser.add_argument_group(
+                "landscape, optimizer, schedule, grid and thresholds (TOML: a table each)"),
+                command)
 
 
 def _import_flag(parser: argparse.ArgumentParser) -> None:
@@ -513,31 +840,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw = sub.add_parser("sweep", help="run a sweep, write a zarr store and a phase diagram",
                         description="Run a sweep. With no options: heavy-ball momentum on a "
                                     "2-D narrow valley over learning rate x momentum.")
-    _problem_flags(sw)
-    sw.add_argument("--record-every", type=int, help="record window in steps (default 10)")
-    sw.add_argument("--gradient-noise", type=float, metavar="SIGMA",
-                    help="add N(0, SIGMA^2) noise to every gradient (default 0; also an axis: "
-                    "--axis gradient_noise=0:1:8)")
-    sw.add_argument("--chunk-size", type=int, help="trajectories per compiled call")
-    sw.add_argument("--max-memory", metavar="SIZE",
-                    help="memory one compiled call may use, e.g. 4GiB (default: a quarter of "
-                    "the RAM up to 2 GiB, or half of the GPUs' memory)")
-    sw.add_argument("--executor", choices=["local", "ray"],
-                    help="who computes the chunks: this process (local, the default) or Ray "
-                    "tasks, each writing its own region of the store")
-    sw.add_argument("--address", help="with --executor ray: the Ray cluster to join (e.g. "
-                    "auto, or ray://HOST:10001; default: a running one, else a local one)")
-    sw.add_argument("--curvature-every", type=int, metavar="N",
-                    help="measure the sharpness (top Hessian eigenvalue) at step 0 and every N "
-                    "steps, a multiple of --record-every; the figure draws it against the edge "
-                    "of stability")
-    sw.add_argument("--curvature-k", type=int, metavar="K",
-                    help="with --curvature-every, also record the top K eigenvalues")
-    sw.add_argument("--lyapunov", action=argparse.BooleanOptionalAction, default=None,
-                    help="also estimate each trajectory's largest Lyapunov exponent (positive: "
-                    "chaos; about doubles the cost)")
-    sw.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                    help="progress bar (default: only on a terminal)")
+    _settings_flags(sw, "sweep")
     sw.set_defaults(func=_cmd_sweep)
 
     rf = sub.add_parser(
@@ -545,15 +848,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Adaptive boundary refinement (lrscape.refine): a coarse lattice, then "
                     "only cells whose pixels disagree are subdivided. Each axis needs "
                     "(coarse - 1) * 2**L + 1 values, e.g. 1025 with --coarse 33.")
-    _problem_flags(rf)
-    rf.add_argument("--coarse", type=int, default=33, help="points per side of the first "
-                    "lattice (default 33)")
-    rf.add_argument("--by", choices=["trainable", "regime"], default="trainable",
-                    help="the class whose boundary is refined (default trainable)")
-    rf.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
-    rf.set_defaults(func=_cmd_refine, record_every=None, chunk_size=None, gradient_noise=None,
-                    max_memory=None, executor=None, address=None, curvature_every=None,
-                    curvature_k=None, lyapunov=None)
+    _settings_flags(rf, "refine")
+    rf.set_defaults(func=_cmd_refine)
 
     pl = sub.add_parser("plot", help="draw the phase diagram of a results store")
     pl.add_argument("store", help="a zarr store written by `lrscape sweep` (also part-way) or "

@@ -8,8 +8,9 @@ when it is made. :data:`VARIABLES` is the schema: the in-scan recorder
 (:mod:`lrscape.record`, :mod:`lrscape.simulate`) produces variables by these names, and the
 store's layout and the returned Dataset are built from this table.
 
-Adding an observation is one field here, its variables in :data:`VARIABLES`, and its
-recorder in :mod:`lrscape.record` (see ``best``).
+Adding an observation is one field here (whose ``help`` the flag of ``lrscape sweep`` that
+it gets shows), its variables in :data:`VARIABLES`, and its recorder in :mod:`lrscape.record`
+(see ``best``).
 """
 
 from __future__ import annotations
@@ -134,6 +135,12 @@ _ALWAYS_STORED = ("curvature_every", "curvature_iters", "curvature_k", "lyapunov
                   "trainability")
 
 
+def _option(default: Any, help: str) -> Any:
+    """A field of :class:`Observe` with its default and a one-line ``help``, which ``lrscape
+    sweep --help`` shows for its flag (a name in backquotes there becomes its flag)."""
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
 @dataclasses.dataclass(frozen=True)
 class Observe:
     """What is recorded of every trajectory, beyond its regime and summary.
@@ -166,14 +173,23 @@ class Observe:
     ValueError: `curvature_k` = 2 acts only with `curvature_every` ...
     """
 
-    record_every: int = 10
-    curvature_every: int | None = None
-    curvature_iters: int = 20
-    curvature_k: int = 1
-    lyapunov: bool = False
-    keep_tail: bool = False
-    trainability: bool = False
-    best: bool = False
+    record_every: int = _option(10, "record window in steps: the loss at each window's end "
+                                "and its mean are recorded; must divide `steps`")
+    curvature_every: int | None = _option(
+        None, "measure the sharpness (top Hessian eigenvalue) at step 0 and every N steps, a "
+              "multiple of `record_every` (default: not measured); the figure draws it "
+              "against the edge of stability")
+    curvature_iters: int = _option(20, "with `curvature_every`, Lanczos steps (Hessian-vector "
+                                       "products) per measurement")
+    curvature_k: int = _option(1, "with `curvature_every`, also record the top N eigenvalues")
+    lyapunov: bool = _option(False, "also estimate each trajectory's largest Lyapunov exponent "
+                                    "(positive: chaos; about doubles the cost)")
+    keep_tail: bool = _option(False, "also keep the last 2 * max_period losses and iterates the "
+                                     "period detector saw (tail_loss, tail_projection)")
+    trainability: bool = _option(False, "also score trainability (Sohl-Dickstein 2024: "
+                                        "trainability, trainable)")
+    best: bool = _option(False, "also keep the smallest loss over the run and the update it "
+                                "was reached at (best_loss, best_step)")
 
     def __post_init__(self) -> None:
         require_int("record_every", self.record_every)

@@ -27,6 +27,8 @@ True
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -34,7 +36,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .experiment import Experiment
 from .landscapes import Landscape
+from .observe import Observe
 
 #: What a class image can be built from: the trainability class or the regime.
 CLASSES = ("trainable", "regime")
@@ -113,8 +117,12 @@ def refine(
             order that depends on the program's batch size (and on a fractal boundary one bit
             can change a pixel's class).
         progress: a progress bar per batch (default off).
-        **sweep_kwargs: the rest of :func:`lrscape.sweep`'s arguments (``steps``, ``dtype``,
-            ``seed``, ``schedule``, ``executor``, ...), the same for every pixel.
+        **sweep_kwargs: the rest of :func:`lrscape.sweep`'s keyword arguments (``steps``,
+            ``dtype``, ``seed``, ``schedule``, ``executor``, ...), the same for every pixel;
+            not ``grid``, ``points``, ``store`` or ``chunk_size``, which refine sets itself.
+            They are checked once, before anything is simulated, by building the
+            :class:`~lrscape.experiment.Experiment` they describe: a keyword ``sweep`` does
+            not take, or a bad value, is a ``ValueError`` naming it.
 
     Returns:
         A Dataset over the two axes: ``by`` for every pixel (evaluated or inferred),
@@ -122,83 +130,171 @@ def refine(
         evaluated (NaN elsewhere). ``attrs``: ``evaluated`` and ``brute_force`` (trajectory
         counts), ``saving`` (their ratio), ``levels``, ``coarse``.
     """
-    from .sweep import sweep
-
     if by not in CLASSES:
         raise ValueError(f"`by` must be one of {CLASSES}, got {by!r}")
+    rows, cols = _image_axes(axes, sweep_kwargs)
+    if isinstance(block, bool) or not isinstance(block, int) or block < 1:
+        raise ValueError(f"`block` must be an integer >= 1, got {block!r}")
+    levels = _levels(rows[1].size, coarse)
+    sweep_kwargs = _checked_sweep_kwargs(
+        landscape, optimizer, {rows[0]: rows[1][:1], cols[0]: cols[1][:1]}, by, block,
+        sweep_kwargs)
+    pixels = _Pixels(landscape, optimizer, rows, cols, by=by, block=block, progress=progress,
+                     sweep_kwargs=sweep_kwargs)
+    step = 1 << levels
+    n = pixels.n
+    pixels.evaluate(*(m.ravel() for m in np.meshgrid(np.arange(0, n, step),
+                                                     np.arange(0, n, step), indexing="ij")))
+    _refine_mixed_cells(pixels, step)
+    image = _fill_uniform_cells(pixels.classes, pixels.known, step, pixels.n_classes)
+    return pixels.image(image, coarse=coarse, levels=levels)
+
+
+def _image_axes(axes: Mapping[str, Sequence[float]] | None, sweep_kwargs: Mapping[str, Any]
+                ) -> tuple[tuple[str, np.ndarray], tuple[str, np.ndarray]]:
+    """The rows' and the columns' axis, ``(name, values)``, checked."""
     if not isinstance(axes, Mapping) or len(axes) != 2:
         raise ValueError(f"`axes` must map two axis names to their values, got {axes!r}")
     if "grid" in sweep_kwargs or "points" in sweep_kwargs or "store" in sweep_kwargs:
         raise ValueError("`refine` makes its own points; pass no `grid`, `points` or `store`")
-    (row_name, row_values), (col_name, col_values) = ((k, np.asarray(v, float))
-                                                      for k, v in axes.items())
-    if row_values.ndim != 1 or row_values.shape != col_values.shape:
-        raise ValueError(f"the two axes must be 1-D of one length, got {row_values.shape} and "
-                         f"{col_values.shape}")
-    if isinstance(block, bool) or not isinstance(block, int) or block < 1:
-        raise ValueError(f"`block` must be an integer >= 1, got {block!r}")
-    n = row_values.size
-    levels = _levels(n, coarse)
+    rows, cols = ((k, np.asarray(v, float)) for k, v in axes.items())
+    if rows[1].ndim != 1 or rows[1].shape != cols[1].shape:
+        raise ValueError(f"the two axes must be 1-D of one length, got {rows[1].shape} and "
+                         f"{cols[1].shape}")
+    return rows, cols
+
+
+def _checked_sweep_kwargs(landscape: Landscape | str, optimizer: Any,
+                          points: Mapping[str, np.ndarray], by: str, block: int,
+                          sweep_kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """``sweep_kwargs`` as every batch's :func:`~lrscape.sweep.sweep` gets them, checked
+    once: the experiment they describe (on one point of the image) and its run options are
+    built, so that a keyword ``sweep`` does not take, or a bad value, is refused before
+    anything compiles."""
+    from . import executors
+    from .sweep import _run_options, sweep
+
+    if "chunk_size" in sweep_kwargs:
+        raise ValueError("`refine` runs `block` trajectories per compiled call; pass `block`, "
+                         "not `chunk_size`")
+    keywords = {name for name, p in inspect.signature(sweep).parameters.items()
+                if p.kind is inspect.Parameter.KEYWORD_ONLY} - {"progress"}
+    if unknown := sorted(set(sweep_kwargs) - keywords):
+        raise ValueError(f"`refine` got unknown keyword(s) {unknown}; it passes on "
+                         f"lrscape.sweep's {sorted(keywords - {'points', 'store', 'chunk_size'})}")
+    kwargs = dict(sweep_kwargs)
     if by == "trainable":
-        sweep_kwargs["trainability"] = True
+        kwargs["trainability"] = True
+    observed = {f.name for f in dataclasses.fields(Observe)}
+    simulated = set(inspect.signature(Experiment.create).parameters) & keywords
+    experiment = Experiment.create(
+        landscape, optimizer, points=points,
+        observe=Observe(**{k: v for k, v in kwargs.items() if k in observed}),
+        **{k: v for k, v in kwargs.items() if k in simulated})
+    run = {k: v for k, v in kwargs.items() if k not in observed | simulated}
+    devices, _ = _run_options(experiment, run.get("devices"), block, run.get("max_memory"),
+                              None, run.get("records", True))
+    executors.get(run.get("executor"), devices=devices)
+    return kwargs
 
-    classes = np.full((n, n), -1, np.int16)
-    known = np.zeros((n, n), bool)
-    results: dict[str, np.ndarray] = {}
-    attrs: dict[str, Any] = {}
 
-    def evaluate(rows: np.ndarray, cols: np.ndarray) -> None:
+class _Pixels:
+    """The image's pixels as they are evaluated: their classes, which are known, and the
+    sweep's per-trajectory variables where evaluated."""
+
+    def __init__(self, landscape: Landscape | str, optimizer: Any,
+                 rows: tuple[str, np.ndarray], cols: tuple[str, np.ndarray], *, by: str,
+                 block: int, progress: bool | None, sweep_kwargs: dict[str, Any]):
+        self.landscape, self.optimizer = landscape, optimizer
+        self.rows, self.cols = rows, cols
+        self.by, self.block, self.progress = by, block, progress
+        self.sweep_kwargs = sweep_kwargs
+        self.n = n = rows[1].size
+        self.n_classes = 2 if by == "trainable" else 5
+        self.classes = np.full((n, n), -1, np.int16)
+        self.known = np.zeros((n, n), bool)
+        self.results: dict[str, np.ndarray] = {}
+        self.attrs: dict[str, Any] = {}
+
+    def evaluate(self, rows: np.ndarray, cols: np.ndarray) -> None:
+        """Simulate the pixels ``(rows[k], cols[k])`` not known yet."""
+        from .sweep import sweep
+
+        n, block, by = self.n, self.block, self.by
         flat = np.unique(rows * n + cols)
-        flat = flat[~known.ravel()[flat]]
+        flat = flat[~self.known.ravel()[flat]]
         if flat.size == 0:
             return
         # Pad to a multiple of `block`: one compiled program of `block` trajectories runs
         # every batch, the same program a brute-force sweep with chunk_size=block runs.
         padded = np.concatenate([flat, np.full(-flat.size % block, flat[-1])])
         r, c = np.divmod(padded, n)
+        (row_name, row_values), (col_name, col_values) = self.rows, self.cols
         with warnings.catch_warnings():
             if by == "trainable":  # the image is of trainability: regimes are by the way
                 warnings.filterwarnings("ignore", message=".*can be labelled CHAOTIC")
-            ds = sweep(landscape, optimizer, points={row_name: row_values[r],
-                                                     col_name: col_values[c]},
-                       chunk_size=block, progress=progress, **sweep_kwargs)
+            ds = sweep(self.landscape, self.optimizer,
+                       points={row_name: row_values[r], col_name: col_values[c]},
+                       chunk_size=block, progress=self.progress, **self.sweep_kwargs)
         r, c = r[: flat.size], c[: flat.size]
         for name, var in ds.data_vars.items():
             if var.dims != ("point",) or name == by:
                 continue
-            if name not in results:
-                results[name] = np.full((n, n), np.nan)
-            results[name][r, c] = var.values[: flat.size]
-        classes[r, c] = ds[by].values[: flat.size].astype(np.int16)
-        known[r, c] = True
-        if not attrs:
-            attrs.update({k: v for k, v in ds.attrs.items() if k != "grid_axes"})
+            if name not in self.results:
+                self.results[name] = np.full((n, n), np.nan)
+            self.results[name][r, c] = var.values[: flat.size]
+        self.classes[r, c] = ds[by].values[: flat.size].astype(np.int16)
+        self.known[r, c] = True
+        if not self.attrs:
+            self.attrs.update({k: v for k, v in ds.attrs.items() if k != "grid_axes"})
 
-    n_classes = 2 if by == "trainable" else 5
-    step = 1 << levels
-    evaluate(*(m.ravel() for m in np.meshgrid(np.arange(0, n, step), np.arange(0, n, step),
-                                              indexing="ij")))
+    def image(self, image: np.ndarray, *, coarse: int, levels: int) -> xr.Dataset:
+        """The Dataset :func:`refine` returns, of the filled class ``image``."""
+        by, n = self.by, self.n
+        evaluated = int(self.known.sum())
+        dims = (self.rows[0], self.cols[0])
+        data: dict[str, Any] = {
+            by: (dims, image.astype(bool if by == "trainable" else np.int8),
+                 {"long_name": f"{by} (simulated where `evaluated`, else from a uniform cell)"}),
+            "evaluated": (dims, self.known, {"long_name": "pixel was simulated"})}
+        for name, values in self.results.items():
+            data[name] = (dims, values)
+        out = xr.Dataset(data, coords=dict((self.rows, self.cols)))
+        out.attrs.update(self.attrs)
+        out.attrs.update({"refined_by": by, "coarse": coarse, "levels": levels,
+                          "evaluated": evaluated, "brute_force": n * n,
+                          "saving": n * n / max(evaluated, 1)})
+        return out
+
+
+def _refine_mixed_cells(pixels: _Pixels, step: int) -> None:
+    """Evaluate the midpoints of mixed cells, level by level from cells of side ``step``
+    down to 2, until no mixed cell, at a level or a coarser one, has an unknown midpoint."""
     size = step
     while size > 1:
-        while True:  # until no mixed cell, at this level or a coarser one, has an unknown midpoint
+        while True:
             rows, cols = [], []
-            tables = _class_tables(classes, known, n_classes)
+            tables = _class_tables(pixels.classes, pixels.known, pixels.n_classes)
             t = step
             while t >= size:
-                i, j = _cells(known, t)
+                i, j = _cells(pixels.known, t)
                 mixed = _mixed(tables, i, j, t)
                 r, c = _midpoints(i[mixed], j[mixed], t)
                 rows.append(r)
                 cols.append(c)
                 t //= 2
             r, c = np.concatenate(rows), np.concatenate(cols)
-            todo = ~known[r, c]
+            todo = ~pixels.known[r, c]
             if not todo.any():
                 break
-            evaluate(r[todo], c[todo])
+            pixels.evaluate(r[todo], c[todo])
         size //= 2
 
-    # Fill what was not evaluated from the smallest uniform cell around it, coarse to fine.
+
+def _fill_uniform_cells(classes: np.ndarray, known: np.ndarray, step: int,
+                        n_classes: int) -> np.ndarray:
+    """The class image: what was not evaluated takes the class of the smallest uniform cell
+    around it, filled coarse to fine."""
     image = classes.copy()  # -1 where not simulated
     tables = _class_tables(classes, known, n_classes)
     t = step
@@ -209,24 +305,9 @@ def refine(
             patch = image[a:a + t + 1, b:b + t + 1]
             patch[patch < 0] = classes[a, b]
         t //= 2
-
     if (image < 0).any():  # cannot happen: every pixel lies in a uniform cell or was run
         raise RuntimeError("refine left pixels unclassified")
-    evaluated = int(known.sum())
-    dims = (row_name, col_name)
-    data: dict[str, Any] = {
-        by: (dims, image.astype(bool if by == "trainable" else np.int8),
-             {"long_name": f"{by} (simulated where `evaluated`, else from a uniform cell)"}),
-        "evaluated": (dims, known, {"long_name": "pixel was simulated"})}
-    for name, values in results.items():
-        data[name] = (dims, values)
-    coords = {row_name: row_values, col_name: col_values}
-    out = xr.Dataset(data, coords=coords)
-    out.attrs.update(attrs)
-    out.attrs.update({"refined_by": by, "coarse": coarse, "levels": levels,
-                      "evaluated": evaluated, "brute_force": n * n,
-                      "saving": n * n / max(evaluated, 1)})
-    return out
+    return image
 
 
 #: Pixels closer than this many float64 steps (ulps) apart are not drawn: the rounding of the
