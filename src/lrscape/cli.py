@@ -437,8 +437,9 @@ def _experiment_kwargs(s: dict[str, Any]) -> dict[str, Any]:
     kwargs = {"landscape": landscape, "optimizer": optimizer, "schedule": schedule,
               "thresholds": s.get("thresholds")}
     kwargs.update(_axes(s, optimizer))
-    kwargs.update({option.key: s[option.key]
-                   for option in (*_simulation_options(), *_observe_options())})
+    kwargs.update({option.key: s[option.key] for option in _simulation_options()})
+    kwargs["observe"] = lrscape.Observe(**{option.key: s[option.key]
+                                           for option in _observe_options()})
     return kwargs
 
 

@@ -172,7 +172,7 @@ def _checked_sweep_kwargs(landscape: Landscape | str, optimizer: Any,
     built, so that a keyword ``sweep`` does not take, or a bad value, is refused before
     anything compiles."""
     from . import executors
-    from .sweep import _run_options, sweep
+    from .sweep import _observe, _run_options, sweep
 
     if "chunk_size" in sweep_kwargs:
         raise ValueError("`refine` runs `block` trajectories per compiled call; pass `block`, "
@@ -183,15 +183,16 @@ def _checked_sweep_kwargs(landscape: Landscape | str, optimizer: Any,
         raise ValueError(f"`refine` got unknown keyword(s) {unknown}; it passes on "
                          f"lrscape.sweep's {sorted(keywords - {'points', 'store', 'chunk_size'})}")
     kwargs = dict(sweep_kwargs)
-    if by == "trainable":
-        kwargs["trainability"] = True
     observed = {f.name for f in dataclasses.fields(Observe)}
+    observe = _observe(kwargs.pop("observe", None),
+                       **{k: kwargs.pop(k) for k in observed & set(kwargs)})
+    if by == "trainable":
+        observe = dataclasses.replace(observe, trainability=True)
+    kwargs["observe"] = observe
     simulated = set(inspect.signature(Experiment.create).parameters) & keywords
-    experiment = Experiment.create(
-        landscape, optimizer, points=points,
-        observe=Observe(**{k: v for k, v in kwargs.items() if k in observed}),
-        **{k: v for k, v in kwargs.items() if k in simulated})
-    run = {k: v for k, v in kwargs.items() if k not in observed | simulated}
+    experiment = Experiment.create(landscape, optimizer, points=points,
+                                   **{k: v for k, v in kwargs.items() if k in simulated})
+    run = {k: v for k, v in kwargs.items() if k not in simulated}
     devices, _ = _run_options(experiment, run.get("devices"), block, run.get("max_memory"),
                               None, run.get("records", True))
     executors.get(run.get("executor"), devices=devices)
