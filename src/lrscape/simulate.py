@@ -120,6 +120,8 @@ class _Trajectory:
             params, elementwise=spec.elementwise, stochastic=self.stochastic,
             per_group=any("@" in name for name in spec.optimizer_axes))
         self.params0 = self.carried.carry(params)
+        # the fixed direction the ring buffer projects the iterate on (a constant)
+        self.direction = self.carried.split(record.projection_direction(params, self.dtype))
         self.tx = _optimizer(spec, self.landscape, self.params0, hyperparams, swept)
         self.noise_key = jax.random.fold_in(self.key, 2)
         self.n_epochs = spec.steps // self.per_epoch if self.per_epoch else 0
@@ -183,7 +185,6 @@ class _Trajectory:
         tracker = record.start(loss0, first_update, params, spec.thresholds, noisy=spec.noisy,
                                observe=spec.observe)
         whole = self.carried.whole(params)
-        self.direction = self.carried.split(record.projection_direction(whole, self.dtype))
         if self.n_epochs:
             extras["epoch_sum"] = jnp.zeros((), self.dtype)
             extras["epoch_table"] = jnp.full((self.n_epochs, len(EPOCH_RECORDS)), jnp.nan,
