@@ -26,12 +26,15 @@ from .grid import is_log_spaced
 from .overlays import Overlay
 from .regimes import NOT_COMPUTED, Regime
 
+#: The Okabe-Ito palette, which readers with any of the common colour-vision deficiencies
+#: can tell apart.
 REGIME_COLORS = {
-    Regime.MONOTONE: "#4C72B0",  # blue: smooth descent
-    Regime.OSCILLATORY: "#55A868",  # green: bouncing while descending
-    Regime.PERIODIC: "#DD8452",  # orange: a cycle
-    Regime.CHAOTIC: "#8172B3",  # purple: chaos
-    Regime.DIVERGED: "#C44E52",  # red: blew up
+    Regime.MONOTONE: "#0072B2",  # blue: smooth descent
+    Regime.RINGING: "#56B4E9",  # sky blue: underdamped, swinging back and forth
+    Regime.OSCILLATORY: "#009E73",  # bluish green: zig-zag while descending
+    Regime.PERIODIC: "#E69F00",  # orange: a cycle
+    Regime.CHAOTIC: "#CC79A7",  # reddish purple: chaos
+    Regime.DIVERGED: "#D55E00",  # vermillion: blew up
 }
 REGIME_LABELS = {
     Regime.MONOTONE: "monotone (smooth descent)",
@@ -39,6 +42,7 @@ REGIME_LABELS = {
     Regime.PERIODIC: "periodic orbit",
     Regime.CHAOTIC: "chaotic",
     Regime.DIVERGED: "diverged",
+    Regime.RINGING: "ringing (overshoots and swings back)",
 }
 #: Trajectories an incomplete store does not hold (``regime`` = NOT_COMPUTED).
 NOT_COMPUTED_COLOR = "#D9D9D9"

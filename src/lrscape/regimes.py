@@ -83,7 +83,10 @@ from ._fields import require_int, require_positive, require_real
 
 
 class Regime(enum.IntEnum):
-    """The five regimes of a trajectory; stored as ``int8`` with CF ``flag_values``."""
+    """The six regimes of a trajectory; stored as ``int8`` with CF ``flag_values``.
+
+    :data:`DISPLAY_ORDER` lists them from the calmest to the wildest, as legends do.
+    """
 
     MONOTONE = 0
     """Smooth descent: successive steps keep their direction."""
@@ -96,6 +99,11 @@ class Regime(enum.IntEnum):
     DIVERGED = 4
     """The loss became non-finite or passed the divergence threshold, or ended above its start
     and still growing."""
+    RINGING = 5
+    """Settling like an underdamped spring: the iterate overshoots its attractor and swings
+    back, again and again, turning by less than a quarter turn per step (momentum's complex
+    roots); faster turns are OSCILLATORY. Numbered last so that stores written before it
+    keep their codes."""
 
     @classmethod
     def flag_attrs(cls) -> dict[str, Any]:
@@ -105,6 +113,10 @@ class Regime(enum.IntEnum):
             "flag_meanings": " ".join(r.name.lower() for r in cls),
         }
 
+
+#: The regimes from the calmest to the wildest: the order of legends and colour bars.
+DISPLAY_ORDER = (Regime.MONOTONE, Regime.RINGING, Regime.OSCILLATORY, Regime.PERIODIC,
+                 Regime.CHAOTIC, Regime.DIVERGED)
 
 #: The ``regime`` of a trajectory that an incomplete store does not hold (its sweep was stopped
 #: before its chunk was written): not a regime, so not a member of :class:`Regime`.
