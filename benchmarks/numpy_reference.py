@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from lrscape.regimes import Thresholds, classify
+
 MONOTONE, OSCILLATORY, PERIODIC, CHAOTIC, DIVERGED = range(5)
 
 
@@ -50,6 +52,15 @@ class _Tracker:
         self.loss_mean = np.empty((n_windows, n), dtype)
         self.tail_start = steps - min(steps, -(-self.size // record_every) * record_every)
         self.neg_inf, self.zero = dtype(-np.inf), dtype(0)
+        # the approach statistics (lrscape.approach): the last two steps' squares and pair
+        self.s1, self.s2, self.p1 = (np.zeros(n, dtype) for _ in range(3))
+        self.last_reversed = np.zeros(n, bool)
+        self.low = np.full(n, np.inf, dtype)
+        self.reversed_progress, self.progress = np.zeros(n, dtype), np.zeros(n, dtype)
+        self.reversals, self.zigzags = np.zeros(n, np.int32), np.zeros(n, np.int32)
+        self.noise_square = np.zeros(n, dtype)
+        self.q4_low = np.full(n, np.inf, dtype)
+        self.eps = np.finfo(dtype).eps
 
     def open_window(self):
         n = self.diverged.shape[0]
@@ -57,14 +68,42 @@ class _Tracker:
         self.wmax = np.full(n, -np.inf, self.dtype)
         self.wstart = self.alive_steps.copy()
 
-    def observe(self, t, loss, sq, pair, projection):
+    def set_scale(self, norm_square):
+        """The iterate's squared norm: steps below 4 of its ulps are rounding noise."""
+        ulp = 4.0 * self.eps
+        self.noise_square = np.where(np.isfinite(norm_square), ulp * ulp * norm_square,
+                                     self.noise_square).astype(self.dtype)
+
+    def _approach(self, t, alive, sq, pair, across):
+        """The approach statistics of lrscape.approach, for all trajectories at once."""
+        s1, s2, p1 = self.s1, self.s2, self.p1
+        with np.errstate(invalid="ignore", over="ignore"):
+            d_square, d_last = sq - 2 * pair + s1, s1 - 2 * p1 + s2
+            d_pair = pair - across - s1 + p1
+            floor = 1e-4
+            measurable = (alive & (t >= 2) & (sq > self.noise_square)
+                          & (d_square > floor * (sq + s1)) & (d_last > floor * (s1 + s2)))
+            energy = sq + s1
+            gain = np.where(measurable & np.isfinite(self.low) & (energy < self.low),
+                            0.5 * np.log(self.low / np.maximum(energy, 1e-38)), 0)
+        now = measurable & (pair < 0)
+        self.low = np.where(measurable, np.minimum(self.low, energy), self.low)
+        self.reversed_progress += np.where(d_pair < 0, gain, 0).astype(self.dtype)
+        self.progress += gain.astype(self.dtype)
+        self.reversals += now
+        self.zigzags += now & self.last_reversed
+        self.s2, self.s1, self.p1, self.last_reversed = s1, sq, pair, now
+
+    def observe(self, t, loss, sq, pair, projection, across):
         """Fold in step ``t``: its loss, the squared length of its update, the update's dot
-        product with the last one, and a function giving the iterate's projection on
-        ``direction`` (called in the tail only). Returns which trajectories are alive."""
+        product with the last one, a function giving the iterate's projection on
+        ``direction`` (called in the tail only), and the update's dot product with the one
+        before the last. Returns which trajectories are alive."""
         zero = self.zero
         self.diverged |= ~(loss <= self.limit) | ~(sq < np.inf)
         alive = ~self.diverged
         pair = np.where(alive, pair, zero)
+        self._approach(t, alive, sq, pair, across)
         self.alive_steps += alive
         self.pair_weight += np.abs(pair)
         self.reversed_weight += np.maximum(-pair, zero)
@@ -91,13 +130,15 @@ class _Tracker:
             np.maximum(self.q3, self.wmax, out=self.q3)
         elif first >= 3 * self.steps // 4:
             np.maximum(self.q4, self.wmax, out=self.q4)
+            ok = (count > 0) & ~self.diverged
+            self.q4_low = np.where(ok, np.minimum(self.q4_low, self.loss_mean[w]), self.q4_low)
 
     def finish(self, final_loss, last_step, **thresholds):
         self.diverged |= ~(final_loss <= self.limit)
         out = _summarise(self.ring, self.steps, self.size, self.diverged, self.first_step,
                          last_step, (self.early_pair_weight, self.pair_weight),
                          (self.early_reversed_weight, self.reversed_weight), self.q3, self.q4,
-                         final_loss > self.start, every=self.every, **thresholds)
+                         self, final_loss, every=self.every, **thresholds)
         return {**out, "final_loss": final_loss, "loss_last": self.loss_last.T,
                 "loss_mean": self.loss_mean.T}
 
@@ -132,6 +173,8 @@ def run_valley_momentum(
     v1 = np.zeros(n, dtype)
     p0 = np.zeros(n, dtype)
     p1 = np.zeros(n, dtype)
+    q0 = np.zeros(n, dtype)  # the update before the last
+    q1 = np.zeros(n, dtype)
     s, d2, g = dtype(floor_slope), dtype(floor_width**2), dtype(wall_growth)
 
     def loss_and_grad(x0, x1):
@@ -148,6 +191,7 @@ def run_valley_momentum(
     log = _Tracker(loss0, first_step, steps=steps, record_every=record_every,
                    max_period=max_period, divergence_ratio=divergence_ratio, dim=2,
                    dtype=dtype)
+    log.set_scale(x0 * x0 + x1 * x1)
     r = log.direction
 
     for w in range(steps // record_every):
@@ -160,11 +204,14 @@ def run_valley_momentum(
             u0 = -lr * v0
             u1 = -lr * v1
             alive = log.observe(t, loss, u0 * u0 + u1 * u1, u0 * p0 + u1 * p1,
-                                lambda: r[0] * x0 + r[1] * x1)  # noqa: B023 - called now
+                                lambda: r[0] * x0 + r[1] * x1,  # noqa: B023 - called now
+                                u0 * q0 + u1 * q1)
+            q0, q1 = p0, p1
             p0, p1 = u0, u1
             np.copyto(x0, x0 + u0, where=alive)
             np.copyto(x1, x1 + u1, where=alive)
         log.close_window(w, loss)
+        log.set_scale(x0 * x0 + x1 * x1)
 
     final_loss, _, _ = loss_and_grad(x0, x1)
     return log.finish(final_loss, np.sqrt(p0 * p0 + p1 * p1), max_period=max_period,
@@ -174,20 +221,25 @@ def run_valley_momentum(
 
 
 def _summarise(ring, steps, size, diverged, first_step, last_step, pair_weight, reversed_weight,
-               q3, q4, above_start, *, every, max_period, converged_tol, oscillation_threshold,
-               period_rtol, steady_rtol, growing_change):
-    """Period detection on the tail ring buffer, then the classifier (shared by both runs).
+               q3, q4, log, final_loss, *, every, max_period, converged_tol,
+               oscillation_threshold, period_rtol, steady_rtol, growing_change):
+    """Period detection on the tail ring buffer and the statistics the classifier reads
+    (shared by both runs); the rule set itself is lrscape's own ``regimes.classify``.
 
-    ``pair_weight`` and ``reversed_weight`` are pairs (before the late half, over it);
-    ``above_start``: the final loss is above the initial one."""
+    ``pair_weight`` and ``reversed_weight`` are pairs (before the late half, over it)."""
     n = diverged.shape[0]
     ordered = np.roll(ring, -(steps % size), axis=0) if steps >= size else ring[:steps]
     scale = np.max(np.abs(ordered), axis=0) + 1e-30
     period = np.zeros(n, np.int32)
+    mismatch = np.full(n, np.inf)
+    closest = np.full(n, np.inf)
     for p in range(max_period, 0, -1):
-        repeats = np.all(np.abs(ordered[p:] - ordered[: ordered.shape[0] - p]) <= period_rtol
-                         * scale, axis=(0, 1))
+        deviation = np.max(np.abs(ordered[p:] - ordered[: ordered.shape[0] - p])
+                           / (period_rtol * scale), axis=(0, 1))
+        repeats = deviation <= 1.0
         period[repeats] = p
+        mismatch[repeats] = deviation[repeats]
+        closest = np.minimum(closest, deviation)
     with np.errstate(invalid="ignore", divide="ignore"):
         step_ratio = np.where(first_step > 0, last_step / np.maximum(first_step, 1e-38), 0)
         oscillation = _share(sum(reversed_weight), sum(pair_weight))
@@ -195,18 +247,23 @@ def _summarise(ring, steps, size, diverged, first_step, last_step, pair_weight, 
                             else np.full(n, np.nan))
         late = np.where(np.isfinite(q3) & np.isfinite(q4),
                         (q4 - q3) / np.maximum(np.abs(q3), 1e-30), np.nan)
+        share = np.where(log.progress > 0, log.reversed_progress / log.progress, np.nan)
     converged = ~diverged & (step_ratio <= converged_tol)
     period = np.where(diverged, 0, np.where(converged, 1, period))
-    settled = converged | (period == 1)
-    bouncing = oscillation >= oscillation_threshold
-    approach = np.where(bouncing, OSCILLATORY, MONOTONE)
-    unsettled = np.where(period >= 2, PERIODIC,
-                         np.where((late_oscillation >= oscillation_threshold)
-                                  & (np.abs(late) <= steady_rtol), CHAOTIC, approach))
-    growing = above_start & (late >= growing_change)  # NaN compares False
-    regime = np.where(diverged | growing, DIVERGED, np.where(settled, approach, unsettled))
-    return {"regime": regime.astype(np.int8), "period": period, "oscillation": oscillation,
-            "late_oscillation": late_oscillation}
+    stats = {"diverged": diverged, "converged": converged, "period": period,
+             "period_mismatch": np.where(period > 0, mismatch, closest),
+             "oscillation": oscillation, "late_oscillation": late_oscillation,
+             "late_change": late, "late_low": np.where(np.isfinite(log.q4_low), log.q4_low,
+                                                       np.nan),
+             "initial_loss": log.start, "final_loss": np.where(diverged, np.nan, final_loss),
+             "approach_reversal": share, "reversals": log.reversals, "zigzags": log.zigzags}
+    thresholds = Thresholds(max_period=max_period, converged_tol=converged_tol,
+                            oscillation_threshold=oscillation_threshold,
+                            period_rtol=period_rtol, steady_rtol=steady_rtol,
+                            growing_change=growing_change)
+    regime, _ = classify(stats, thresholds)
+    return {"regime": np.asarray(regime).astype(np.int8), "period": period,
+            "oscillation": oscillation, "late_oscillation": late_oscillation}
 
 
 def _share(reversed_weight, pair_weight):
@@ -264,11 +321,13 @@ def run_momentum(
     v = np.zeros_like(x)
     u = np.empty_like(x)
     p = np.zeros_like(x)
+    q = np.zeros_like(x)  # the update before the last
     loss0, grad = loss_and_grad(x)
     first_step = lr[:, 0] * np.sqrt(np.einsum("nd,nd->n", grad, grad))
     log = _Tracker(loss0, first_step, steps=steps, record_every=record_every,
                    max_period=max_period, divergence_ratio=divergence_ratio, dim=dim,
                    dtype=dtype)
+    log.set_scale(np.einsum("nd,nd->n", x, x))
     zero = dtype(0)
 
     for w in range(steps // record_every):
@@ -281,10 +340,13 @@ def run_momentum(
             np.multiply(-lr, v, out=u)
             alive = log.observe(t, loss, np.einsum("nd,nd->n", u, u),
                                 np.einsum("nd,nd->n", u, p),
-                                lambda: x @ log.direction)  # noqa: B023 - called now
+                                lambda: x @ log.direction,  # noqa: B023 - called now
+                                np.einsum("nd,nd->n", u, q))
+            q[...] = p
             p, u = u, p
             x += np.where(alive[:, None], p, zero)
         log.close_window(w, loss)
+        log.set_scale(np.einsum("nd,nd->n", x, x))
 
     final_loss, _ = loss_and_grad(x)
     return log.finish(final_loss, np.sqrt(np.einsum("nd,nd->n", p, p)),

@@ -103,24 +103,30 @@ def test_momentum_methods_diverge_at_their_edges_across_momenta(optimizer, edge,
 
 
 @pytest.mark.parametrize(
-    ("optimizer", "edge", "above", "divergence_edge"),
-    [("momentum", theory.heavy_ball_oscillation_edge, 1.01, theory.heavy_ball_edge),
-     ("nesterov", theory.nesterov_oscillation_edge, 1.03, theory.nesterov_edge)],
+    ("optimizer", "ringing_edge", "edge", "divergence_edge"),
+    [("momentum", theory.heavy_ball_ringing_edge, theory.heavy_ball_oscillation_edge,
+      theory.heavy_ball_edge),
+     ("nesterov", theory.nesterov_ringing_edge, theory.nesterov_oscillation_edge,
+      theory.nesterov_edge)],
 )
-def test_momentum_methods_start_to_bounce_where_their_second_step_reverses(
-        optimizer, edge, above, divergence_edge):
-    # heavy ball: eta*lambda = 1 + beta (a quarter turn per step); Nesterov:
-    # (1 + beta + beta^2) / (1 + beta)^2. Below: MONOTONE; above, up to the divergence edge:
-    # OSCILLATORY, in one band. Nesterov's later steps, ignored by its formula, move the
-    # boundary up by up to 2% (at beta = 0.9).
+def test_momentum_methods_are_smooth_then_ring_then_zigzag_at_their_closed_form_edges(
+        optimizer, ringing_edge, edge, divergence_edge):
+    # Real roots (overdamped): MONOTONE. Complex roots turning by less than a quarter turn
+    # per step: RINGING, from critical damping (heavy ball (1 - sqrt(beta))^2, Nesterov
+    # ((1 - beta)/(1 + beta))^2) up to the edge where the second step reverses the first
+    # (heavy ball 1 + beta, Nesterov (1 + beta + beta^2) / (1 + beta)^2). Above: OSCILLATORY
+    # up to the divergence edge. Until lrscape 0.3 the ringing band was MONOTONE.
     betas = lrscape.linspace(0.0, 0.9, 10)
-    eta_lambda = np.arange(0.3, 2.0, 0.01)
+    eta_lambda = lrscape.logspace(0.002, 4.0, 200)
     ds = lrscape.sweep(quadratic(), optimizer, {"momentum": betas, "learning_rate": eta_lambda},
                        steps=1000, progress=False)
     for i, beta in enumerate(betas):
-        regime, at = ds.regime.values[i], float(edge(beta))
-        assert np.all(regime[eta_lambda < at * 0.99] == Regime.MONOTONE), f"beta={beta}"
-        bouncing = (eta_lambda > at * above) & (eta_lambda < 0.99 * divergence_edge(beta))
+        regime = ds.regime.values[i]
+        low, at, top = float(ringing_edge(beta)), float(edge(beta)), float(divergence_edge(beta))
+        assert np.all(regime[eta_lambda < low * 0.98] == Regime.MONOTONE), f"beta={beta}"
+        ringing = (eta_lambda > low * 1.05) & (eta_lambda < at * 0.99)
+        assert np.all(regime[ringing] == Regime.RINGING), f"beta={beta}"
+        bouncing = (eta_lambda > at * 1.03) & (eta_lambda < 0.99 * top)
         assert np.all(regime[bouncing] == Regime.OSCILLATORY), f"beta={beta}"
 
 

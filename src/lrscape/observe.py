@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple, TypeVar
 
 from ._fields import require_bool, require_int, require_optional_int
-from .regimes import Regime
+from .regimes import Regime, Thresholds
 
 T = TypeVar("T")
 
@@ -54,7 +54,23 @@ def _along(dims: tuple[str, ...], long_name: str) -> Variable:
 #: Every variable a sweep can return, by name.
 VARIABLES: dict[str, Variable] = {
     "regime": _summary("regime of the trajectory", "int8", **Regime.flag_attrs()),
-    "period": _summary("period of the final cycle (1: fixed, 0: none found)", "int32"),
+    "label_margin": _summary(
+        "how far the statistic that decided the regime was from its threshold (0: on it, "
+        "1: clear-cut)", borderline=Thresholds.borderline),
+    "period": _summary("period of the final cycle (1: fixed, 0: none found; a PERIODIC run "
+                       "with 0 is bounded, unsettled and not chaotic by its Lyapunov exponent: "
+                       "a cycle longer than max_period)", "int32"),
+    "period_mismatch": _summary("largest deviation of the tail from itself at its period, in "
+                                "units of period_rtol (below 1: periodic; otherwise the "
+                                "closest period's)"),
+    "approach_reversal": _summary("share of the approach's progress (nats of decay of the "
+                                  "step energy) made by reversing second differences "
+                                  "(NaN: no measurable approach)"),
+    "reversals": _summary("measurable steps of the approach that reverse direction", "int32"),
+    "zigzags": _summary("measurable steps that reverse direction right after a reversal",
+                        "int32"),
+    "late_low": _summary("smallest window-mean loss over the record windows that start in the "
+                         "last quarter of the run"),
     "converged": _summary("reached a fixed point within tolerance by the end", "bool"),
     "initial_loss": _summary("loss at the start"),
     "final_loss": _summary("loss after the last update (NaN if it passed the divergence "

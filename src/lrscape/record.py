@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import approach
 from ._fields import sum_small
 from .observe import Observe
 from .regimes import Thresholds, classify, converged, detect_period
@@ -51,6 +52,9 @@ class Tracker(NamedTuple):
     score_scale: jax.Array | None = None  # |L_0| kept away from zero: v_t = L_t / score_scale
     best_loss: jax.Array | None = None  # the smallest loss so far (``Observe.best``)
     best_step: jax.Array | None = None  # the updates done when it was reached
+    approach: approach.Approach | None = None  # statistics of the approach (``approach``)
+    noise_square: jax.Array | None = None  # squared step length that is rounding noise
+    q4_low: jax.Array | None = None  # smallest window-mean loss over the last quarter
 
 
 #: The trainability score's cap on the normalised loss v_t = L_t / L_0 (also its value once a
@@ -133,7 +137,17 @@ def start(
         score_scale=jnp.maximum(jnp.abs(loss0), jnp.finfo(dtype).tiny) if score else None,
         best_loss=loss0 if observe.best else None,
         best_step=jnp.zeros((), jnp.int32) if observe.best else None,
+        approach=approach.start(params, dtype),
+        noise_square=_noise_square(params, dtype, thresholds),
+        q4_low=jnp.full((), jnp.inf, dtype),
     )
+
+
+def _noise_square(params: Params, dtype: Any, thresholds: Thresholds) -> jax.Array:
+    """The squared step length of ``measurable_ulps`` units in the last place of ``params``
+    (its norm times the dtype's epsilon): shorter steps are rounding noise."""
+    ulp = thresholds.measurable_ulps * jnp.finfo(dtype).eps
+    return (ulp * ulp * tree_dot(params, params)).astype(dtype)
 
 
 def observe(
@@ -144,12 +158,14 @@ def observe(
     params: Params,
     *,
     direction: Params | None,
+    active_change: float = Thresholds.active_change,
 ) -> tuple[Tracker, jax.Array]:
     """Fold in step ``t``: the loss at ``params`` and the ``update`` about to be applied.
 
     Returns the new tracker and whether the trajectory is still alive (its update may be
     applied). ``direction`` is the projection direction in the tail of the run that feeds the
-    ring buffer, else ``None``. This runs once per trajectory and step: everything that can
+    ring buffer, else ``None``; ``active_change`` the threshold of :mod:`lrscape.approach`.
+    This runs once per trajectory and step: everything that can
     wait for a window's close or the end of the run does.
     """
     sq = tree_dot(update, update)
@@ -163,7 +179,10 @@ def observe(
         proj = tree_dot(params, direction)
         sample = jnp.stack([jnp.where(alive, loss, 0.0), jnp.where(alive, proj, 0.0)])
         ring = jax.lax.dynamic_update_index_in_dim(ring, sample, t % ring.shape[0], axis=0)
+    moved = approach.observe(tracker.approach, t, alive, update, tracker.prev_update, sq, pair,
+                             tracker.noise_square, active_change, tree_dot)
     tracker = tracker._replace(
+        approach=moved,
         diverged=diverged,
         alive_steps=tracker.alive_steps + alive.astype(loss.dtype),
         pair_weight=tracker.pair_weight + jnp.abs(pair),
@@ -194,8 +213,13 @@ def _best_so_far(tracker: Tracker, loss: jax.Array, t: jax.Array, alive: jax.Arr
                             best_step=jnp.where(better, t.astype(jnp.int32), tracker.best_step))
 
 
-def close_window(tracker: Tracker, w: jax.Array, steps: int, every: int) -> tuple[Tracker, Record]:
+def close_window(tracker: Tracker, w: jax.Array, steps: int, every: int,
+                 params: Params = None, thresholds: Thresholds | None = None,
+                 ) -> tuple[Tracker, Record]:
     """Emit window ``w``'s record, fold its maximum into the envelopes, reset its sums.
+
+    ``params`` (the iterate at the window's end) sets the rounding-noise step length of the
+    next window (:mod:`lrscape.approach`), with ``thresholds.measurable_ulps``.
 
     The late half of the run is the windows that start at ``steps // 2`` or later (the third
     and fourth quarters of the late envelope). When the next window is its first, the
@@ -234,7 +258,13 @@ def close_window(tracker: Tracker, w: jax.Array, steps: int, every: int) -> tupl
         window_min=None if not spread else jnp.full_like(wmax, jnp.inf),
         window_sum=jnp.zeros_like(tracker.window_sum),
         window_start=tracker.alive_steps,
+        q4_low=jnp.where(in_q4 & (count > 0) & ~tracker.diverged,
+                         jnp.minimum(tracker.q4_low, mean), tracker.q4_low),
     )
+    if params is not None:
+        noise = _noise_square(params, tracker.loss0.dtype, thresholds or Thresholds())
+        tracker = tracker._replace(noise_square=jnp.where(jnp.isfinite(noise), noise,
+                                                          tracker.noise_square))
     return tracker, record
 
 
@@ -283,6 +313,13 @@ class Summary(NamedTuple):
     trainable: jax.Array | None = None
     best_loss: jax.Array | None = None  # the smallest loss, the final one included
     best_step: jax.Array | None = None  # updates done when it was reached
+    label_margin: jax.Array | None = None  # how far the deciding statistic was from its threshold
+    period_mismatch: jax.Array | None = None  # see ``regimes.detect_period``
+    approach_reversal: jax.Array | None = None  # see ``lrscape.approach``
+    reversals: jax.Array | None = None
+    zigzags: jax.Array | None = None
+    late_low: jax.Array | None = None  # smallest window-mean loss over the last quarter
+    lyapunov: jax.Array | None = None  # where tracked (NaN once diverged)
 
 
 def step_correlation(tracker: Tracker, last_square: jax.Array) -> jax.Array:
@@ -313,13 +350,15 @@ def _reversed_share(reversed_weight: jax.Array, pair_weight: jax.Array) -> jax.A
 
 def summarise(
     tracker: Tracker, final_loss: jax.Array, steps: int, every: int, thresholds: Thresholds,
+    lyapunov: jax.Array | None = None,
 ) -> Summary:
     """Reduce the final carry to the sweep's outputs and classify the regime (a noisy run's by
     its :func:`step_correlation`, which its tracker keeps).
 
     ``every`` is the record window's length: the late half of the run is the windows that
     start at ``steps // 2`` or later, and a run of one window has none (``late_oscillation`` is
-    NaN there).
+    NaN there). ``lyapunov``: the run's Lyapunov exponent where it is tracked (it tells a
+    chaotic orbit from a long cycle).
     """
     diverged = tracker.diverged | ~(final_loss <= tracker.limit)
     final_loss = jnp.where(diverged, jnp.nan, final_loss)
@@ -330,7 +369,7 @@ def summarise(
     else:
         ordered = tracker.ring[:steps]
     max_period = min(thresholds.max_period, max(ordered.shape[0] - 1, 1))
-    period = detect_period(ordered, thresholds.period_rtol, max_period)
+    period, mismatch = detect_period(ordered, thresholds.period_rtol, max_period)
     last_step = jnp.sqrt(tree_dot(tracker.prev_update, tracker.prev_update))
     tiny = jnp.finfo(tracker.first_step.dtype).tiny
     step_ratio = jnp.where(tracker.first_step > 0,
@@ -347,16 +386,25 @@ def summarise(
         (tracker.q4_max - tracker.q3_max) / jnp.maximum(jnp.abs(tracker.q3_max), 1e-30),
         jnp.nan,  # fewer than four record windows: no late envelope, no CHAOTIC label
     )
+    late_low = jnp.where(jnp.isfinite(tracker.q4_low), tracker.q4_low, jnp.nan)
     correlation = None
     if tracker.step_square_sum is not None:
         correlation = step_correlation(tracker, last_step * last_step)
         if steps // every < 2:
             correlation = jnp.full_like(oscillation, jnp.nan)
-    regime = classify(
-        diverged=diverged, converged=settled, period=period, oscillation=oscillation,
-        late_oscillation=late_oscillation, late_change=late_change, initial_loss=tracker.loss0,
-        final_loss=final_loss, thresholds=thresholds, step_correlation=correlation,
-    )
+    if lyapunov is not None:
+        lyapunov = jnp.where(diverged, jnp.nan, lyapunov)
+    stats = {
+        "diverged": diverged, "converged": settled, "period": period,
+        "period_mismatch": mismatch, "oscillation": oscillation,
+        "late_oscillation": late_oscillation, "late_change": late_change, "late_low": late_low,
+        "initial_loss": tracker.loss0, "final_loss": final_loss,
+        "approach_reversal": approach.reversal_share(tracker.approach),
+        "reversals": tracker.approach.reversals, "zigzags": tracker.approach.zigzags,
+        "step_correlation": correlation, "lyapunov": lyapunov,
+    }
+    regime, margin = classify({k: v for k, v in stats.items() if v is not None}, thresholds,
+                              noisy=correlation is not None)
     nan = jnp.full((), jnp.nan, final_loss.dtype)
     score = trained = None
     if tracker.score_sums is not None:
@@ -368,6 +416,13 @@ def summarise(
         best = _best_so_far(tracker, final_loss, jnp.asarray(steps, jnp.int32), ~diverged)
     return Summary(
         regime=regime,
+        label_margin=margin,
+        period_mismatch=jnp.where(diverged, nan, mismatch),
+        approach_reversal=stats["approach_reversal"],
+        reversals=stats["reversals"],
+        zigzags=stats["zigzags"],
+        late_low=jnp.where(diverged, nan, late_low),
+        lyapunov=lyapunov,
         period=period.astype(jnp.int32),
         converged=settled,
         initial_loss=tracker.loss0,

@@ -74,6 +74,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from collections.abc import Mapping
 from typing import Any
 
 import jax.numpy as jnp
@@ -148,6 +149,22 @@ class Thresholds:
         noisy_correlation: on noisy runs, an unsettled trajectory is OSCILLATORY when the
             correlation of its successive steps over the late half is at most this (in
             [-1, 0]); -1/2 is :math:`\eta\lambda = 1` on a quadratic with gradient noise.
+        measurable_ulps: a step shorter than this many units in the last place of the
+            iterate (its norm times the dtype's epsilon) is rounding noise, not part of the
+            approach (:mod:`lrscape.approach`).
+        active_change: a step whose second differences are shorter than this fraction of the
+            steps they join is a steady drift, not part of the approach.
+        ringing_reversals: a run that reverses direction at least this many times in its
+            approach and is not a zig-zag is RINGING (one overshoot is not ringing).
+        chaos_reversal: a bounded run that never settles is CHAOTIC (or, with a recorded
+            Lyapunov exponent at most ``lyapunov_threshold``, PERIODIC) when at least this
+            share of its late half's step-pair weight reverses; below, it is still sliding
+            and is labelled by its approach.
+        lyapunov_threshold: where the Lyapunov exponent is recorded, a bounded unsettled run
+            is CHAOTIC only if its exponent per step exceeds this; a smaller one cannot be
+            told from zero over a finite run, and the orbit is a cycle too long to detect.
+        borderline: a label whose margin is below this is *borderline*; phase diagrams mark
+            such cells (stored as the ``borderline`` attribute of ``label_margin``).
     """
 
     divergence_ratio: float = 1e6
@@ -159,85 +176,186 @@ class Thresholds:
     steady_rtol: float = 1e-2
     growing_change: float = 1.0
     noisy_correlation: float = -0.5
+    measurable_ulps: float = 4.0
+    active_change: float = 1e-2
+    ringing_reversals: int = 2
+    chaos_reversal: float = 0.1
+    lyapunov_threshold: float = 0.01
+    borderline: float = 0.1
 
     def __post_init__(self) -> None:
         for name in ("divergence_ratio", "divergence_floor", "converged_tol", "period_rtol",
-                     "steady_rtol", "growing_change"):
+                     "steady_rtol", "growing_change", "measurable_ulps", "active_change",
+                     "lyapunov_threshold"):
             require_positive(name, getattr(self, name))
         require_real("noisy_correlation", self.noisy_correlation, "a number in [-1, 0]",
                      lambda v: -1 <= v <= 0)
         require_real("oscillation_threshold", self.oscillation_threshold, "in (0, 1]",
                      lambda v: 0 < v <= 1)
         require_int("max_period", self.max_period, 2)
+        require_int("ringing_reversals", self.ringing_reversals, 2)
+        for name in ("chaos_reversal", "borderline"):
+            require_real(name, getattr(self, name), "in (0, 1)", lambda v: 0 < v < 1)
 
     @property
     def buffer_size(self) -> int:
         return 2 * self.max_period
 
 
-def detect_period(ring: jnp.ndarray, rtol: float, max_period: int) -> jnp.ndarray:
-    """The smallest ``p`` in ``1..max_period`` for which the tail repeats with period ``p``.
+def detect_period(ring: jnp.ndarray, rtol: float, max_period: int
+                  ) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """The smallest ``p`` in ``1..max_period`` for which the tail repeats with period ``p``,
+    and how closely it repeats.
 
     ``ring`` has shape ``(B, C)``: the last ``B`` steps in time order, ``C`` scalar channels
     each. Period ``p`` holds when ``ring[j] == ring[j + p]`` within ``rtol`` times each
-    channel's largest magnitude, for every ``j``. Returns 0 when no ``p`` holds.
+    channel's largest magnitude, for every ``j``. Returns the period (0 when no ``p`` holds)
+    and the *mismatch*: the largest deviation at that period in units of the tolerance (below
+    1), or where none holds the smallest over all ``p`` (1 or more).
     """
     scale = jnp.max(jnp.abs(ring), axis=0) + 1e-30
     tol = rtol * scale
     size = ring.shape[0]
     period = jnp.zeros((), jnp.int32)
+    mismatch = jnp.full((), jnp.inf, ring.dtype)
+    closest = jnp.full((), jnp.inf, ring.dtype)
     for p in range(max_period, 0, -1):  # the smallest period wins
-        repeats = jnp.all(jnp.abs(ring[p:] - ring[: size - p]) <= tol)
+        deviation = jnp.max(jnp.abs(ring[p:] - ring[: size - p]) / tol)
+        repeats = deviation <= 1.0
         period = jnp.where(repeats, p, period)
-    return period
+        mismatch = jnp.where(repeats, deviation, mismatch)
+        closest = jnp.minimum(closest, deviation)
+    return period, jnp.where(period > 0, mismatch, closest)
 
 
-def classify(
-    *,
-    diverged: Any,
-    converged: Any,
-    period: Any,
-    oscillation: Any,
-    late_oscillation: Any,
-    late_change: Any,
-    initial_loss: Any,
-    final_loss: Any,
-    thresholds: Thresholds,
-    step_correlation: Any = None,
-) -> Any:
-    """The :class:`Regime` of each trajectory from its reduced statistics (see module doc).
+def _share_margin(x: Any, threshold: float) -> Any:
+    """How far a share in [0, 1] is from ``threshold``, as a fraction of the way to 0 or 1."""
+    above = (x - threshold) / max(1.0 - threshold, 1e-12)
+    below = (threshold - x) / max(threshold, 1e-12)
+    return jnp.clip(jnp.where(x >= threshold, above, below), 0.0, 1.0)
 
-    ``diverged``: the loss passed the divergence limit (or was not finite). ``step_correlation``:
-    given on noisy runs (the gradients were noisy), which are never PERIODIC or CHAOTIC, nor
-    DIVERGED for growing, and whose unsettled trajectories it labels.
+
+def _ratio_margin(x: Any, threshold: float) -> Any:
+    """How far a positive quantity is from ``threshold``, in decades (one decade: 1)."""
+    ratio = jnp.maximum(jnp.abs(x), 1e-300) / threshold
+    return jnp.clip(jnp.abs(jnp.log10(ratio)), 0.0, 1.0)
+
+
+def _count_margin(count: Any, threshold: int) -> Any:
+    """How far a count is from ``threshold`` (at least it: one side), relative to it."""
+    middle = threshold - 0.5
+    return jnp.clip(jnp.abs(count - middle) / middle, 0.0, 1.0)
+
+
+def _approach(stats: Mapping[str, Any], th: Thresholds) -> tuple[Any, Any]:
+    """Rule 5: how a run approaches its attractor, and the margin of that label."""
+    share = stats["approach_reversal"]
+    whole = stats["oscillation"]
+    reversals = stats["reversals"]
+    known = ~jnp.isnan(share)
+    m_share = jnp.where(known, _share_margin(jnp.nan_to_num(share), 0.5), 1.0)
+    m_whole = _share_margin(whole, th.oscillation_threshold)
+    m_count = _count_margin(reversals, th.ringing_reversals)
+    again = reversals >= th.ringing_reversals
+    by_share = known & (share >= 0.5)
+    by_whole = again & (whole >= th.oscillation_threshold)
+    zigzag = by_share | by_whole
+    ringing = ~zigzag & again
+    # a run whose measurable steps made no progress (nothing to see near the attractor, or a
+    # run too short): the whole run's share decides, as it always did
+    zigzag = jnp.where(known | again, zigzag, whole >= th.oscillation_threshold)
+    regime = jnp.where(zigzag, Regime.OSCILLATORY,
+                       jnp.where(ringing, Regime.RINGING, Regime.MONOTONE))
+    margin_zigzag = jnp.maximum(jnp.where(by_share, m_share, 0.0),
+                                jnp.where(by_whole, jnp.minimum(m_whole, m_count), 0.0))
+    margin_ringing = jnp.minimum(jnp.minimum(m_share, m_whole), m_count)
+    margin_monotone = jnp.where(known, jnp.minimum(m_share, m_count), m_whole)
+    margin = jnp.where(zigzag, jnp.where(known | again, margin_zigzag, m_whole),
+                       jnp.where(ringing, margin_ringing, margin_monotone))
+    return regime, margin
+
+
+def _bounded(stats: Mapping[str, Any], th: Thresholds) -> tuple[Any, Any, Any]:
+    """Rules 3-4 for a noiseless run that did not settle: (applies, regime, margin)."""
+    period, mismatch = stats["period"], stats["period_mismatch"]
+    late_change, late = stats["late_change"], stats["late_oscillation"]
+    steady = jnp.abs(late_change) <= th.steady_rtol
+    moving = late >= th.chaos_reversal  # False where NaN: fewer than four record windows
+    m_steady = _ratio_margin(late_change, th.steady_rtol)
+    m_moving = _share_margin(jnp.nan_to_num(late), th.chaos_reversal)
+    m_period = _ratio_margin(mismatch, 1.0)
+    chaotic_margin = jnp.minimum(jnp.minimum(m_steady, m_moving), m_period)
+    regime = jnp.full(jnp.shape(period), Regime.CHAOTIC)
+    lyapunov = stats.get("lyapunov")
+    if lyapunov is not None:  # bounded and not chaotic: a cycle too long to detect
+        positive = lyapunov > th.lyapunov_threshold
+        m_lyapunov = jnp.clip(jnp.abs(lyapunov - th.lyapunov_threshold)
+                              / th.lyapunov_threshold, 0.0, 1.0)
+        regime = jnp.where(positive | jnp.isnan(lyapunov), Regime.CHAOTIC, Regime.PERIODIC)
+        chaotic_margin = jnp.where(jnp.isnan(lyapunov), chaotic_margin,
+                                   jnp.minimum(chaotic_margin, m_lyapunov))
+    cycle = period >= 2
+    applies = cycle | (steady & moving)
+    regime = jnp.where(cycle, Regime.PERIODIC, regime)
+    margin = jnp.where(cycle, m_period, chaotic_margin)
+    return applies, regime, margin
+
+
+def classify(stats: Mapping[str, Any], thresholds: Thresholds, *, noisy: bool = False,
+             ) -> tuple[Any, Any]:
+    """The :class:`Regime` of each trajectory and the margin of its label (module doc).
+
+    ``stats`` maps the names of the sweep's per-trajectory variables to arrays (JAX or
+    NumPy): ``diverged`` (the loss passed the divergence limit), ``converged``, ``period``,
+    ``period_mismatch``, ``oscillation``, ``late_oscillation``, ``late_change``,
+    ``late_low``, ``initial_loss``, ``final_loss``, ``approach_reversal``, ``reversals``,
+    ``zigzags``, and where recorded ``lyapunov``; on ``noisy`` runs also
+    ``step_correlation``, which labels them (they are never PERIODIC or CHAOTIC, nor DIVERGED
+    for growing). The margin is 0 on the deciding threshold and 1 a clear distance away.
     """
-    if step_correlation is None:
-        diverged = diverged | growing(late_change, initial_loss, final_loss, thresholds)
-    settled = converged | (period == 1)
-    bouncing = oscillation >= thresholds.oscillation_threshold
-    bouncing_late = late_oscillation >= thresholds.oscillation_threshold  # False where NaN
-    steady = jnp.abs(late_change) <= thresholds.steady_rtol
-    approach = jnp.where(bouncing, Regime.OSCILLATORY, Regime.MONOTONE)
-    if step_correlation is not None:  # NaN (a run of one record window): rule 5's measure
-        unsettled = jnp.where(
-            jnp.isnan(step_correlation), approach,
-            jnp.where(step_correlation <= thresholds.noisy_correlation, Regime.OSCILLATORY,
-                      Regime.MONOTONE))
+    th = thresholds
+    diverged = stats["diverged"]
+    grow, grow_margin = growing(stats, th)
+    if noisy:
+        grow = jnp.zeros_like(grow)
+    approach, approach_margin = _approach(stats, th)
+    settled = stats["converged"] | (stats["period"] == 1)
+    if noisy:
+        rho = stats["step_correlation"]
+        whole = stats["oscillation"]
+        old = jnp.where(whole >= th.oscillation_threshold, Regime.OSCILLATORY, Regime.MONOTONE)
+        old_margin = _share_margin(whole, th.oscillation_threshold)
+        by_rho = jnp.where(rho <= th.noisy_correlation, Regime.OSCILLATORY, Regime.MONOTONE)
+        rho_margin = jnp.clip(jnp.abs(rho - th.noisy_correlation)
+                              / max(1.0 + th.noisy_correlation, 1e-12), 0.0, 1.0)
+        unsettled = jnp.where(jnp.isnan(rho), old, by_rho)
+        unsettled_margin = jnp.where(jnp.isnan(rho), old_margin, rho_margin)
+        approach, approach_margin = old, old_margin
     else:
-        unsettled = jnp.where(
-            period >= 2,
-            Regime.PERIODIC,
-            jnp.where(bouncing_late & steady, Regime.CHAOTIC, approach),
-        )
-    regime = jnp.where(diverged, Regime.DIVERGED, jnp.where(settled, approach, unsettled))
-    return regime.astype(jnp.int8)
+        bounded, orbit, orbit_margin = _bounded(stats, th)
+        unsettled = jnp.where(bounded, orbit, approach)
+        unsettled_margin = jnp.where(bounded, orbit_margin, approach_margin)
+    regime = jnp.where(settled, approach, unsettled)
+    margin = jnp.where(settled, approach_margin, unsettled_margin)
+    regime = jnp.where(diverged | grow, Regime.DIVERGED, regime)
+    margin = jnp.where(diverged, 1.0, jnp.where(grow, grow_margin, margin))
+    return regime.astype(jnp.int8), margin.astype(jnp.float32)
 
 
-def growing(late_change: Any, initial_loss: Any, final_loss: Any, thresholds: Thresholds) -> Any:
-    """Whether each run ended above its initial loss with its late envelope still growing by
-    ``growing_change`` or more (rule 1's second half); False where either is NaN."""
-    start = jnp.maximum(jnp.abs(initial_loss), thresholds.divergence_floor)
-    return (late_change >= thresholds.growing_change) & (final_loss > start)
+def growing(stats: Mapping[str, Any], thresholds: Thresholds) -> tuple[Any, Any]:
+    """Rule 1's second half: whether each run ended above its initial loss with its late
+    envelope still growing by ``growing_change`` or more, and never back below its start in the
+    last quarter (a run that spikes at its end after coming down is not diverging); False where
+    any of these is NaN. Returns it and the margin of that decision."""
+    th = thresholds
+    start = jnp.maximum(jnp.abs(stats["initial_loss"]), th.divergence_floor)
+    late_change = stats["late_change"]
+    final, low = stats["final_loss"], stats["late_low"]
+    grows = (late_change >= th.growing_change) & (final > start) & (low > start)
+    margin = jnp.minimum(jnp.minimum(
+        _ratio_margin(1.0 + jnp.maximum(late_change, -0.999), 1.0 + th.growing_change),
+        _ratio_margin(final / start, 1.0)), _ratio_margin(low / start, 1.0))
+    return grows, margin
 
 
 def converged(step_ratio: Any, diverged: Any, thresholds: Thresholds) -> Any:
@@ -246,36 +364,47 @@ def converged(step_ratio: Any, diverged: Any, thresholds: Thresholds) -> Any:
     return ~diverged & (step_ratio <= thresholds.converged_tol)
 
 
+#: What :func:`reclassify` reads from a Dataset, besides ``divergence_step`` and ``step_ratio``.
+_RECLASSIFY_NEEDS = ("period", "period_mismatch", "oscillation", "late_oscillation",
+                     "late_change", "late_low", "initial_loss", "final_loss",
+                     "approach_reversal", "reversals", "zigzags")
+
+
 def reclassify(ds: Any, **thresholds: Any) -> Any:
     """Relabel a sweep's Dataset with other thresholds, without re-running it.
 
-    Period detection (``max_period``, ``period_rtol``) happens during the run and is kept; the
-    other thresholds apply afresh. Returns a copy of ``ds`` with a new ``regime`` and
-    ``converged``.
+    Period detection (``max_period``, ``period_rtol``) and the approach statistics
+    (``measurable_ulps``, ``active_change``) happen during the run and are kept; the other
+    thresholds apply afresh. Returns a copy of ``ds`` with a new ``regime``, ``converged`` and
+    ``label_margin``.
     """
-    fixed = {"max_period", "period_rtol", "divergence_ratio", "divergence_floor"}
+    fixed = {"max_period", "period_rtol", "divergence_ratio", "divergence_floor",
+             "measurable_ulps", "active_change"}
     if changed := sorted(fixed & set(thresholds)):
         raise ValueError(f"reclassify: {', '.join(changed)} act during the run; "
                          "re-run the sweep to change them")
     th = Thresholds(**thresholds)
     noisy = bool(ds.attrs.get("noisy", 0))
-    for name in ("late_oscillation", *(("step_correlation",) if noisy else ())):
+    for name in (*_RECLASSIFY_NEEDS, *(("step_correlation",) if noisy else ())):
         if name not in ds:
             raise ValueError(f"reclassify: this Dataset has no `{name}` (a store written by "
-                             "lrscape before 0.2.0); re-run the sweep to relabel it")
+                             "an older lrscape); re-run the sweep to relabel it")
     diverged = np.asarray(ds["divergence_step"]) >= 0  # passed the limit; growing is relabelled
-    settled = converged(np.asarray(ds["step_ratio"]), diverged, th)
-    regime = classify(
-        diverged=diverged, converged=settled, period=np.asarray(ds["period"]),
-        oscillation=np.asarray(ds["oscillation"]),
-        late_oscillation=np.asarray(ds["late_oscillation"]),
-        late_change=np.asarray(ds["late_change"]), initial_loss=np.asarray(ds["initial_loss"]),
-        final_loss=np.asarray(ds["final_loss"]), thresholds=th,
-        step_correlation=np.asarray(ds["step_correlation"]) if noisy else None,
-    )
+    stats = {name: np.asarray(ds[name]) for name in _RECLASSIFY_NEEDS}
+    stats["diverged"] = diverged
+    stats["converged"] = converged(np.asarray(ds["step_ratio"]), diverged, th)
+    for name in ("step_correlation", "lyapunov"):
+        if name in ds and (name != "step_correlation" or noisy):
+            stats[name] = np.asarray(ds[name])
+    regime, margin = classify(stats, th, noisy=noisy)
     # an incomplete store's trajectories that were never computed stay so
-    regime = np.where(np.asarray(ds["regime"]) == NOT_COMPUTED, NOT_COMPUTED, regime)
+    missing = np.asarray(ds["regime"]) == NOT_COMPUTED
+    regime = np.where(missing, NOT_COMPUTED, np.asarray(regime))
     out = ds.copy()
     out["regime"] = (ds["regime"].dims, regime.astype(np.int8), ds["regime"].attrs)
-    out["converged"] = (ds["converged"].dims, settled, ds["converged"].attrs)
+    out["converged"] = (ds["converged"].dims, stats["converged"], ds["converged"].attrs)
+    attrs = {**ds["label_margin"].attrs, "borderline": th.borderline} if "label_margin" in ds \
+        else {"borderline": th.borderline}
+    out["label_margin"] = (ds["regime"].dims, np.where(missing, np.nan, np.asarray(margin)),
+                           attrs)
     return out

@@ -25,7 +25,7 @@ from . import backend, curvature, optimizers, record
 from ._fields import cast_floats
 from .landscapes import Landscape, StochasticLandscape
 from .observe import EPOCH_RECORDS, Observe
-from .regimes import Regime, Thresholds
+from .regimes import Thresholds
 from .schedules import Schedule
 
 
@@ -231,7 +231,8 @@ class _Trajectory:
             new_params = optax.apply_updates(params, updates)
         tracker, alive = record.observe(
             tracker, t, loss, updates, params,
-            direction=self.direction if with_ring else None)
+            direction=self.direction if with_ring else None,
+            active_change=self.spec.thresholds.active_change)
         # A diverged trajectory keeps its parameters; its optimizer state is never read again.
         params = _select(alive, new_params, params)
         if self.spec.observe.lyapunov:
@@ -266,7 +267,8 @@ class _Trajectory:
         carry, _ = jax.lax.scan(functools.partial(self.step, with_ring=with_ring), carry, ts,
                                 unroll=self.spec.layout.unroll)
         params, opt_state, tracker, extras = carry
-        tracker, rec = record.close_window(tracker, w, self.spec.steps, every)
+        tracker, rec = record.close_window(tracker, w, self.spec.steps, every, params,
+                                           self.spec.thresholds)
         rec = _present(rec)
         if self.stochastic:
             rec["loss_full"] = jnp.where(tracker.diverged, jnp.nan, self.landscape.loss(params))
@@ -321,15 +323,15 @@ class _Trajectory:
         params, _, tracker, extras = carry
         spec = self.spec
         final_loss = self.landscape.loss(self.carried.whole(params))
+        lyapunov = None
+        if spec.observe.lyapunov:
+            lyapunov = extras["log_growth"] / jnp.maximum(tracker.alive_steps, 1.0)
         summary = _present(record.summarise(tracker, final_loss, spec.steps,
-                                            spec.observe.record_every, spec.thresholds))
+                                            spec.observe.record_every, spec.thresholds,
+                                            lyapunov=lyapunov))
         tail = summary.pop("tail")
         if spec.observe.keep_tail:
             summary["tail_loss"], summary["tail_projection"] = tail[:, 0], tail[:, 1]
-        if spec.observe.lyapunov:
-            alive_steps = jnp.maximum(tracker.alive_steps, 1.0)
-            summary["lyapunov"] = jnp.where(summary["regime"] == Regime.DIVERGED, jnp.nan,
-                                            extras["log_growth"] / alive_steps)
         return summary
 
 

@@ -361,3 +361,28 @@ def nqm_steady_state_loss(
         return float("inf")
     return float(np.sum((1 + beta) * eta_h
                         / (2 * batch_size * (1 - beta) * (2 + 2 * beta - eta_h))))
+
+
+def heavy_ball_ringing_edge(momentum: ArrayLike) -> ArrayLike:
+    r"""Where heavy-ball momentum starts to ring on a quadratic: :math:`\eta\lambda =
+    (1 - \sqrt\beta)^2`.
+
+    The roots of :math:`z^2 - (1 + \beta - \eta\lambda) z + \beta` are complex, of modulus
+    :math:`\sqrt\beta`, for :math:`(1 - \sqrt\beta)^2 < \eta\lambda < (1 + \sqrt\beta)^2`:
+    the iterate then overshoots the minimum and swings back, turning by
+    :math:`\theta = \arccos\frac{1 + \beta - \eta\lambda}{2\sqrt\beta}` per step (critical
+    damping at the lower end). Below a quarter turn (:func:`heavy_ball_oscillation_edge`) that
+    is RINGING, above it OSCILLATORY.
+    """
+    return (1.0 - np.sqrt(np.asarray(momentum, dtype=float))) ** 2
+
+
+def nesterov_ringing_edge(momentum: ArrayLike) -> ArrayLike:
+    r"""Where Nesterov momentum starts to ring on a quadratic: :math:`\eta\lambda =
+    \left(\frac{1 - \beta}{1 + \beta}\right)^2`.
+
+    With :math:`h = \eta\lambda`, the roots of :math:`z^2 - (1 + \beta)(1 - h) z +
+    \beta (1 - h)` are complex for :math:`\left(\frac{1-\beta}{1+\beta}\right)^2 < h < 1`.
+    """
+    beta = np.asarray(momentum, dtype=float)
+    return ((1.0 - beta) / (1.0 + beta)) ** 2

@@ -1,0 +1,107 @@
+r"""How a trajectory approaches its attractor: statistics of its last measurable steps.
+
+The regime of a converging run is the way it settles (:mod:`lrscape.regimes`): smoothly, in a
+zig-zag, or ringing like an underdamped spring. Near an attractor the optimizer's map is close
+to its linearisation, so these are properties of the linearisation's roots: a positive real
+root settles smoothly, a negative one zig-zags, and a complex pair at angle :math:`\theta`
+rings, turning by :math:`\theta` per step. A whole-run average of the steps mixes this with the
+transient: one large overshoot on the way in, or a long monotone slide before a small zig-zag,
+outweighs what happens near the attractor. The statistics here look at the approach instead:
+
+* A step :math:`t \ge 2` is *measurable* when its length is above ``measurable_ulps`` units in
+  the last place of the iterate (rounding noise below that is not motion) and both of its
+  second differences :math:`D_t = \Delta x_t - \Delta x_{t-1}` and :math:`D_{t-1}` are at
+  least ``active_change`` times the steps they join (a step that does not change is a steady
+  drift, such as the slide along a valley floor, which approaches nothing).
+* ``approach_reversal`` is the share of the *progress* of the measurable steps made by steps
+  whose second differences reverse, :math:`D_t \cdot D_{t-1} < 0`. The progress of a step is
+  how far it lowers the record low of the step energy :math:`|\Delta x_t|^2 +
+  |\Delta x_{t-1}|^2`, in nats: every factor of :math:`e` by which the motion dies away counts
+  the same, whether it took one step or a hundred. Second differences cancel a drift, so a
+  valley's walls are seen under its floor's slide. On a quadratic the share is 0 below
+  :math:`\eta\lambda = 1` and 1 above it, for gradient descent from any start.
+* ``reversals`` counts the measurable steps that reverse direction,
+  :math:`\Delta x_t \cdot \Delta x_{t-1} < 0`, and ``zigzags`` those that reverse right after a
+  reversal. Ringing reverses again and again, but never twice in a row while it turns by less
+  than a quarter turn per step.
+
+Everything is a scalar in the scan carry (and the step before last), updated once per step.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+Params = Any
+
+
+class Approach(NamedTuple):
+    """The carry of the approach statistics for one trajectory."""
+
+    before_last: Params  # dx_{t-2}
+    last_square: jax.Array  # |dx_{t-1}|^2
+    before_last_square: jax.Array  # |dx_{t-2}|^2
+    last_pair: jax.Array  # dx_{t-1} . dx_{t-2}
+    last_reversed: jax.Array  # bool: step t-1 was measurable and reversed
+    low: jax.Array  # the record low of the step energy over measurable steps
+    reversed_progress: jax.Array  # progress of measurable steps whose D reverses
+    progress: jax.Array  # progress of all measurable steps
+    reversals: jax.Array  # int32
+    zigzags: jax.Array  # int32
+
+
+def start(params: Params, dtype: Any) -> Approach:
+    """The carry before step 0 (the steps before the first are zero: a start at rest)."""
+    zero = jnp.zeros((), dtype)
+    return Approach(
+        before_last=jax.tree.map(jnp.zeros_like, params), last_square=zero,
+        before_last_square=zero, last_pair=zero, last_reversed=jnp.zeros((), bool),
+        low=jnp.full((), jnp.inf, dtype), reversed_progress=zero, progress=zero,
+        reversals=jnp.zeros((), jnp.int32), zigzags=jnp.zeros((), jnp.int32))
+
+
+def observe(state: Approach, t: jax.Array, alive: jax.Array, update: Params,
+            prev_update: Params, square: jax.Array, pair: jax.Array, noise_square: jax.Array,
+            active_change: float, dot: Any) -> Approach:
+    """Fold in step ``t``: its update, the one before, ``|dx_t|^2`` and ``dx_t . dx_{t-1}``.
+
+    ``noise_square`` is the squared step length below which a step is rounding noise;
+    ``dot`` the tree dot product of :mod:`lrscape.record`.
+    """
+    across = dot(update, state.before_last)  # dx_t . dx_{t-2}
+    s1, s2, p1 = state.last_square, state.before_last_square, state.last_pair
+    d_square = square - 2.0 * pair + s1  # |D_t|^2
+    d_last_square = s1 - 2.0 * p1 + s2  # |D_{t-1}|^2
+    d_pair = pair - across - s1 + p1  # D_t . D_{t-1}
+    floor = active_change * active_change
+    measurable = (alive & (t >= 2) & (square > noise_square)
+                  & (d_square > floor * (square + s1)) & (d_last_square > floor * (s1 + s2)))
+    energy = square + s1
+    gain = jnp.where(measurable & jnp.isfinite(state.low) & (energy < state.low),
+                     0.5 * jnp.log(state.low / jnp.maximum(energy, jnp.finfo(energy.dtype).tiny)),
+                     0.0)
+    reversed_now = measurable & (pair < 0)
+    return Approach(
+        before_last=prev_update,
+        last_square=square,
+        before_last_square=s1,
+        last_pair=pair,
+        last_reversed=reversed_now,
+        low=jnp.where(measurable, jnp.minimum(state.low, energy), state.low),
+        reversed_progress=state.reversed_progress + jnp.where(d_pair < 0, gain, 0.0),
+        progress=state.progress + gain,
+        reversals=state.reversals + reversed_now.astype(jnp.int32),
+        zigzags=state.zigzags + (reversed_now & state.last_reversed).astype(jnp.int32),
+    )
+
+
+def reversal_share(state: Approach) -> jax.Array:
+    """``approach_reversal``: the share of the progress made by reversing second differences
+    (NaN where the measurable steps made no progress)."""
+    return jnp.where(state.progress > 0,
+                     state.reversed_progress / jnp.maximum(state.progress,
+                                                           jnp.finfo(state.progress.dtype).tiny),
+                     jnp.nan)
