@@ -4,11 +4,15 @@ titles, borderline labels marked, the Lyapunov exponent's neutral band, idle see
 import warnings
 
 import jax
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+import xarray as xr
 
 import lrscape
+from lrscape import plot
 from lrscape.experiment import Experiment
+from lrscape.regimes import DISPLAY_ORDER, Regime
 
 SEEDS = {"learning_rate": [0.1], "seed": [0, 1]}
 
@@ -57,3 +61,56 @@ def test_the_warning_points_at_the_users_call():
         lrscape.sweep("quadratic", "sgd", SEEDS, steps=8, record_every=2, progress=False)
     (warning,) = [w for w in caught if "seed axis" in str(w.message)]
     assert warning.filename == __file__
+
+
+# -- the figures, drawn from Datasets made here: the experiment's attributes, no simulation --
+
+def _dataset(landscape, optimizer, grid, regime, **variables) -> xr.Dataset:
+    """A Dataset as a sweep of ``grid`` returns it, with the ``regime`` given (and any other
+    variables), its attributes those the experiment stores."""
+    experiment = Experiment.create(landscape, optimizer, grid, steps=50)
+    dims = experiment.dims
+    data = {"regime": (dims, np.asarray(regime, np.int8))}
+    data.update({name: (dims, np.asarray(v, float), attrs)
+                 for name, (v, attrs) in variables.items()})
+    coords = {a.name: (a.name, a.values, {"spacing": "log" if a.name == "learning_rate"
+                                          else "linear"}) for a in experiment.axes}
+    return xr.Dataset(data, coords=coords, attrs=experiment.attrs())
+
+
+def _legend(ax) -> list[str]:
+    return [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+RATES = {"learning_rate": lrscape.logspace(1e-3, 0.1, 6)}
+
+
+def test_only_a_valley_is_said_to_bounce_across_the_valley():
+    regime = [0, 0, 1, 1, 4, 4]
+    valley = plot.phase_diagram(_dataset("narrow-valley", "sgd", RATES, regime))
+    assert "oscillatory (bouncing across the valley)" in _legend(valley)
+    bowl = _dataset("quadratic", "sgd", RATES, regime)
+    assert bowl.attrs["oscillation_words"] == "zig-zag: successive steps reverse"
+    legend = _legend(plot.phase_diagram(bowl))
+    assert "oscillatory (zig-zag: successive steps reverse)" in legend
+    assert not any("valley" in text for text in legend)
+    # a store written before the words were stored: the registered landscape's, else generic
+    older = _dataset("twisted-valley", "sgd", RATES, regime)
+    del older.attrs["oscillation_words"]
+    assert plot.oscillation_words(older) == "bouncing across the valley"
+    older.attrs["landscape"] = "a-users-landscape-not-imported"
+    assert plot.oscillation_words(older) == "zig-zag: successive steps reverse"
+    plt.close("all")
+
+
+def test_legends_list_the_regimes_present_from_calm_to_wild():
+    regime = [4, 3, 1, 5, 0, 0]  # no PERIODIC
+    ds = _dataset("quadratic", "momentum", RATES, regime, lyapunov=([0.0] * 6, {}))
+    labels = plot.regime_labels(ds)
+    want = [labels[r] for r in DISPLAY_ORDER if r != Regime.PERIODIC]
+    assert _legend(plot.phase_diagram(ds, overlays=None)) == want
+    assert want[1] == "ringing (overshoots and swings back)"
+    assert _legend(plot.lyapunov_map(ds)) == want[:-1]  # diverged: none
+    assert [ds.regime.sel(p, method="nearest").item() for p in plot.representative_points(
+        ds, "learning_rate", None)] == [0, 5, 1, 3, 4]
+    plt.close("all")

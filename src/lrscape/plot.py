@@ -23,8 +23,10 @@ from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
 from . import overlays as theory_lines  # not `overlays`: phase_diagram's argument
 from ._fields import require_optional_int
 from .grid import is_log_spaced
+from .landscapes import Landscape
+from .landscapes._base import REGISTRY
 from .overlays import Overlay
-from .regimes import NOT_COMPUTED, Regime
+from .regimes import DISPLAY_ORDER, NOT_COMPUTED, Regime
 
 #: The Okabe-Ito palette, which readers with any of the common colour-vision deficiencies
 #: can tell apart.
@@ -36,9 +38,10 @@ REGIME_COLORS = {
     Regime.CHAOTIC: "#CC79A7",  # reddish purple: chaos
     Regime.DIVERGED: "#D55E00",  # vermillion: blew up
 }
+#: The legends' words; OSCILLATORY's are the landscape's own (:func:`regime_labels`).
 REGIME_LABELS = {
     Regime.MONOTONE: "monotone (smooth descent)",
-    Regime.OSCILLATORY: "oscillatory (bouncing across the valley)",
+    Regime.OSCILLATORY: f"oscillatory ({Landscape.oscillation_words})",
     Regime.PERIODIC: "periodic orbit",
     Regime.CHAOTIC: "chaotic",
     Regime.DIVERGED: "diverged",
@@ -52,6 +55,22 @@ _NORM = BoundaryNorm(np.arange(len(Regime) + 1) - 0.5, len(Regime))
 
 #: Line styles of successive overlay curves: dashed, dotted, dash-dotted.
 _OVERLAY_STYLES = ("--", ":", "-.")
+
+
+def oscillation_words(ds: xr.Dataset) -> str:
+    """What an OSCILLATORY trajectory does on the sweep's landscape: the words it declared
+    (:attr:`lrscape.landscapes.Landscape.oscillation_words`), stored with the sweep, else
+    those of the landscape registered under its name (a store written before they were
+    stored), else the generic ones."""
+    words = ds.attrs.get("oscillation_words")
+    if isinstance(words, str) and words:
+        return words
+    return (REGISTRY.lookup(ds.attrs.get("landscape")) or Landscape).oscillation_words
+
+
+def regime_labels(ds: xr.Dataset) -> dict[Regime, str]:
+    """The legend's label of each regime, in the words of the sweep's landscape."""
+    return {**REGIME_LABELS, Regime.OSCILLATORY: f"oscillatory ({oscillation_words(ds)})"}
 
 
 def grid_axes(ds: xr.Dataset) -> list[str]:
@@ -197,6 +216,10 @@ def phase_diagram(
 ) -> Any:
     """Colour each grid point of two axes by its regime; a 1-D grid gives a strip.
 
+    The legend lists the regimes present from the calmest to the wildest
+    (:data:`lrscape.regimes.DISPLAY_ORDER`), in the words of the sweep's landscape
+    (:func:`regime_labels`).
+
     Args:
         ds: a sweep's Dataset.
         x, y: grid axes for the horizontal and vertical directions (default: the learning rate,
@@ -234,7 +257,8 @@ def phase_diagram(
         _grid_axis(ax, ds, plane, x, "x")
     ax.set_title(title if title is not None else _title(plane))
 
-    handles = [Patch(color=REGIME_COLORS[r], label=REGIME_LABELS[r]) for r in Regime
+    labels = regime_labels(ds)
+    handles = [Patch(color=REGIME_COLORS[r], label=labels[r]) for r in DISPLAY_ORDER
                if np.any(regimes == r)]
     if np.any(regimes == NOT_COMPUTED):
         handles.append(Patch(color=NOT_COMPUTED_COLOR, label=NOT_COMPUTED_LABEL))
@@ -290,11 +314,12 @@ def lyapunov_map(
         regimes = plane["regime"].values
         ax.axhline(0.0, color="black", lw=0.8)
         ax.plot(plane[x].values, values, color="0.6", lw=0.8, zorder=1)
-        for regime in Regime:
+        labels = regime_labels(ds)
+        for regime in DISPLAY_ORDER:
             shown = regimes == regime
             if regime != Regime.DIVERGED and shown.any():
                 ax.scatter(plane[x].values[shown], values[shown], s=10, zorder=2,
-                           color=REGIME_COLORS[regime], label=REGIME_LABELS[regime])
+                           color=REGIME_COLORS[regime], label=labels[regime])
         ax.set_ylabel(f"{name}\n(clipped at {LYAPUNOV_FLOOR:g})")
         ax.legend(fontsize=8, frameon=False)
         _grid_axis(ax, ds, plane, x, "x")  # as the phase diagram's
@@ -570,11 +595,12 @@ def sharpness_curves(
 
 
 def representative_points(ds: xr.Dataset, x: str, y: str | None) -> list[dict[str, float]]:
-    """One grid point per regime present, from the middle of that regime's region."""
+    """One grid point per regime present, calmest first (:data:`DISPLAY_ORDER`), from the
+    middle of that regime's region."""
     plane_dims = [d for d in (x, y) if d]
     regimes = ds["regime"].transpose(*plane_dims).values
     points = []
-    for r in Regime:
+    for r in DISPLAY_ORDER:
         idx = np.argwhere(regimes == r)
         if idx.size:
             pick = idx[len(idx) // 2]
