@@ -114,3 +114,21 @@ def test_legends_list_the_regimes_present_from_calm_to_wild():
     assert [ds.regime.sel(p, method="nearest").item() for p in plot.representative_points(
         ds, "learning_rate", None)] == [0, 5, 1, 3, 4]
     plt.close("all")
+
+
+def test_titles_name_the_optimizers_fixed_hyperparameters():
+    one_axis = _dataset("quadratic", "momentum", RATES, [0] * 6)
+    assert plot._title(one_axis) == "quadratic · momentum (β = 0.9 fixed) · 50 steps"
+    grid = {"learning_rate": [0.01, 0.1], "momentum": [0.0, 0.5]}
+    both = _dataset("quadratic", "momentum", grid, [[0, 0], [1, 1]])
+    assert plot._title(both) == "quadratic · momentum · 50 steps"  # swept, not fixed
+    # a slice of it says the momentum drawn, as before
+    assert plot._title(both.sel(momentum=0.5)).endswith("· momentum = 0.5")
+    assert plot._title(_dataset("quadratic", "sgd", RATES, [0] * 6)).startswith(
+        "quadratic · sgd · ")
+    adam = _dataset("quadratic", "adam", RATES, [0] * 6)
+    assert "adam (β₁ = 0.9, β₂ = 0.999, ε = 1e-08 fixed)" in plot._title(adam)
+    rate = _dataset("quadratic", lrscape.optimizers.get("sgd", learning_rate=0.05),
+                    {"gradient_noise": [0.0, 0.1]}, [0, 1])
+    assert "sgd (η = 0.05 fixed)" in plot._title(rate)
+    plt.close("all")

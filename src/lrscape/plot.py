@@ -139,8 +139,35 @@ def _label(ds: xr.Dataset, name: str) -> str:
     return f"{text} (log scale)" if _is_log(ds, name) else text
 
 
+#: How titles write the optimizers' hyperparameters (the others by name).
+HYPERPARAMETER_SYMBOLS = {"learning_rate": "η", "momentum": "β", "b1": "β₁", "b2": "β₂",
+                          "eps": "ε"}
+
+
+def fixed_hyperparams(ds: xr.Dataset) -> dict[str, float]:
+    """The optimizer's hyperparameters that the sweep held fixed, from its attributes: those
+    of ``optimizer_config`` with a value that no grid axis sweeps (for any group; a Dataset
+    without ``grid_axes``, as :func:`lrscape.refine` makes, by its coordinates' names)."""
+    hyper = json.loads(ds.attrs.get("optimizer_config", "{}")).get("hyperparams", {})
+    swept = {str(name) for name in ds.coords}
+    for _, target in json.loads(ds.attrs.get("grid_axes", "[]")):
+        owner, _, field = target.partition(".")
+        if owner == "optimizer":
+            swept.add(field)
+    swept = {name.partition("@")[0] for name in swept}
+    return {k: v for k, v in hyper.items() if v is not None and k not in swept}
+
+
+def _optimizer_title(ds: xr.Dataset) -> str:
+    """The optimizer's name with its fixed hyperparameters: "momentum (β = 0.9 fixed)"."""
+    name = str(ds.attrs.get("optimizer", "?"))
+    fixed = [f"{HYPERPARAMETER_SYMBOLS.get(k, k.replace('_', ' '))} = {v:g}"
+             for k, v in fixed_hyperparams(ds).items()]
+    return f"{name} ({', '.join(fixed)} fixed)" if fixed else name
+
+
 def _title(ds: xr.Dataset) -> str:
-    parts = [ds.attrs.get("landscape", "?"), ds.attrs.get("optimizer", "?")]
+    parts = [ds.attrs.get("landscape", "?"), _optimizer_title(ds)]
     if ds.attrs.get("schedule", "constant") != "constant":
         parts.append(f"{ds.attrs['schedule']} schedule")
     parts.append(f"{ds.attrs.get('steps', '?')} steps")
@@ -228,7 +255,8 @@ def phase_diagram(
         overlays: ``"theory"`` draws the closed-form edges that apply (see
             :func:`theory_overlays`); or a list of ``(label, xs, ys)`` curves, drawn dashed,
             dotted, dash-dotted in turn; or ``None``.
-        title: defaults to landscape · optimizer · steps.
+        title: defaults to landscape · optimizer, with the hyperparameters it held fixed
+            (:func:`fixed_hyperparams`) · steps.
         max_cells: the most cells drawn along each axis: a longer axis is drawn from evenly
             spaced values of it, its first and last included (a figure has fewer pixels than
             that, and a 4096 x 4096 mesh takes seconds and gigabytes to draw); ``None`` draws
