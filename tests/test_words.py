@@ -12,7 +12,7 @@ import xarray as xr
 import lrscape
 from lrscape import plot
 from lrscape.experiment import Experiment
-from lrscape.regimes import DISPLAY_ORDER, Regime
+from lrscape.regimes import DISPLAY_ORDER, NOT_COMPUTED, Regime
 
 SEEDS = {"learning_rate": [0.1], "seed": [0, 1]}
 
@@ -131,4 +131,66 @@ def test_titles_name_the_optimizers_fixed_hyperparameters():
     rate = _dataset("quadratic", lrscape.optimizers.get("sgd", learning_rate=0.05),
                     {"gradient_noise": [0.0, 0.1]}, [0, 1])
     assert "sgd (η = 0.05 fixed)" in plot._title(rate)
+    plt.close("all")
+
+
+def _hatches(ax) -> list:
+    return [c for c in ax.collections if c.get_hatch()]
+
+
+def _hatched_runs(ax) -> set[tuple[float, float]]:
+    """The (x, y) centres of the hatch's rectangles, one per run of borderline cells along a
+    row, in data coordinates."""
+    (hatch,) = _hatches(ax)
+    return {tuple(np.round(path.vertices[:4].mean(axis=0), 9)) for path in hatch.get_paths()}
+
+
+GRID = {"learning_rate": [0.01, 0.02, 0.04], "momentum": [0.0, 0.5]}
+REGIME = [[0, 0], [1, 5], [4, 4]]  # (learning_rate, momentum)
+MARGIN = [[1.0, 0.05], [0.02, 0.03], [np.nan, 0.5]]  # borderline: three, in two runs
+
+
+def test_borderline_labels_are_hatched_and_the_legend_says_what_that_means():
+    ds = _dataset("quadratic", "momentum", GRID, REGIME,
+                  label_margin=(MARGIN, {"borderline": 0.1}))
+    marked, threshold = plot.borderline_labels(ds)
+    assert threshold == 0.1 and marked.sum() == 3  # NaN is not borderline
+    ax = plot.phase_diagram(ds, overlays=None)
+    (hatch,) = _hatches(ax)
+    assert len(hatch.get_paths()) == 2  # momentum 0.5: rates 0.01 and 0.02 merged into one run
+    assert _legend(ax)[-1] == "hatched: borderline label (margin < 0.1)"
+    # the threshold is the Dataset's; a trajectory not computed is not marked
+    ds["label_margin"].attrs["borderline"] = 0.6
+    edges = plot._edges(ds.learning_rate.values, log=True)
+    for regime, marked, run_ends in ((4, 4, edges[3]), (NOT_COMPUTED, 3, edges[2])):
+        ds["regime"][2, 1] = regime
+        assert plot.borderline_labels(ds)[0].sum() == marked
+        ax = plot.phase_diagram(ds, overlays=None)
+        (hatch,) = _hatches(ax)
+        assert max(path.vertices[:, 0].max() for path in hatch.get_paths()) == run_ends
+        assert _legend(ax)[-1] == "hatched: borderline label (margin < 0.6)"
+    plt.close("all")
+
+
+def test_no_marks_without_a_margin_or_without_a_borderline_label():
+    older = _dataset("quadratic", "momentum", GRID, REGIME)
+    assert plot.borderline_labels(older) is None
+    for ds in (older, _dataset("quadratic", "momentum", GRID, REGIME,
+                               label_margin=(np.ones((3, 2)), {}))):
+        ax = plot.phase_diagram(ds, overlays=None)
+        assert not _hatches(ax) and not any("hatched" in t for t in _legend(ax))
+    plt.close("all")
+
+
+def test_a_strip_and_a_long_axis_hatch_the_cells_they_draw():
+    rates = {"learning_rate": lrscape.logspace(1e-3, 0.1, 40)}
+    margin = np.where(np.arange(40) % 10 == 9, 0.0, 1.0)  # 9, 19, 29, 39
+    ds = _dataset("narrow-valley", "sgd", rates, [0] * 40, label_margin=(margin, {}))
+    ax = plot.phase_diagram(ds)
+    edges = plot._edges(ds.learning_rate.values, log=True)
+    centres = {(round(float(np.mean(edges[i:i + 2])), 9), 0.5) for i in (9, 19, 29, 39)}
+    assert _hatched_runs(ax) == centres
+    # drawn from 14 of the 40 values: those of them that are borderline, 9 and 39
+    assert {9, 39} == {9, 19, 29, 39} & set(plot._evenly_spaced(40, 14).tolist())
+    assert len(_hatched_runs(plot.phase_diagram(ds, max_cells=14))) == 2
     plt.close("all")

@@ -16,6 +16,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
+from matplotlib.collections import PolyCollection
 from matplotlib.colors import BoundaryNorm, ListedColormap, TwoSlopeNorm
 from matplotlib.patches import Patch
 from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
@@ -245,7 +246,8 @@ def phase_diagram(
 
     The legend lists the regimes present from the calmest to the wildest
     (:data:`lrscape.regimes.DISPLAY_ORDER`), in the words of the sweep's landscape
-    (:func:`regime_labels`).
+    (:func:`regime_labels`). Cells whose label is borderline (a Dataset with
+    ``label_margin``: :func:`borderline_labels`) are hatched, and the legend says so.
 
     Args:
         ds: a sweep's Dataset.
@@ -273,7 +275,8 @@ def phase_diagram(
     if ax is None:
         _, ax = plt.subplots(figsize=(7.5, 5.5) if y else (10, 2.2), constrained_layout=True)
 
-    regimes = plane["regime"].transpose(y, x).values if y is not None else plane["regime"].values
+    dims = [a for a in (y, x) if a]
+    regimes = plane["regime"].transpose(*dims).values
     shown = np.ma.masked_equal(regimes, NOT_COMPUTED)  # drawn in NOT_COMPUTED_COLOR
     if y is not None:
         _cells(ax, ds, plane, x, y, shown, max_cells, cmap=_CMAP, norm=_NORM)
@@ -290,6 +293,10 @@ def phase_diagram(
                if np.any(regimes == r)]
     if np.any(regimes == NOT_COMPUTED):
         handles.append(Patch(color=NOT_COMPUTED_COLOR, label=NOT_COMPUTED_LABEL))
+    marks = borderline_labels(plane)
+    if marks is not None and marks[0].values.any():
+        _hatch_borderline(ax, ds, plane, x, y, marks[0].transpose(*dims).values, max_cells)
+        handles.append(_borderline_handle(marks[1]))
     curves = theory_overlays(plane, x, y) if overlays == "theory" else list(overlays or [])
     for (label, xs, ys), style in zip(curves, itertools.cycle(_OVERLAY_STYLES)):
         if np.all(np.isnan(ys)):
@@ -304,6 +311,60 @@ def phase_diagram(
         ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8,
                   frameon=False)
     return ax
+
+
+#: The ``borderline`` of ``label_margin`` where its variable does not give one.
+DEFAULT_BORDERLINE = 0.1
+#: Cells whose label is borderline are hatched with white lines over their regime's colour:
+#: a texture, not a tint, since a tint would turn one regime's colour into another's (the
+#: blue of MONOTONE, lightened, reads as the sky blue of RINGING). The cells are merged into
+#: runs along each row, so a region of them takes one continuous hatch whatever the grid's
+#: resolution: the borderline region is as wide on the page at 256 x 256 as at 10 x 10.
+BORDERLINE_HATCH = "///"
+BORDERLINE_HATCH_COLOR = "white"
+BORDERLINE_HATCH_WIDTH = 1.2
+
+
+def borderline_labels(ds: xr.Dataset) -> tuple[xr.DataArray, float] | None:
+    """Where the regime label is borderline, and the threshold: ``label_margin`` below its
+    ``borderline`` attribute (:data:`DEFAULT_BORDERLINE` without one), on the trajectories
+    computed; ``None`` for a Dataset without ``label_margin`` (stores written before it)."""
+    if "label_margin" not in ds:
+        return None
+    margin = ds["label_margin"]
+    threshold = float(margin.attrs.get("borderline", DEFAULT_BORDERLINE))
+    return (margin < threshold) & (ds["regime"] != NOT_COMPUTED), threshold  # NaN: not marked
+
+
+def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """The ``[start, stop)`` runs of True in a 1-D boolean array."""
+    change = np.flatnonzero(np.diff(np.concatenate([[0], flags.astype(np.int8), [0]])))
+    return list(zip(change[::2].tolist(), change[1::2].tolist(), strict=True))
+
+
+def _hatch_borderline(ax: Any, ds: xr.Dataset, plane: xr.Dataset, x: str, y: str | None,
+                      marked: np.ndarray, max_cells: int | None) -> None:
+    """Hatch the cells drawn whose label is borderline (``marked``, ``y`` by ``x``, or along
+    ``x`` for a strip), one rectangle per run of them along a row."""
+    rows, cols, x_edges, y_edges = _drawn_cells(ds, plane, x, y, max_cells)
+    drawn = marked.reshape(-1, marked.shape[-1])[np.ix_(rows, cols)]
+    boxes = [[(x_edges[a], y_edges[i]), (x_edges[b], y_edges[i]),
+              (x_edges[b], y_edges[i + 1]), (x_edges[a], y_edges[i + 1])]
+             for i, row in enumerate(drawn) for a, b in _runs(row)]
+    with plt.rc_context({"hatch.color": BORDERLINE_HATCH_COLOR,
+                         "hatch.linewidth": BORDERLINE_HATCH_WIDTH}):  # matplotlib < 3.10
+        hatch = PolyCollection(boxes, facecolors="none", edgecolors=BORDERLINE_HATCH_COLOR,
+                               linewidths=0, hatch=BORDERLINE_HATCH, zorder=1.5)
+    if hasattr(hatch, "set_hatchcolor"):
+        hatch.set_hatchcolor(BORDERLINE_HATCH_COLOR)
+        hatch.set_hatch_linewidth(BORDERLINE_HATCH_WIDTH)
+    ax.add_collection(hatch, autolim=False)
+
+
+def _borderline_handle(threshold: float) -> Patch:
+    """The legend's entry for the hatch: what it marks."""
+    return Patch(facecolor="0.55", edgecolor=BORDERLINE_HATCH_COLOR, hatch=BORDERLINE_HATCH,
+                 label=f"hatched: borderline label (margin < {threshold:g})")
 
 
 #: Lyapunov exponents below this are drawn at it: a fixed point that the map contracts to in
@@ -383,16 +444,26 @@ def _grid_axis(ax: Any, ds: xr.Dataset, plane: xr.Dataset, name: str, which: str
         _tick_at_values(ax.yaxis, values)
 
 
+def _drawn_cells(ds: xr.Dataset, plane: xr.Dataset, x: str, y: str | None,
+                 max_cells: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The cells drawn of ``y`` by ``x`` (a strip of height 1 for no ``y``): the positions of
+    the rows and columns drawn, at most ``max_cells`` along each axis (:func:`_evenly_spaced`),
+    and their edges."""
+    cols = _evenly_spaced(plane.sizes[x], max_cells)
+    x_edges = _edges(plane[x].values[cols], _is_log(ds, x))
+    if y is None:
+        return np.array([0]), cols, x_edges, np.array([0.0, 1.0])
+    rows = _evenly_spaced(plane.sizes[y], max_cells)
+    return rows, cols, x_edges, _edges(plane[y].values[rows], _is_log(ds, y))
+
+
 def _cells(ax: Any, ds: xr.Dataset, plane: xr.Dataset, x: str, y: str, values: np.ndarray,
            max_cells: int | None, **style: Any) -> Any:
     """Draw ``values`` (``y`` by ``x``) as one cell per grid point, at most ``max_cells`` along
     each axis (:func:`_evenly_spaced`), and set both axes (:func:`_grid_axis`); returns the
     mesh."""
-    cols = _evenly_spaced(plane.sizes[x], max_cells)
-    rows = _evenly_spaced(plane.sizes[y], max_cells)
-    mesh = ax.pcolormesh(_edges(plane[x].values[cols], _is_log(ds, x)),
-                         _edges(plane[y].values[rows], _is_log(ds, y)),
-                         values[np.ix_(rows, cols)], shading="flat", **style)
+    rows, cols, x_edges, y_edges = _drawn_cells(ds, plane, x, y, max_cells)
+    mesh = ax.pcolormesh(x_edges, y_edges, values[np.ix_(rows, cols)], shading="flat", **style)
     _grid_axis(ax, ds, plane, x, "x")
     _grid_axis(ax, ds, plane, y, "y")
     return mesh
@@ -624,12 +695,18 @@ def sharpness_curves(
 
 def representative_points(ds: xr.Dataset, x: str, y: str | None) -> list[dict[str, float]]:
     """One grid point per regime present, calmest first (:data:`DISPLAY_ORDER`), from the
-    middle of that regime's region."""
+    middle of that regime's region; of its clear-cut points where it has any (a Dataset with
+    ``label_margin``: :func:`borderline_labels`)."""
     plane_dims = [d for d in (x, y) if d]
     regimes = ds["regime"].transpose(*plane_dims).values
+    marks = borderline_labels(ds)
+    unsure = (marks[0].transpose(*plane_dims).values if marks is not None
+              else np.zeros(regimes.shape, bool))
     points = []
     for r in DISPLAY_ORDER:
-        idx = np.argwhere(regimes == r)
+        idx = np.argwhere((regimes == r) & ~unsure)
+        if not idx.size:
+            idx = np.argwhere(regimes == r)
         if idx.size:
             pick = idx[len(idx) // 2]
             points.append({d: float(ds[d].values[i]) for d, i in zip(plane_dims, pick,
