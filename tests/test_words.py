@@ -110,7 +110,7 @@ def test_legends_list_the_regimes_present_from_calm_to_wild():
     want = [labels[r] for r in DISPLAY_ORDER if r != Regime.PERIODIC]
     assert _legend(plot.phase_diagram(ds, overlays=None)) == want
     assert want[1] == "ringing (overshoots and swings back)"
-    assert _legend(plot.lyapunov_map(ds)) == want[:-1]  # diverged: none
+    assert _legend(plot.lyapunov_map(ds))[1:] == want[:-1]  # the band first; diverged: none
     assert [ds.regime.sel(p, method="nearest").item() for p in plot.representative_points(
         ds, "learning_rate", None)] == [0, 5, 1, 3, 4]
     plt.close("all")
@@ -193,4 +193,39 @@ def test_a_strip_and_a_long_axis_hatch_the_cells_they_draw():
     # drawn from 14 of the 40 values: those of them that are borderline, 9 and 39
     assert {9, 39} == {9, 19, 29, 39} & set(plot._evenly_spaced(40, 14).tolist())
     assert len(_hatched_runs(plot.phase_diagram(ds, max_cells=14))) == 2
+    plt.close("all")
+
+
+def test_the_trajectories_drawn_for_each_regime_are_clear_cut_where_it_has_such():
+    ds = _dataset("quadratic", "sgd", RATES, [0, 0, 0, 1, 1, 4],
+                  label_margin=([1.0, 0.0, 1.0, 0.0, 0.0, 1.0], {}))
+    points = plot.representative_points(ds, "learning_rate", None)
+    chosen = [int(np.argmin(abs(ds.learning_rate.values - p["learning_rate"]))) for p in points]
+    assert chosen == [2, 4, 5]  # MONOTONE: 0 or 2, not 1; OSCILLATORY has none clear-cut
+    plt.close("all")
+
+
+def test_the_lyapunov_map_draws_a_slightly_positive_exponent_as_neutral():
+    """Every run of a small network has an exponent of about +1e-5 per step, monotone ones
+    too: white, not the scale's red; a clearly positive one is red."""
+    steps = 50
+    neutral = plot.lyapunov_neutral(steps)
+    assert neutral == pytest.approx(np.log(50) / 50)
+    exponent = [[1e-5, 2e-5], [-1e-5, 3e-5], [0.8, np.nan]]
+    ds = _dataset("mlp", "momentum", GRID, REGIME, lyapunov=(exponent, {}))
+    ax = plot.lyapunov_map(ds)
+    assert "neutral, not chaos" in ax.get_title() and f"{neutral:.2g}" in ax.get_title()
+    (mesh,) = ax.collections
+    colours = mesh.to_rgba(mesh.get_array()).reshape(2, 3, 4)  # (momentum, learning_rate)
+    np.testing.assert_array_equal(colours[:, :2, :3], 1.0)  # white: neutral
+    red, green, blue, _ = colours[0, 2]
+    assert red > 0.4 > max(green, blue)
+    assert mesh.norm.vmax >= plot.LYAPUNOV_SCALE_BANDS * neutral
+    # all neutral: the scale still reaches ten bands, so nothing is coloured as chaos
+    ds["lyapunov"][:] = 1e-5
+    (mesh,) = plot.lyapunov_map(ds).collections
+    np.testing.assert_array_equal(mesh.to_rgba(mesh.get_array())[:, :3], 1.0)
+    # one axis: the band is shaded behind the points
+    ax = plot.lyapunov_map(ds.isel(momentum=0))
+    assert _legend(ax)[0] == f"neutral: |λ| < ln T / T = {neutral:.2g}"
     plt.close("all")
