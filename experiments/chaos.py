@@ -22,7 +22,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import lrscape  # noqa: E402
-from lrscape.plot import REGIME_COLORS, REGIME_LABELS  # noqa: E402
+from lrscape.plot import REGIME_COLORS, regime_labels  # noqa: E402
+from lrscape.regimes import DISPLAY_ORDER  # noqa: E402
 
 DOUBLINGS = (1.0, 1.2360, 1.2886, 1.2995)
 
@@ -50,12 +51,13 @@ def main() -> None:
     if diverged.any():  # nothing to draw there: shade where the iterates ran off
         top.axvspan(etas[diverged].min(), etas[-1], color=REGIME_COLORS[lrscape.Regime.DIVERGED],
                     alpha=0.25, lw=0)
-    for r in lrscape.Regime:
+    labels = regime_labels(ds)  # the double well's words, calm to wild
+    for r in DISPLAY_ORDER:
         mask = regime == r
         if mask.any():
             xs = np.repeat(etas[mask], tails.shape[1])
             top.plot(xs, tails[mask].ravel(), ",", color=REGIME_COLORS[r], alpha=0.6)
-            top.plot([], [], "s", color=REGIME_COLORS[r], label=REGIME_LABELS[r])
+            top.plot([], [], "s", color=REGIME_COLORS[r], label=labels[r])
     for eta in DOUBLINGS:
         for ax in (top, bottom):
             ax.axvline(eta, color="grey", lw=0.6, ls=":")

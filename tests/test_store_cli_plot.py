@@ -140,6 +140,7 @@ def test_a_descending_grid_axis_is_drawn_increasing_like_an_ascending_one(small_
     plt.close("all")
 
 
+@pytest.mark.filterwarnings("ignore:seed axis")  # the seeds are there to slice along
 def test_a_grid_of_three_axes_is_drawn_a_slice_at_a_time(tmp_path, capsys):
     ds = lrscape.sweep(VALLEY, "momentum", {**GRID, "seed": [0, 1]}, steps=50, progress=False)
     with pytest.raises(ValueError, match=r"select=.*'seed'.*--select seed=VALUE"):

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import sys
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -120,9 +122,11 @@ class Experiment:
                 f"lrscape.optimizers.get({optimizer.name!r}, {missing[0]}=...)")
         x0 = None if x0 is None else _normalise_x0(x0, landscape)
         noise = require_nonnegative("gradient_noise", gradient_noise)
-        return cls(landscape, optimizer, axes, steps=int(steps), seed=int(seed), x0=x0,
-                   schedule=schedule, gradient_noise=noise, thresholds=thresholds,
-                   dtype=dtype, observe=observe, points=points is not None)
+        experiment = cls(landscape, optimizer, axes, steps=int(steps), seed=int(seed), x0=x0,
+                         schedule=schedule, gradient_noise=noise, thresholds=thresholds,
+                         dtype=dtype, observe=observe, points=points is not None)
+        experiment.warn_of_idle_seeds()
+        return experiment
 
     # -- what follows from the settings ----------------------------------------------------
 
@@ -163,6 +167,29 @@ class Experiment:
         return {k: np.asarray(v, self.dtype) for k, v in self.optimizer.hyperparams.items()
                 if v is not None and k not in swept}
 
+    @property
+    def seed_matters(self) -> bool:
+        """Whether the seed changes a trajectory: it draws the start (a landscape with a
+        random start and no ``x0``), the minibatches (a stochastic landscape) or the added
+        gradient noise."""
+        random_start = self.x0 is None and type(self.landscape).random_start
+        return random_start or self.noisy
+
+    def warn_of_idle_seeds(self) -> None:
+        """A ``seed`` axis along which nothing can change: say so, naming the axis and why."""
+        axis = next((a.name for a in self.axes if a.target == "seed"), None)
+        if axis is None or self.seed_matters:
+            return
+        if self.x0 is not None and type(self.landscape).random_start:
+            start, remedy = "every trajectory starts at the given x0", "leave x0 unset or add"
+        else:
+            start = f"the landscape {self.landscape.name!r} starts at a fixed point"
+            remedy = "add"
+        warnings.warn(
+            f"{axis} axis: {start} and has no noise, so every seed runs the same trajectory "
+            f"({remedy} gradient_noise for seeds to differ)", UserWarning,
+            stacklevel=_outside_lrscape())
+
     def warn_of_few_windows(self) -> None:
         """Too few record windows for the CHAOTIC label: say so."""
         windows = self.steps // self.observe.record_every
@@ -177,7 +204,9 @@ class Experiment:
 
     def attrs(self) -> dict[str, Any]:
         """The Dataset's (and the store's) attributes: the whole configuration, versions
-        and the facts figures need (``noisy``, ``steps_per_epoch``)."""
+        and the facts figures need (``noisy``, ``steps_per_epoch``, and
+        ``oscillation_words``, the landscape's words for an OSCILLATORY trajectory:
+        :attr:`lrscape.landscapes.Landscape.oscillation_words`)."""
         noise_axis = any(a.target == "noise" for a in self.axes)
         schedule = self.schedule
         return {
@@ -201,6 +230,7 @@ class Experiment:
             "gradient_noise": "axis" if noise_axis else float(self.gradient_noise),
             "steps_per_epoch": self.steps_per_epoch or 0,
             "noisy": int(self.noisy),
+            "oscillation_words": type(self.landscape).oscillation_words,
         }
 
     def dataset(self, values: Mapping[str, np.ndarray]) -> xr.Dataset:
@@ -232,6 +262,16 @@ class Experiment:
             coords["epoch"] = ("epoch", np.arange(1, steps // per_epoch + 1),
                                {"long_name": f"epochs done ({per_epoch} updates each)"})
         return coords
+
+
+def _outside_lrscape() -> int:
+    """The ``stacklevel`` that points a warning given by this module's caller at the first
+    frame outside the lrscape package: the user's call, however deep the library's own."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _landscape(landscape: Landscape | str) -> Landscape:

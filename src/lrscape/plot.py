@@ -16,6 +16,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
+from matplotlib.collections import PolyCollection
 from matplotlib.colors import BoundaryNorm, ListedColormap, TwoSlopeNorm
 from matplotlib.patches import Patch
 from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
@@ -23,8 +24,10 @@ from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
 from . import overlays as theory_lines  # not `overlays`: phase_diagram's argument
 from ._fields import require_optional_int
 from .grid import is_log_spaced
+from .landscapes import Landscape
+from .landscapes._base import REGISTRY
 from .overlays import Overlay
-from .regimes import NOT_COMPUTED, Regime
+from .regimes import DISPLAY_ORDER, NOT_COMPUTED, Regime
 
 #: The Okabe-Ito palette, which readers with any of the common colour-vision deficiencies
 #: can tell apart.
@@ -36,9 +39,10 @@ REGIME_COLORS = {
     Regime.CHAOTIC: "#CC79A7",  # reddish purple: chaos
     Regime.DIVERGED: "#D55E00",  # vermillion: blew up
 }
+#: The legends' words; OSCILLATORY's are the landscape's own (:func:`regime_labels`).
 REGIME_LABELS = {
     Regime.MONOTONE: "monotone (smooth descent)",
-    Regime.OSCILLATORY: "oscillatory (bouncing across the valley)",
+    Regime.OSCILLATORY: f"oscillatory ({Landscape.oscillation_words})",
     Regime.PERIODIC: "periodic orbit",
     Regime.CHAOTIC: "chaotic",
     Regime.DIVERGED: "diverged",
@@ -52,6 +56,22 @@ _NORM = BoundaryNorm(np.arange(len(Regime) + 1) - 0.5, len(Regime))
 
 #: Line styles of successive overlay curves: dashed, dotted, dash-dotted.
 _OVERLAY_STYLES = ("--", ":", "-.")
+
+
+def oscillation_words(ds: xr.Dataset) -> str:
+    """What an OSCILLATORY trajectory does on the sweep's landscape: the words it declared
+    (:attr:`lrscape.landscapes.Landscape.oscillation_words`), stored with the sweep, else
+    those of the landscape registered under its name (a store written before they were
+    stored), else the generic ones."""
+    words = ds.attrs.get("oscillation_words")
+    if isinstance(words, str) and words:
+        return words
+    return (REGISTRY.lookup(ds.attrs.get("landscape")) or Landscape).oscillation_words
+
+
+def regime_labels(ds: xr.Dataset) -> dict[Regime, str]:
+    """The legend's label of each regime, in the words of the sweep's landscape."""
+    return {**REGIME_LABELS, Regime.OSCILLATORY: f"oscillatory ({oscillation_words(ds)})"}
 
 
 def grid_axes(ds: xr.Dataset) -> list[str]:
@@ -120,8 +140,35 @@ def _label(ds: xr.Dataset, name: str) -> str:
     return f"{text} (log scale)" if _is_log(ds, name) else text
 
 
+#: How titles write the optimizers' hyperparameters (the others by name).
+HYPERPARAMETER_SYMBOLS = {"learning_rate": "η", "momentum": "β", "b1": "β₁", "b2": "β₂",
+                          "eps": "ε"}
+
+
+def fixed_hyperparams(ds: xr.Dataset) -> dict[str, float]:
+    """The optimizer's hyperparameters that the sweep held fixed, from its attributes: those
+    of ``optimizer_config`` with a value that no grid axis sweeps (for any group; a Dataset
+    without ``grid_axes``, as :func:`lrscape.refine` makes, by its coordinates' names)."""
+    hyper = json.loads(ds.attrs.get("optimizer_config", "{}")).get("hyperparams", {})
+    swept = {str(name) for name in ds.coords}
+    for _, target in json.loads(ds.attrs.get("grid_axes", "[]")):
+        owner, _, field = target.partition(".")
+        if owner == "optimizer":
+            swept.add(field)
+    swept = {name.partition("@")[0] for name in swept}
+    return {k: v for k, v in hyper.items() if v is not None and k not in swept}
+
+
+def _optimizer_title(ds: xr.Dataset) -> str:
+    """The optimizer's name with its fixed hyperparameters: "momentum (β = 0.9 fixed)"."""
+    name = str(ds.attrs.get("optimizer", "?"))
+    fixed = [f"{HYPERPARAMETER_SYMBOLS.get(k, k.replace('_', ' '))} = {v:g}"
+             for k, v in fixed_hyperparams(ds).items()]
+    return f"{name} ({', '.join(fixed)} fixed)" if fixed else name
+
+
 def _title(ds: xr.Dataset) -> str:
-    parts = [ds.attrs.get("landscape", "?"), ds.attrs.get("optimizer", "?")]
+    parts = [ds.attrs.get("landscape", "?"), _optimizer_title(ds)]
     if ds.attrs.get("schedule", "constant") != "constant":
         parts.append(f"{ds.attrs['schedule']} schedule")
     parts.append(f"{ds.attrs.get('steps', '?')} steps")
@@ -197,6 +244,11 @@ def phase_diagram(
 ) -> Any:
     """Colour each grid point of two axes by its regime; a 1-D grid gives a strip.
 
+    The legend lists the regimes present from the calmest to the wildest
+    (:data:`lrscape.regimes.DISPLAY_ORDER`), in the words of the sweep's landscape
+    (:func:`regime_labels`). Cells whose label is borderline (a Dataset with
+    ``label_margin``: :func:`borderline_labels`) are hatched, and the legend says so.
+
     Args:
         ds: a sweep's Dataset.
         x, y: grid axes for the horizontal and vertical directions (default: the learning rate,
@@ -205,7 +257,8 @@ def phase_diagram(
         overlays: ``"theory"`` draws the closed-form edges that apply (see
             :func:`theory_overlays`); or a list of ``(label, xs, ys)`` curves, drawn dashed,
             dotted, dash-dotted in turn; or ``None``.
-        title: defaults to landscape · optimizer · steps.
+        title: defaults to landscape · optimizer, with the hyperparameters it held fixed
+            (:func:`fixed_hyperparams`) · steps.
         max_cells: the most cells drawn along each axis: a longer axis is drawn from evenly
             spaced values of it, its first and last included (a figure has fewer pixels than
             that, and a 4096 x 4096 mesh takes seconds and gigabytes to draw); ``None`` draws
@@ -222,7 +275,8 @@ def phase_diagram(
     if ax is None:
         _, ax = plt.subplots(figsize=(7.5, 5.5) if y else (10, 2.2), constrained_layout=True)
 
-    regimes = plane["regime"].transpose(y, x).values if y is not None else plane["regime"].values
+    dims = [a for a in (y, x) if a]
+    regimes = plane["regime"].transpose(*dims).values
     shown = np.ma.masked_equal(regimes, NOT_COMPUTED)  # drawn in NOT_COMPUTED_COLOR
     if y is not None:
         _cells(ax, ds, plane, x, y, shown, max_cells, cmap=_CMAP, norm=_NORM)
@@ -234,10 +288,15 @@ def phase_diagram(
         _grid_axis(ax, ds, plane, x, "x")
     ax.set_title(title if title is not None else _title(plane))
 
-    handles = [Patch(color=REGIME_COLORS[r], label=REGIME_LABELS[r]) for r in Regime
+    labels = regime_labels(ds)
+    handles = [Patch(color=REGIME_COLORS[r], label=labels[r]) for r in DISPLAY_ORDER
                if np.any(regimes == r)]
     if np.any(regimes == NOT_COMPUTED):
         handles.append(Patch(color=NOT_COMPUTED_COLOR, label=NOT_COMPUTED_LABEL))
+    marks = borderline_labels(plane)
+    if marks is not None and marks[0].values.any():
+        _hatch_borderline(ax, ds, plane, x, y, marks[0].transpose(*dims).values, max_cells)
+        handles.append(_borderline_handle(marks[1]))
     curves = theory_overlays(plane, x, y) if overlays == "theory" else list(overlays or [])
     for (label, xs, ys), style in zip(curves, itertools.cycle(_OVERLAY_STYLES)):
         if np.all(np.isnan(ys)):
@@ -254,9 +313,97 @@ def phase_diagram(
     return ax
 
 
+#: The ``borderline`` of ``label_margin`` where its variable does not give one.
+DEFAULT_BORDERLINE = 0.1
+#: Cells whose label is borderline are hatched with white lines over their regime's colour:
+#: a texture, not a tint, since a tint would turn one regime's colour into another's (the
+#: blue of MONOTONE, lightened, reads as the sky blue of RINGING). The cells are merged into
+#: runs along each row, so a region of them takes one continuous hatch whatever the grid's
+#: resolution: the borderline region is as wide on the page at 256 x 256 as at 10 x 10.
+BORDERLINE_HATCH = "///"
+BORDERLINE_HATCH_COLOR = "white"
+BORDERLINE_HATCH_WIDTH = 1.2
+
+
+def borderline_labels(ds: xr.Dataset) -> tuple[xr.DataArray, float] | None:
+    """Where the regime label is borderline, and the threshold: ``label_margin`` below its
+    ``borderline`` attribute (:data:`DEFAULT_BORDERLINE` without one), on the trajectories
+    computed; ``None`` for a Dataset without ``label_margin`` (stores written before it)."""
+    if "label_margin" not in ds:
+        return None
+    margin = ds["label_margin"]
+    threshold = float(margin.attrs.get("borderline", DEFAULT_BORDERLINE))
+    return (margin < threshold) & (ds["regime"] != NOT_COMPUTED), threshold  # NaN: not marked
+
+
+def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """The ``[start, stop)`` runs of True in a 1-D boolean array."""
+    change = np.flatnonzero(np.diff(np.concatenate([[0], flags.astype(np.int8), [0]])))
+    return list(zip(change[::2].tolist(), change[1::2].tolist(), strict=True))
+
+
+def _hatch_borderline(ax: Any, ds: xr.Dataset, plane: xr.Dataset, x: str, y: str | None,
+                      marked: np.ndarray, max_cells: int | None) -> None:
+    """Hatch the cells drawn whose label is borderline (``marked``, ``y`` by ``x``, or along
+    ``x`` for a strip), one rectangle per run of them along a row."""
+    rows, cols, x_edges, y_edges = _drawn_cells(ds, plane, x, y, max_cells)
+    drawn = marked.reshape(-1, marked.shape[-1])[np.ix_(rows, cols)]
+    boxes = [[(x_edges[a], y_edges[i]), (x_edges[b], y_edges[i]),
+              (x_edges[b], y_edges[i + 1]), (x_edges[a], y_edges[i + 1])]
+             for i, row in enumerate(drawn) for a, b in _runs(row)]
+    with plt.rc_context({"hatch.color": BORDERLINE_HATCH_COLOR,
+                         "hatch.linewidth": BORDERLINE_HATCH_WIDTH}):  # matplotlib < 3.10
+        hatch = PolyCollection(boxes, facecolors="none", edgecolors=BORDERLINE_HATCH_COLOR,
+                               linewidths=0, hatch=BORDERLINE_HATCH, zorder=1.5)
+    if hasattr(hatch, "set_hatchcolor"):
+        hatch.set_hatchcolor(BORDERLINE_HATCH_COLOR)
+        hatch.set_hatch_linewidth(BORDERLINE_HATCH_WIDTH)
+    ax.add_collection(hatch, autolim=False)
+
+
+def _borderline_handle(threshold: float) -> Patch:
+    """The legend's entry for the hatch: what it marks."""
+    return Patch(facecolor="0.55", edgecolor=BORDERLINE_HATCH_COLOR, hatch=BORDERLINE_HATCH,
+                 label=f"hatched: borderline label (margin < {threshold:g})")
+
+
 #: Lyapunov exponents below this are drawn at it: a fixed point that the map contracts to in
 #: one step has an exponent near log(0), which would flatten every other value to nothing.
 LYAPUNOV_FLOOR = -3.0
+#: The colour scale of the Lyapunov map reaches at least this many neutral bands
+#: (:func:`lyapunov_neutral`) either side of 0, so that exponents just beyond the band are
+#: pale, not the scale's full red or blue.
+LYAPUNOV_SCALE_BANDS = 10.0
+
+
+def lyapunov_neutral(steps: int) -> float:
+    r"""The exponents that a run of ``steps`` updates cannot tell from 0: :math:`|\lambda| <
+    \ln T / T`, the rate of a separation that grew ``T``-fold over the ``T`` steps.
+
+    The exponent is a finite-time estimate, :math:`\frac1T \ln(|v_T| / |v_0|)` for a tangent
+    :math:`v`. Along a neutral direction (a flat valley floor, a network's rescaling
+    symmetries) nearby trajectories drift apart linearly, not exponentially, and a transient
+    or a drift growing like :math:`t^k` still gives :math:`k \ln T / T > 0`: every run of a
+    small network reads slightly positive, monotone ones too. Chaos needs an exponent clearly
+    above the band, on a bounded orbit.
+    """
+    return math.log(max(int(steps), 2)) / max(int(steps), 1)
+
+
+def _lyapunov_title(neutral: float) -> str:
+    return ("largest Lyapunov exponent λ per step: near 0 is neutral, not chaos\n"
+            f"(|λ| < ln T / T = {neutral:.2g} cannot be told from 0; chaos needs λ clearly "
+            "above it on a bounded orbit)")
+
+
+def _lyapunov_colours(norm: TwoSlopeNorm, neutral: float) -> ListedColormap:
+    """Red above 0, blue below, white across the neutral band ``|λ| < neutral``; grey for
+    diverged runs (masked)."""
+    size = 1024
+    colours = plt.get_cmap("RdBu_r")(np.linspace(0, 1, size))
+    low, high = (int(np.clip(norm(v), 0, 1) * size) for v in (-neutral, neutral))
+    colours[low:high + 1] = (1.0, 1.0, 1.0, 1.0)
+    return ListedColormap(colours).with_extremes(bad="0.75")
 
 
 def lyapunov_map(
@@ -270,10 +417,14 @@ def lyapunov_map(
 ) -> Any:
     """The largest Lyapunov exponent of each trajectory over the phase diagram's axes.
 
-    Needs a sweep run with ``lyapunov=True``. Two axes give a map coloured red where the
-    exponent is positive (nearby trajectories separate: chaos), blue where it is negative (a
-    stable fixed point or cycle), white at zero; one axis gives the exponent against it, each
-    point coloured by its regime, with the zero line. Diverged trajectories have none (grey on
+    Needs a sweep run with ``lyapunov=True``. Exponents within the neutral band
+    (:func:`lyapunov_neutral`, ``ln T / T`` for ``T`` steps) cannot be told from 0 at the
+    run's length, and are drawn as neutral. Two axes give a map coloured red where the exponent
+    is positive (nearby trajectories separate; chaos where clearly so, on a bounded orbit),
+    blue where it is negative (a stable fixed point or cycle), white across the neutral band;
+    the scale reaches at least :data:`LYAPUNOV_SCALE_BANDS` bands either side, so an exponent
+    just beyond it is pale. One axis gives the exponent against it, each point coloured by its
+    regime, with the zero line and the band shaded. Diverged trajectories have none (grey on
     the map, absent on the curve); exponents below :data:`LYAPUNOV_FLOOR` are drawn at it.
     Arguments as for :func:`phase_diagram`. Returns the matplotlib ``Axes``.
     """
@@ -284,31 +435,50 @@ def lyapunov_map(
     plane = _select_plane(ds, [a for a in (x, y) if a], select)
     if ax is None:
         _, ax = plt.subplots(figsize=(7.5, 5.5) if y else (8, 3.5), constrained_layout=True)
-    name = "largest Lyapunov exponent per step"
+    neutral = lyapunov_neutral(ds.attrs.get("steps", 1000))
     if y is None:
-        values = np.maximum(plane["lyapunov"].values, LYAPUNOV_FLOOR)
-        regimes = plane["regime"].values
-        ax.axhline(0.0, color="black", lw=0.8)
-        ax.plot(plane[x].values, values, color="0.6", lw=0.8, zorder=1)
-        for regime in Regime:
-            shown = regimes == regime
-            if regime != Regime.DIVERGED and shown.any():
-                ax.scatter(plane[x].values[shown], values[shown], s=10, zorder=2,
-                           color=REGIME_COLORS[regime], label=REGIME_LABELS[regime])
-        ax.set_ylabel(f"{name}\n(clipped at {LYAPUNOV_FLOOR:g})")
-        ax.legend(fontsize=8, frameon=False)
-        _grid_axis(ax, ds, plane, x, "x")  # as the phase diagram's
+        _lyapunov_curve(ax, ds, plane, x, neutral)
     else:
-        values = np.ma.masked_invalid(plane["lyapunov"].transpose(y, x).values)
-        values = np.ma.maximum(values, LYAPUNOV_FLOOR)
-        top = max(float(values.max()) if values.count() else 0.0, 1e-3)
-        bottom = min(float(values.min()) if values.count() else 0.0, -1e-3)
-        mesh = _cells(ax, ds, plane, x, y, values, max_cells,
-                      cmap=plt.get_cmap("RdBu_r").with_extremes(bad="0.75"),
-                      norm=TwoSlopeNorm(0.0, bottom, top))
-        plt.colorbar(mesh, ax=ax, label=f"{name} (grey: diverged)")
-    ax.set_title("largest Lyapunov exponent: > 0 is chaos")
+        _lyapunov_cells(ax, ds, plane, x, y, neutral, max_cells)
+    ax.set_title(_lyapunov_title(neutral), fontsize="medium")
     return ax
+
+
+def _lyapunov_curve(ax: Any, ds: xr.Dataset, plane: xr.Dataset, x: str, neutral: float
+                    ) -> None:
+    """The exponent along one axis: a point per run in its regime's colour, the band grey."""
+    values = np.maximum(plane["lyapunov"].values, LYAPUNOV_FLOOR)
+    regimes = plane["regime"].values
+    labels = regime_labels(ds)
+    ax.axhspan(-neutral, neutral, color="0.88", lw=0, zorder=0,
+               label=f"neutral: |λ| < ln T / T = {neutral:.2g}")
+    ax.axhline(0.0, color="black", lw=0.8)
+    ax.plot(plane[x].values, values, color="0.6", lw=0.8, zorder=1)
+    for regime in DISPLAY_ORDER:
+        shown = regimes == regime
+        if regime != Regime.DIVERGED and shown.any():
+            ax.scatter(plane[x].values[shown], values[shown], s=10, zorder=2,
+                       color=REGIME_COLORS[regime], label=labels[regime])
+    ax.set_ylabel(f"largest Lyapunov exponent per step\n(clipped at {LYAPUNOV_FLOOR:g})")
+    ax.legend(fontsize=8, frameon=False)
+    _grid_axis(ax, ds, plane, x, "x")  # as the phase diagram's
+
+
+def _lyapunov_cells(ax: Any, ds: xr.Dataset, plane: xr.Dataset, x: str, y: str,
+                    neutral: float, max_cells: int | None) -> None:
+    """The exponent over two axes, on a diverging scale white across the neutral band."""
+    values = np.ma.masked_invalid(plane["lyapunov"].transpose(y, x).values)
+    values = np.ma.maximum(values, LYAPUNOV_FLOOR)
+    reach = LYAPUNOV_SCALE_BANDS * neutral
+    top = max(float(values.max()) if values.count() else 0.0, reach)
+    bottom = min(float(values.min()) if values.count() else 0.0, -reach)
+    norm = TwoSlopeNorm(0.0, bottom, top)
+    mesh = _cells(ax, ds, plane, x, y, values, max_cells,
+                  cmap=_lyapunov_colours(norm, neutral), norm=norm)
+    bar = plt.colorbar(mesh, ax=ax, label="largest Lyapunov exponent per step\n(white: "
+                       f"|λ| < {neutral:.2g}, neutral; grey: diverged)")
+    for edge in (-neutral, neutral):
+        bar.ax.axhline(edge, color="0.3", lw=0.6)
 
 
 def _grid_axis(ax: Any, ds: xr.Dataset, plane: xr.Dataset, name: str, which: str) -> None:
@@ -330,16 +500,26 @@ def _grid_axis(ax: Any, ds: xr.Dataset, plane: xr.Dataset, name: str, which: str
         _tick_at_values(ax.yaxis, values)
 
 
+def _drawn_cells(ds: xr.Dataset, plane: xr.Dataset, x: str, y: str | None,
+                 max_cells: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The cells drawn of ``y`` by ``x`` (a strip of height 1 for no ``y``): the positions of
+    the rows and columns drawn, at most ``max_cells`` along each axis (:func:`_evenly_spaced`),
+    and their edges."""
+    cols = _evenly_spaced(plane.sizes[x], max_cells)
+    x_edges = _edges(plane[x].values[cols], _is_log(ds, x))
+    if y is None:
+        return np.array([0]), cols, x_edges, np.array([0.0, 1.0])
+    rows = _evenly_spaced(plane.sizes[y], max_cells)
+    return rows, cols, x_edges, _edges(plane[y].values[rows], _is_log(ds, y))
+
+
 def _cells(ax: Any, ds: xr.Dataset, plane: xr.Dataset, x: str, y: str, values: np.ndarray,
            max_cells: int | None, **style: Any) -> Any:
     """Draw ``values`` (``y`` by ``x``) as one cell per grid point, at most ``max_cells`` along
     each axis (:func:`_evenly_spaced`), and set both axes (:func:`_grid_axis`); returns the
     mesh."""
-    cols = _evenly_spaced(plane.sizes[x], max_cells)
-    rows = _evenly_spaced(plane.sizes[y], max_cells)
-    mesh = ax.pcolormesh(_edges(plane[x].values[cols], _is_log(ds, x)),
-                         _edges(plane[y].values[rows], _is_log(ds, y)),
-                         values[np.ix_(rows, cols)], shading="flat", **style)
+    rows, cols, x_edges, y_edges = _drawn_cells(ds, plane, x, y, max_cells)
+    mesh = ax.pcolormesh(x_edges, y_edges, values[np.ix_(rows, cols)], shading="flat", **style)
     _grid_axis(ax, ds, plane, x, "x")
     _grid_axis(ax, ds, plane, y, "y")
     return mesh
@@ -570,12 +750,19 @@ def sharpness_curves(
 
 
 def representative_points(ds: xr.Dataset, x: str, y: str | None) -> list[dict[str, float]]:
-    """One grid point per regime present, from the middle of that regime's region."""
+    """One grid point per regime present, calmest first (:data:`DISPLAY_ORDER`), from the
+    middle of that regime's region; of its clear-cut points where it has any (a Dataset with
+    ``label_margin``: :func:`borderline_labels`)."""
     plane_dims = [d for d in (x, y) if d]
     regimes = ds["regime"].transpose(*plane_dims).values
+    marks = borderline_labels(ds)
+    unsure = (marks[0].transpose(*plane_dims).values if marks is not None
+              else np.zeros(regimes.shape, bool))
     points = []
-    for r in Regime:
-        idx = np.argwhere(regimes == r)
+    for r in DISPLAY_ORDER:
+        idx = np.argwhere((regimes == r) & ~unsure)
+        if not idx.size:
+            idx = np.argwhere(regimes == r)
         if idx.size:
             pick = idx[len(idx) // 2]
             points.append({d: float(ds[d].values[i]) for d, i in zip(plane_dims, pick,

@@ -27,6 +27,11 @@ declared with :func:`static_field`::
             return jnp.ones(2)
 
     lrscape.sweep(TiltedBowl(), "sgd", {"learning_rate": ..., "a": [1.0, 10.0]})
+
+Two class attributes (``typing.ClassVar``, not fields) say what the figures and warnings may
+claim: ``random_start = False`` where ``init`` ignores its key, as this one's does (a ``seed``
+axis over it, with no noise, is then warned of), and ``oscillation_words`` for what an
+OSCILLATORY run does there (``"bouncing across the valley"`` where there is one).
 """
 
 from .._fields import static_field

@@ -21,6 +21,13 @@ class Landscape(FieldsMixin):
     """
 
     name: ClassVar[str]
+    #: Whether :meth:`init` draws the start from its key, so that trajectories of different
+    #: seeds start apart. ``True`` unless a family declares a fixed start (what is not known
+    #: is not claimed): a ``seed`` axis over a fixed start, with no noise, is warned of.
+    random_start: ClassVar[bool] = True
+    #: What an OSCILLATORY trajectory does here, in the figures' words: a landscape with a
+    #: valley says "bouncing across the valley"; the others, that the steps reverse.
+    oscillation_words: ClassVar[str] = "zig-zag: successive steps reverse"
 
     def loss(self, params: Params) -> jax.Array:
         """The loss at ``params``: a scalar, pure, and jit/vmap/grad friendly."""
@@ -88,6 +95,8 @@ class UniformStart:
 
     Put it before :class:`Landscape` among the bases; it supplies ``init``.
     """
+
+    random_start: ClassVar[bool] = False
 
     def init(self, key: jax.Array) -> jax.Array:
         del key  # deterministic

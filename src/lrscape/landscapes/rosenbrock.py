@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import jax
 import jax.numpy as jnp
 
 from .._fields import check_int, check_scalar, fail, static_field
 from ._base import Landscape, register, sum_small
+from .valley import VALLEY_WORDS
 
 _VARIANTS = ("chained", "extended")
 
@@ -37,6 +40,9 @@ class Rosenbrock(Landscape):
         a: position of the minimum along the valley (1 classically).
         b: steepness of the valley's walls (100 classically), > 0.
     """
+
+    random_start: ClassVar[bool] = False
+    oscillation_words: ClassVar[str] = VALLEY_WORDS  # across the banana's curved valley
 
     dim: int = static_field(2)
     variant: str = static_field("chained")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import jax
 import jax.numpy as jnp
 
@@ -18,6 +20,9 @@ def _walls(curvature: jax.Array, growth: jax.Array, start: jax.Array, x0: jax.Ar
     r"""Wall curvature :math:`\kappa_0 e^{g (a - x_0)}` at floor position ``x0``."""
     return curvature * jnp.exp(growth * (start - x0))
 
+
+#: What an OSCILLATORY trajectory does in a valley: it jumps from wall to wall.
+VALLEY_WORDS = "bouncing across the valley"
 
 
 @register("narrow-valley")
@@ -54,6 +59,9 @@ class NarrowValley(Landscape):
         start: :math:`a`, the starting position along the floor.
         wall_offset: the starting displacement across the valley.
     """
+
+    random_start: ClassVar[bool] = False
+    oscillation_words: ClassVar[str] = VALLEY_WORDS
 
     dim: int = static_field(2)
     wall_curvature: float = 100.0
@@ -130,6 +138,9 @@ class TwistedValley(Landscape):
         start: :math:`a`, the starting position on the floor.
         wall_offset: the starting displacement across the valley (in both coordinates).
     """
+
+    random_start: ClassVar[bool] = False
+    oscillation_words: ClassVar[str] = VALLEY_WORDS
 
     wall_curvature: float = 50.0
     minor_curvature: float = 2.0
