@@ -25,7 +25,8 @@ def _teacher_data(
     n_data: int, input_dim: int, seed: int, task: str = "teacher"
 ) -> tuple[np.ndarray, np.ndarray]:
     """Inputs x ~ N(0, I), and clean targets (a single-index teacher's tanh(2 w* . x / sqrt d),
-    or for ``task="random"`` independent N(0, 1) draws) with unit noise."""
+    or for ``task="random"`` independent N(0, 1) draws) with unit noise, in float64 (a sweep
+    casts them to its dtype)."""
     rng = np.random.default_rng(seed)
     inputs = rng.standard_normal((n_data, input_dim))
     teacher = rng.standard_normal(input_dim)
@@ -34,7 +35,10 @@ def _teacher_data(
     else:
         clean = np.tanh(inputs @ teacher / math.sqrt(input_dim) * 2.0)
     noise = rng.standard_normal(n_data)
-    return inputs.astype(np.float32), np.stack([clean, noise]).astype(np.float32)
+    parts = np.stack([clean, noise])
+    for arr in (inputs, parts):  # cached and shared: read-only
+        arr.setflags(write=False)
+    return inputs, parts
 
 
 def count_params(*, depth: int, width: int, input_dim: int, bias: bool = True) -> int:

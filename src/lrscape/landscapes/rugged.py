@@ -15,11 +15,14 @@ from ._base import Landscape, register, sum_small
 
 @functools.lru_cache(maxsize=32)
 def _random_features(dim: int, n_features: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Directions w_j ~ N(0, I/dim) as rows of a (n_features, dim) matrix, phases ~ U[0, 2pi)."""
+    """Directions w_j ~ N(0, I/dim) as rows of a (n_features, dim) matrix, phases ~ U[0, 2pi),
+    in float64 (a sweep casts them to its dtype)."""
     rng = np.random.default_rng(seed)
     directions = rng.standard_normal((n_features, dim)) / math.sqrt(dim)
     phases = rng.uniform(0.0, 2.0 * math.pi, n_features)
-    return directions.astype(np.float32), phases.astype(np.float32)
+    for arr in (directions, phases):  # cached and shared: read-only
+        arr.setflags(write=False)
+    return directions, phases
 
 
 @register("rugged-quadratic")

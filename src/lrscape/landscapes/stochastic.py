@@ -85,7 +85,7 @@ class NoisyQuadratic(UniformStart, StochasticLandscape):
         check_scalar(self, "start")
         check_int(self, "dim", 1)
         if self.eigenvalues is None:
-            h = 1.0 / np.arange(1, self.dim + 1, dtype=np.float32)
+            h = 1.0 / np.arange(1, self.dim + 1, dtype=np.float64)
             object.__setattr__(self, "eigenvalues", h)
             return
         h = check_vector(self, "eigenvalues")
