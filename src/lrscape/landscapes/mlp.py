@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._fields import check_int, check_scalar, derived_field, fail, static_field
-from ._base import Landscape, register
+from ._base import Landscape, float_dtype, register
 
 _NONLINEARITIES = {"tanh": jnp.tanh, "relu": jax.nn.relu, "identity": lambda x: x}
 _PARAMETERIZATIONS = ("standard", "ntk", "mean-field")
@@ -100,17 +100,16 @@ def init_params(
     """Initial weights ``{"W1", "b1", ..., "a"}`` (without the ``b``'s when ``bias`` is
     False) for :func:`forward`; see :class:`MLP`."""
     keys = jax.random.split(key, depth + 1)
-    standard = parameterization == "standard"
+    standard, dtype = parameterization == "standard", float_dtype(init_scale)
     params, fan_in = {}, input_dim
     for layer in range(1, depth + 1):
         std = init_scale / (math.sqrt(fan_in) if standard else 1.0)
-        params[f"W{layer}"] = std * jax.random.normal(keys[layer - 1], (fan_in, width),
-                                                      jnp.float32)
+        params[f"W{layer}"] = std * jax.random.normal(keys[layer - 1], (fan_in, width), dtype)
         if bias:
-            params[f"b{layer}"] = jnp.zeros((width,), jnp.float32)
+            params[f"b{layer}"] = jnp.zeros((width,), dtype)
         fan_in = width
     std = init_scale / (math.sqrt(width) if standard else 1.0)
-    params["a"] = std * jax.random.normal(keys[-1], (width,), jnp.float32)
+    params["a"] = std * jax.random.normal(keys[-1], (width,), dtype)
     return params
 
 

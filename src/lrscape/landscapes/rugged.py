@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._fields import check_int, check_scalar, derived_field, static_field
-from ._base import Landscape, register, sum_small
+from ._base import Landscape, float_dtype, register, sum_small
 
 
 @functools.lru_cache(maxsize=32)
@@ -81,7 +81,8 @@ class RuggedQuadratic(Landscape):
         return bowl + ripples
 
     def init(self, key: jax.Array) -> jax.Array:
-        return self.init_scale * jax.random.normal(key, (self.dim,), dtype=jnp.float32)
+        dtype = float_dtype(self.init_scale)
+        return self.init_scale * jax.random.normal(key, (self.dim,), dtype=dtype)
 
 
 @register("rastrigin")
@@ -116,7 +117,7 @@ class Rastrigin(Landscape):
 
     def init(self, key: jax.Array) -> jax.Array:
         return jax.random.uniform(
-            key, (self.dim,), jnp.float32, -self.init_range, self.init_range
+            key, (self.dim,), float_dtype(self.init_range), -self.init_range, self.init_range
         )
 
     @property

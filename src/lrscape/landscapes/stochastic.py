@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._fields import check_int, check_scalar, check_vector, static_field
-from ._base import Landscape, Params, UniformStart, register, sum_small
+from ._base import Landscape, Params, UniformStart, float_dtype, register, sum_small
 
 
 class StochasticLandscape(Landscape):
@@ -105,7 +105,8 @@ class NoisyQuadratic(UniformStart, StochasticLandscape):
         return 0.0
 
     def sample(self, state: jax.Array, step: jax.Array) -> tuple[jax.Array, jax.Array]:
-        noise = jax.random.normal(jax.random.fold_in(state, step), (self.dim,))
+        noise = jax.random.normal(jax.random.fold_in(state, step), (self.dim,),
+                                  float_dtype(self.batch_size))
         return noise, state
 
     def batch_loss(self, params: jax.Array, batch: jax.Array) -> jax.Array:
