@@ -272,12 +272,17 @@ def _share(reversed_weight, pair_weight):
         return np.where(pair_weight > 0, np.clip(reversed_weight / pair_weight, 0, 1), 0)
 
 
-def rugged_loss_and_grad(curvature, amplitude, frequency, directions, phases):
+def rugged_loss_and_grad(curvature, amplitude, frequency, directions, phases,
+                         dtype: type = np.float32):
     """The rugged quadratic's loss and gradient on a batch ``x`` of shape (trajectories, dim):
 
     f(x) = c |x|^2 / 2 + A sqrt(2/M) sum_j cos(omega w_j.x + phi_j),
     grad = c x - A sqrt(2/M) omega sum_j sin(omega w_j.x + phi_j) w_j.
+
+    The landscape keeps ``directions`` and ``phases`` in float64; this computes with them
+    in ``dtype``, the run's (float32, a sweep's default).
     """
+    directions, phases = directions.astype(dtype), phases.astype(dtype)
     scale = amplitude * np.sqrt(2.0 / directions.shape[0])
     w_t = np.ascontiguousarray(directions.T)
 

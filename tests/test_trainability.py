@@ -1,6 +1,7 @@
 """The trainability boundary (issue 5): per-group hyperparameters, the trainability score,
 adaptive refinement against brute force, box counting, and zooms to float64's limit."""
 
+import jax
 import numpy as np
 import pytest
 import xarray as xr
@@ -21,7 +22,8 @@ def test_per_group_learning_rates_equal_a_hand_written_per_layer_update():
     lr_u, lr_v = np.array([0.05, 0.3]), np.array([0.1, 0.7])
     ds = lrscape.sweep(uv, "sgd", {"learning_rate@u": lr_u, "learning_rate@v": lr_v},
                        steps=50, record_every=1, dtype="float64", progress=False)
-    u0, v0 = (np.asarray(p, float) for p in uv.init(__import__("jax").random.key(0)))
+    with jax.enable_x64(True):  # the start as the float64 sweep draws it, in float64
+        u0, v0 = (np.asarray(p) for p in uv.init(jax.random.key(0)))
     for i, a in enumerate(lr_u):
         for j, b in enumerate(lr_v):
             u, v = u0.copy(), v0.copy()

@@ -213,12 +213,15 @@ def check_optional_int(obj: Any, field: str) -> None:
 
 
 def check_vector(obj: Any, field: str, *, nonnegative: bool = False) -> np.ndarray | None:
-    """A non-empty finite 1-D sequence, returned as float32; None when not concrete."""
+    """A non-empty finite 1-D sequence, returned as float64; None when not concrete.
+
+    Kept at full precision: a sweep casts it to its own dtype where the run is set up.
+    """
     value = getattr(obj, field)
     if not is_concrete(value):
         return None
     try:
-        arr = np.asarray(value, dtype=float)
+        arr = np.array(value, dtype=np.float64)  # a copy: the caller's array may change
     except (TypeError, ValueError):
         fail(obj, field, value, "a 1-D sequence of numbers")
     if arr.ndim != 1 or arr.size == 0:
@@ -227,7 +230,7 @@ def check_vector(obj: Any, field: str, *, nonnegative: bool = False) -> np.ndarr
         fail(obj, field, value, "finite")
     if nonnegative and np.any(arr < 0):
         fail(obj, field, value, ">= 0 everywhere")
-    return arr.astype(np.float32)
+    return arr
 
 
 # -- checks of plain settings (a sweep's options, not a dataclass's fields) -----------------

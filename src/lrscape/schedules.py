@@ -99,7 +99,7 @@ class Constant(Schedule):
     r""":math:`m(t) = 1`."""
 
     def __call__(self, step: jax.Array) -> jax.Array:
-        return jnp.ones_like(jnp.asarray(step, dtype=jnp.float32))
+        return jnp.ones(jnp.shape(step))  # JAX's default float type: a sweep's own
 
 
 @register("piecewise-constant")

@@ -87,7 +87,9 @@ def sweep(
             :math:`\\mathcal N(0, \\sigma^2 I)` added to every gradient, drawn afresh per
             step and trajectory (on any landscape; also a grid axis, ``"gradient_noise"``).
         thresholds: the classifier's :class:`~lrscape.regimes.Thresholds` (or a dict of them).
-        dtype: ``jnp.float32`` (default) or ``jnp.float64`` (enables x64 for this call).
+        dtype: ``jnp.float32`` (default) or ``jnp.float64`` (enables x64 for this call):
+            the landscape's constants, the starts (random ones drawn in it), data sets and
+            grid values are all built in, or cast once to, this type.
         chunk_size: trajectories per compiled call (default: as many as fit in
             ``max_memory``, by the compiled program's own memory analysis; on CPU also at
             most 4,096 per device and few enough for a step's working set to stay in cache).

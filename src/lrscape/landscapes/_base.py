@@ -12,6 +12,16 @@ from .._fields import FieldsMixin, Registry, sum_small  # noqa: F401 - landscape
 Params = Any  # an array or a pytree of arrays
 L = TypeVar("L", bound="Landscape")
 
+
+def float_dtype(*fields: Any) -> Any:
+    """The floating-point type to build a landscape's values in, from its float ``fields``.
+
+    In a sweep the fields arrive cast to the sweep's dtype, so starts and data come out in it
+    (float64 when asked, with nothing rounded to float32 first); for plain Python numbers it
+    is JAX's default float type (float32 unless x64 is enabled).
+    """
+    return jnp.result_type(float, *fields)
+
 class Landscape(FieldsMixin):
     """Base class of every landscape: a loss function with a default starting point.
 
@@ -100,7 +110,7 @@ class UniformStart:
 
     def init(self, key: jax.Array) -> jax.Array:
         del key  # deterministic
-        return jnp.full((self.dim,), self.start, dtype=jnp.float32)
+        return jnp.full((self.dim,), self.start, dtype=float_dtype(self.start))
 
 
 def get(name: str, **fields: Any) -> Landscape:

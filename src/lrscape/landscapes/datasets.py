@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._fields import check_int, check_scalar, derived_field, fail, is_concrete, static_field
-from ._base import Params, UniformStart, register
+from ._base import Params, UniformStart, float_dtype, register
 from .mlp import forward, init_params, layer_groups
 from .stochastic import StochasticLandscape
 
@@ -72,6 +72,11 @@ class FiniteSum(StochasticLandscape):
     def _draw(self, key: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
         """``n`` examples (inputs, targets) from ``key``; the teacher depends on ``key`` only."""
         raise NotImplementedError
+
+    @property
+    def _dtype(self) -> Any:
+        """The floating-point type the examples are drawn in: the sweep's in a sweep."""
+        return float_dtype(self.label_noise)
 
     def _generate(self) -> Split:
         seed = jnp.asarray(self.data_seed).astype(jnp.uint32)
@@ -156,11 +161,11 @@ class FiniteSum(StochasticLandscape):
         return self._mean_loss(params, data.x_train[batch], data.y_train[batch])
 
 
-def _curvatures(dim: int, wall: Any, floor: Any) -> jax.Array:
-    """``dim`` feature variances, geometric from ``wall`` down to ``floor``."""
+def _curvatures(dim: int, wall: Any, floor: Any, dtype: Any) -> jax.Array:
+    """``dim`` feature variances, geometric from ``wall`` down to ``floor``, in ``dtype``."""
     if dim == 1:
-        return jnp.reshape(jnp.asarray(wall, jnp.float32), (1,))
-    fraction = jnp.linspace(0.0, 1.0, dim)
+        return jnp.reshape(jnp.asarray(wall, dtype), (1,))
+    fraction = jnp.linspace(0.0, 1.0, dim, dtype=dtype)
     return jnp.exp((1 - fraction) * jnp.log(wall) + fraction * jnp.log(floor))
 
 
@@ -183,15 +188,17 @@ class _LinearTask(UniformStart, FiniteSum):
     def _teacher_signal(self, key: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
         """Inputs and the teacher's noisy signal w*.x + label_noise * N(0, 1)."""
         inputs, teacher = self._features(key, n)
-        noise = jax.random.normal(jax.random.fold_in(key, 1), (n,))
+        noise = jax.random.normal(jax.random.fold_in(key, 1), (n,), self._dtype)
         return inputs, inputs @ teacher + self.label_noise * noise
 
     def _features(self, key: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
         """Inputs with covariance diag(h) and the teacher's weights w* ~ N(0, I)."""
         k_x, k_w = jax.random.split(key)
-        scales = jnp.sqrt(_curvatures(self.dim, self.wall_curvature, self.floor_curvature))
-        inputs = jax.random.normal(k_x, (n, self.dim)) * scales
-        teacher = jax.random.normal(k_w, (self.dim,))
+        dtype = self._dtype
+        scales = jnp.sqrt(_curvatures(self.dim, self.wall_curvature, self.floor_curvature,
+                                      dtype))
+        inputs = jax.random.normal(k_x, (n, self.dim), dtype) * scales
+        teacher = jax.random.normal(k_w, (self.dim,), dtype)
         return inputs, teacher
 
     def predict(self, params: jax.Array, inputs: jax.Array) -> jax.Array:
@@ -335,12 +342,13 @@ class TeacherStudent(FiniteSum):
 
     def _draw(self, key: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
         k_x, k_w, k_a, k_e = jax.random.split(key, 4)
-        inputs = jax.random.normal(k_x, (n, self.input_dim))
-        weights = jax.random.normal(k_w, (self.input_dim, self.teacher_width))
-        readout = jax.random.normal(k_a, (self.teacher_width,))
+        dtype = self._dtype
+        inputs = jax.random.normal(k_x, (n, self.input_dim), dtype)
+        weights = jax.random.normal(k_w, (self.input_dim, self.teacher_width), dtype)
+        readout = jax.random.normal(k_a, (self.teacher_width,), dtype)
         hidden = jnp.tanh(inputs @ weights / math.sqrt(self.input_dim))
         clean = hidden @ readout / math.sqrt(self.teacher_width)
-        return inputs, clean + self.label_noise * jax.random.normal(k_e, (n,))
+        return inputs, clean + self.label_noise * jax.random.normal(k_e, (n,), dtype)
 
     def predict(self, params: dict[str, jax.Array], inputs: jax.Array) -> jax.Array:
         return forward(params, inputs.astype(params["a"].dtype), depth=self.depth,

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._fields import check_int, check_scalar, derived_field, fail, static_field
-from ._base import Landscape, register
+from ._base import Landscape, float_dtype, register
 
 _NONLINEARITIES = {"tanh": jnp.tanh, "relu": jax.nn.relu, "identity": lambda x: x}
 _PARAMETERIZATIONS = ("standard", "ntk", "mean-field")
@@ -25,7 +25,8 @@ def _teacher_data(
     n_data: int, input_dim: int, seed: int, task: str = "teacher"
 ) -> tuple[np.ndarray, np.ndarray]:
     """Inputs x ~ N(0, I), and clean targets (a single-index teacher's tanh(2 w* . x / sqrt d),
-    or for ``task="random"`` independent N(0, 1) draws) with unit noise."""
+    or for ``task="random"`` independent N(0, 1) draws) with unit noise, in float64 (a sweep
+    casts them to its dtype)."""
     rng = np.random.default_rng(seed)
     inputs = rng.standard_normal((n_data, input_dim))
     teacher = rng.standard_normal(input_dim)
@@ -34,7 +35,10 @@ def _teacher_data(
     else:
         clean = np.tanh(inputs @ teacher / math.sqrt(input_dim) * 2.0)
     noise = rng.standard_normal(n_data)
-    return inputs.astype(np.float32), np.stack([clean, noise]).astype(np.float32)
+    parts = np.stack([clean, noise])
+    for arr in (inputs, parts):  # cached and shared: read-only
+        arr.setflags(write=False)
+    return inputs, parts
 
 
 def count_params(*, depth: int, width: int, input_dim: int, bias: bool = True) -> int:
@@ -96,17 +100,16 @@ def init_params(
     """Initial weights ``{"W1", "b1", ..., "a"}`` (without the ``b``'s when ``bias`` is
     False) for :func:`forward`; see :class:`MLP`."""
     keys = jax.random.split(key, depth + 1)
-    standard = parameterization == "standard"
+    standard, dtype = parameterization == "standard", float_dtype(init_scale)
     params, fan_in = {}, input_dim
     for layer in range(1, depth + 1):
         std = init_scale / (math.sqrt(fan_in) if standard else 1.0)
-        params[f"W{layer}"] = std * jax.random.normal(keys[layer - 1], (fan_in, width),
-                                                      jnp.float32)
+        params[f"W{layer}"] = std * jax.random.normal(keys[layer - 1], (fan_in, width), dtype)
         if bias:
-            params[f"b{layer}"] = jnp.zeros((width,), jnp.float32)
+            params[f"b{layer}"] = jnp.zeros((width,), dtype)
         fan_in = width
     std = init_scale / (math.sqrt(width) if standard else 1.0)
-    params["a"] = std * jax.random.normal(keys[-1], (width,), jnp.float32)
+    params["a"] = std * jax.random.normal(keys[-1], (width,), dtype)
     return params
 
 

@@ -59,7 +59,7 @@ class Quadratic(UniformStart, Landscape):
             object.__setattr__(self, "eigenvalues", h)
             if self.rotation_seed is not None and self.basis is None:
                 basis = _orthogonal(h.size, int(self.rotation_seed))
-                object.__setattr__(self, "basis", basis.astype(np.float32))
+                object.__setattr__(self, "basis", basis)
 
     @property
     def dim(self) -> int:

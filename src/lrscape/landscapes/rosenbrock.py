@@ -6,9 +6,10 @@ from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .._fields import check_int, check_scalar, fail, static_field
-from ._base import Landscape, register, sum_small
+from ._base import Landscape, float_dtype, register, sum_small
 from .valley import VALLEY_WORDS
 
 _VARIANTS = ("chained", "extended")
@@ -68,7 +69,8 @@ class Rosenbrock(Landscape):
 
     def init(self, key: jax.Array) -> jax.Array:
         del key  # deterministic: the classic start
-        return jnp.where(jnp.arange(self.dim) % 2 == 0, -1.2, 1.0).astype(jnp.float32)
+        start = np.where(np.arange(self.dim) % 2 == 0, -1.2, 1.0)  # float64: -1.2 unrounded
+        return jnp.asarray(start, float_dtype(self.a, self.b))
 
     @property
     def minimum(self) -> float | None:

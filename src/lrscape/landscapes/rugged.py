@@ -10,16 +10,19 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._fields import check_int, check_scalar, derived_field, static_field
-from ._base import Landscape, register, sum_small
+from ._base import Landscape, float_dtype, register, sum_small
 
 
 @functools.lru_cache(maxsize=32)
 def _random_features(dim: int, n_features: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Directions w_j ~ N(0, I/dim) as rows of a (n_features, dim) matrix, phases ~ U[0, 2pi)."""
+    """Directions w_j ~ N(0, I/dim) as rows of a (n_features, dim) matrix, phases ~ U[0, 2pi),
+    in float64 (a sweep casts them to its dtype)."""
     rng = np.random.default_rng(seed)
     directions = rng.standard_normal((n_features, dim)) / math.sqrt(dim)
     phases = rng.uniform(0.0, 2.0 * math.pi, n_features)
-    return directions.astype(np.float32), phases.astype(np.float32)
+    for arr in (directions, phases):  # cached and shared: read-only
+        arr.setflags(write=False)
+    return directions, phases
 
 
 @register("rugged-quadratic")
@@ -78,7 +81,8 @@ class RuggedQuadratic(Landscape):
         return bowl + ripples
 
     def init(self, key: jax.Array) -> jax.Array:
-        return self.init_scale * jax.random.normal(key, (self.dim,), dtype=jnp.float32)
+        dtype = float_dtype(self.init_scale)
+        return self.init_scale * jax.random.normal(key, (self.dim,), dtype=dtype)
 
 
 @register("rastrigin")
@@ -113,7 +117,7 @@ class Rastrigin(Landscape):
 
     def init(self, key: jax.Array) -> jax.Array:
         return jax.random.uniform(
-            key, (self.dim,), jnp.float32, -self.init_range, self.init_range
+            key, (self.dim,), float_dtype(self.init_range), -self.init_range, self.init_range
         )
 
     @property

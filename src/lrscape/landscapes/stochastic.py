@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._fields import check_int, check_scalar, check_vector, static_field
-from ._base import Landscape, Params, UniformStart, register, sum_small
+from ._base import Landscape, Params, UniformStart, float_dtype, register, sum_small
 
 
 class StochasticLandscape(Landscape):
@@ -85,7 +85,7 @@ class NoisyQuadratic(UniformStart, StochasticLandscape):
         check_scalar(self, "start")
         check_int(self, "dim", 1)
         if self.eigenvalues is None:
-            h = 1.0 / np.arange(1, self.dim + 1, dtype=np.float32)
+            h = 1.0 / np.arange(1, self.dim + 1, dtype=np.float64)
             object.__setattr__(self, "eigenvalues", h)
             return
         h = check_vector(self, "eigenvalues")
@@ -105,7 +105,8 @@ class NoisyQuadratic(UniformStart, StochasticLandscape):
         return 0.0
 
     def sample(self, state: jax.Array, step: jax.Array) -> tuple[jax.Array, jax.Array]:
-        noise = jax.random.normal(jax.random.fold_in(state, step), (self.dim,))
+        noise = jax.random.normal(jax.random.fold_in(state, step), (self.dim,),
+                                  float_dtype(self.batch_size))
         return noise, state
 
     def batch_loss(self, params: jax.Array, batch: jax.Array) -> jax.Array:

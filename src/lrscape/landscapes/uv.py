@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from .._fields import check_int, check_scalar, static_field
-from ._base import Landscape, register
+from ._base import Landscape, float_dtype, register
 
 
 @register("uv-model")
@@ -62,9 +62,9 @@ class UVModel(Landscape):
 
     def init(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
         ku, kv = jax.random.split(key)
-        shape = (self.width,)
-        u = self.init_scale * jax.random.normal(ku, shape, dtype=jnp.float32)
-        v = self.init_scale * jax.random.normal(kv, shape, dtype=jnp.float32)
+        shape, dtype = (self.width,), float_dtype(self.init_scale)
+        u = self.init_scale * jax.random.normal(ku, shape, dtype=dtype)
+        v = self.init_scale * jax.random.normal(kv, shape, dtype=dtype)
         return u, v
 
     @property

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from .._fields import check_int, check_scalar, static_field
-from ._base import Landscape, register, sum_small
+from ._base import Landscape, float_dtype, register, sum_small
 
 
 def _floor(slope: jax.Array, width: jax.Array, x0: jax.Array) -> jax.Array:
@@ -97,8 +97,9 @@ class NarrowValley(Landscape):
 
     def init(self, key: jax.Array) -> jax.Array:
         del key  # deterministic
-        walls = jnp.full((self.dim - 1,), self.wall_offset, dtype=jnp.float32)
-        return jnp.concatenate([jnp.full((1,), self.start, dtype=jnp.float32), walls])
+        dtype = float_dtype(self.start, self.wall_offset)
+        walls = jnp.full((self.dim - 1,), self.wall_offset, dtype=dtype)
+        return jnp.concatenate([jnp.full((1,), self.start, dtype=dtype), walls])
 
     @property
     def minimum(self) -> float:
@@ -179,8 +180,9 @@ class TwistedValley(Landscape):
 
     def init(self, key: jax.Array) -> jax.Array:
         del key  # deterministic
-        return jnp.array([1.0, 0.0, 0.0], jnp.float32) * self.start + jnp.array(
-            [0.0, 1.0, 1.0], jnp.float32) * self.wall_offset
+        dtype = float_dtype(self.start, self.wall_offset)
+        return jnp.array([1.0, 0.0, 0.0], dtype) * self.start + jnp.array(
+            [0.0, 1.0, 1.0], dtype) * self.wall_offset
 
     @property
     def minimum(self) -> float:
