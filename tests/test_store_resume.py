@@ -413,7 +413,7 @@ def test_results_beyond_the_ram_are_refused_before_computed_or_read(tmp_path, mo
     path = tmp_path / "s.zarr"
     # 36 trajectories x (38 bytes of summary + 20 record windows x 8 bytes) = 7,128 bytes
     monkeypatch.setattr(importlib.import_module("lrscape.plan"), "machine_ram", lambda: 7127)
-    with pytest.raises(ValueError, match=r"would hold 0\.0 GB \(198 bytes for each of 36 "
+    with pytest.raises(ValueError, match=r"would hold 0\.0 GB \(222 bytes for each of 36 "
                                          r"trajectories\), more than this machine's"):
         lrscape.sweep(VALLEY, "momentum", GRID, steps=200, store=str(path))
     assert not path.exists()

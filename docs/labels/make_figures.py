@@ -9,7 +9,6 @@ from __future__ import annotations
 import pathlib
 
 import jax
-import jax.numpy as jnp
 import matplotlib
 
 matplotlib.use("Agg")
@@ -44,7 +43,7 @@ CASES = [
 def path(landscape, name: str, hyper: dict, steps: int) -> tuple[np.ndarray, np.ndarray]:
     """The iterates and losses of a plain optax loop, for drawing (the label comes from
     lrscape.sweep on the same settings)."""
-    tx = getattr(optax, "sgd")(nesterov=False, **hyper) if name in ("sgd", "momentum") else None
+    tx = optax.sgd(nesterov=False, **hyper) if name in ("sgd", "momentum") else None
     params = landscape.init(jax.random.key(0))
     state = tx.init(params)
     xs, losses = [np.asarray(params)], [float(landscape.loss(params))]
