@@ -86,7 +86,7 @@ class _Tracker:
             energy = sq + s1
             gain = np.where(measurable & np.isfinite(self.low) & (energy < self.low),
                             0.5 * np.log(self.low / np.maximum(energy, 1e-38)), 0)
-        now = measurable & (pair < 0)
+        now = measurable & ((pair < 0) | (d_pair < 0))
         self.low = np.where(measurable, np.minimum(self.low, energy), self.low)
         self.reversed_progress += np.where(d_pair < 0, gain, 0).astype(self.dtype)
         self.progress += gain.astype(self.dtype)

@@ -20,10 +20,11 @@ outweighs what happens near the attractor. The statistics here look at the appro
   the same, whether it took one step or a hundred. Second differences cancel a drift, so a
   valley's walls are seen under its floor's slide. On a quadratic the share is 0 below
   :math:`\eta\lambda = 1` and 1 above it, for gradient descent from any start.
-* ``reversals`` counts the measurable steps that reverse direction,
-  :math:`\Delta x_t \cdot \Delta x_{t-1} < 0`, and ``zigzags`` those that reverse right after a
-  reversal. Ringing reverses again and again, but never twice in a row while it turns by less
-  than a quarter turn per step.
+* ``reversals`` counts the measurable steps that turn around: the step reverses,
+  :math:`\Delta x_t \cdot \Delta x_{t-1} < 0`, or its change does, :math:`D_t \cdot D_{t-1} < 0`
+  (so the swings of a valley's walls count under the floor's drift); ``zigzags`` counts
+  those right after another. A ringing iterate turns around again and again; a smooth
+  approach at most once (where a start from rest stops accelerating).
 
 Everything is a scalar in the scan carry (and the step before last), updated once per step.
 """
@@ -83,7 +84,7 @@ def observe(state: Approach, t: jax.Array, alive: jax.Array, update: Params,
     gain = jnp.where(measurable & jnp.isfinite(state.low) & (energy < state.low),
                      0.5 * jnp.log(state.low / jnp.maximum(energy, jnp.finfo(energy.dtype).tiny)),
                      0.0)
-    reversed_now = measurable & (pair < 0)
+    reversed_now = measurable & ((pair < 0) | (d_pair < 0))
     return Approach(
         before_last=prev_update,
         last_square=square,

@@ -66,9 +66,9 @@ VARIABLES: dict[str, Variable] = {
     "approach_reversal": _summary("share of the approach's progress (nats of decay of the "
                                   "step energy) made by reversing second differences "
                                   "(NaN: no measurable approach)"),
-    "reversals": _summary("measurable steps of the approach that reverse direction", "int32"),
-    "zigzags": _summary("measurable steps that reverse direction right after a reversal",
-                        "int32"),
+    "reversals": _summary("measurable steps of the approach that turn around (the step "
+                          "dx_t . dx_(t-1) < 0, or its change D_t . D_(t-1) < 0)", "int32"),
+    "zigzags": _summary("measurable steps that turn around right after another", "int32"),
     "late_low": _summary("smallest window-mean loss over the record windows that start in the "
                          "last quarter of the run"),
     "converged": _summary("reached a fixed point within tolerance by the end", "bool"),

@@ -220,8 +220,9 @@ def detect_period(ring: jnp.ndarray, rtol: float, max_period: int
     mismatch = jnp.full((), jnp.inf, ring.dtype)
     closest = jnp.full((), jnp.inf, ring.dtype)
     for p in range(max_period, 0, -1):  # the smallest period wins
-        deviation = jnp.max(jnp.abs(ring[p:] - ring[: size - p]) / tol)
-        repeats = deviation <= 1.0
+        worst = jnp.max(jnp.abs(ring[p:] - ring[: size - p]), axis=0)  # per channel, exact
+        repeats = jnp.all(worst <= tol)
+        deviation = jnp.max(worst / tol)
         period = jnp.where(repeats, p, period)
         mismatch = jnp.where(repeats, deviation, mismatch)
         closest = jnp.minimum(closest, deviation)
