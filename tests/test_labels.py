@@ -144,3 +144,8 @@ def test_margins_are_small_on_a_threshold_large_away_and_reclassify_keeps_them()
     np.testing.assert_array_equal(again.regime.values, ds.regime.values)
     np.testing.assert_allclose(again.label_margin.values, ds.label_margin.values, rtol=1e-5)
     assert lrscape.reclassify(ds, borderline=0.01).label_margin.attrs["borderline"] == 0.01
+
+
+def test_the_borderline_of_the_sweeps_thresholds_is_stored_with_the_margins():
+    ds = _double_well(0.6, [0.3], "float32", thresholds={"borderline": 0.2})
+    assert ds.label_margin.attrs["borderline"] == 0.2

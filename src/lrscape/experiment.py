@@ -240,6 +240,8 @@ class Experiment:
                                  for name, value in values.items()}, self.dims, self.shape)
         ds = xr.Dataset(data, coords=self._coords(values))
         ds.attrs.update(self.attrs())
+        if "label_margin" in ds:  # the borderline of these thresholds, not the default's
+            ds["label_margin"].attrs["borderline"] = self.thresholds.borderline
         return ds
 
     def _coords(self, values: Mapping[str, np.ndarray]) -> dict[str, Any]:
