@@ -316,7 +316,7 @@ def test_theory_overlays_sit_on_the_diverged_and_oscillatory_boundaries():
     betas = [0.0, 0.6, 0.9]
     ds = lrscape.sweep(VALLEY, "momentum", {"learning_rate": lrs, "momentum": betas},
                        steps=500, progress=False)
-    diverges, reverses = plot.theory_overlays(ds, "learning_rate", "momentum")
+    diverges, reverses, *_ = plot.theory_overlays(ds, "learning_rate", "momentum")
     for i, beta in enumerate(betas):
         regime = ds.regime.values[:, i]
         first_diverged = lrs[np.argmax(regime == lrscape.Regime.DIVERGED)]
@@ -338,13 +338,13 @@ def test_theory_overlays_of_a_slice_use_its_curvature_and_momentum():
                        steps=300, progress=False)
     for kappa in (50.0, 200.0):
         plane = ds.sel(wall_curvature=kappa)
-        diverges, _ = plot.theory_overlays(plane, "learning_rate", "momentum")
+        diverges, *_ = plot.theory_overlays(plane, "learning_rate", "momentum")
         for i, beta in enumerate([0.0, 0.6]):
             edge = np.interp(beta, diverges[2], diverges[1])
             assert edge == pytest.approx(2 * (1 + beta) / kappa)  # the slice's, not the default
             first_diverged = lrs[np.argmax(plane.regime.values[:, i] == lrscape.Regime.DIVERGED)]
             assert first_diverged == pytest.approx(edge, rel=0.08)  # two grid steps
-    (diverges, _) = plot.theory_overlays(ds.sel(momentum=0.6), "learning_rate", "wall_curvature")
+    diverges, *_ = plot.theory_overlays(ds.sel(momentum=0.6), "learning_rate", "wall_curvature")
     assert diverges[1] * diverges[2] == pytest.approx(np.full(200, 2 * 1.6))  # eta kappa = 3.2
 
 
@@ -381,12 +381,12 @@ def test_a_user_landscape_that_declares_its_curvature_gets_the_edges(user_regist
     # its curvature field as an axis moves them: eta * a = 2 and 1 along it
     ds = lrscape.sweep(bowl, "sgd", {"learning_rate": [0.05, 0.1], "a": [2.0, 8.0]},
                        steps=20, progress=False)
-    diverges, bounces = plot.theory_overlays(ds, "learning_rate", "a")
+    diverges, bounces, *_ = plot.theory_overlays(ds, "learning_rate", "a")
     np.testing.assert_allclose(diverges[1] * diverges[2], 2.0)
     np.testing.assert_allclose(bounces[1] * bounces[2], 1.0)
     assert [diverges[2].min(), diverges[2].max()] == pytest.approx([2.0, 8.0])
     # a slice of that grid: the slice's curvature
-    (diverges, _) = plot.theory_overlays(ds.sel(a=8.0), "learning_rate", None)
+    diverges, *_ = plot.theory_overlays(ds.sel(a=8.0), "learning_rate", None)
     assert diverges[1].tolist() == [2 / 8.0]
     # not registered here (a user's class not imported): no lines, and no error
     assert plot.theory_overlays(ds.assign_attrs(landscape="user-elsewhere"),

@@ -53,18 +53,22 @@ class Edges:
         noisy_bounces: where that boundary lies on noisy runs, where the step correlation at
             the noise floor reaches :math:`-1/2`, e.g. :math:`1+2\beta`
             (:func:`heavy_ball_noisy_oscillation_edge`); ``None``: not known, not drawn.
+        rings: where the roots turn complex (critical damping), the MONOTONE / RINGING
+            boundary of noiseless runs, e.g. :math:`(1-\sqrt\beta)^2`
+            (:func:`heavy_ball_ringing_edge`); ``None`` for a method without momentum.
     """
 
     name: str
     diverges: Edge
     bounces: Edge
     noisy_bounces: Edge | None = None
+    rings: Edge | None = None
 
     def drawn(self, noisy: bool = False) -> tuple[Edge, ...]:
         """The edges that apply to noiseless runs (``noisy=False``) or to noisy ones, divergence
         first: noise leaves the divergence edge in place and moves the bounce edge."""
         if not noisy:
-            return self.diverges, self.bounces
+            return (self.diverges, self.bounces, *(() if self.rings is None else (self.rings,)))
         return (self.diverges, *(() if self.noisy_bounces is None else (self.noisy_bounces,)))
 
 

@@ -206,6 +206,7 @@ def _gd_bounce(momentum: Any) -> float:
 
 _DIVERGES, _BOUNCES = "diverges", "steepest direction bounces"
 _BOUNCES_NOISY = "noisy steps anticorrelate (ρ ≤ −1/2)"
+_RINGS = "rings (complex roots)"
 # The closed forms of lrscape.theory, as functions of the momentum beta with their formulas.
 _EDGES: dict[str, Edges] = {
     "sgd": Edges("gradient descent", Edge(_DIVERGES, _gd_divergence, "2"),
@@ -213,11 +214,13 @@ _EDGES: dict[str, Edges] = {
     "momentum": Edges(
         "heavy ball", Edge(_DIVERGES, theory.heavy_ball_edge, "2(1+β)"),
         Edge(_BOUNCES, theory.heavy_ball_oscillation_edge, "1+β"),
-        Edge(_BOUNCES_NOISY, theory.heavy_ball_noisy_oscillation_edge, "1+2β")),
+        Edge(_BOUNCES_NOISY, theory.heavy_ball_noisy_oscillation_edge, "1+2β"),
+        Edge(_RINGS, theory.heavy_ball_ringing_edge, "(1−√β)²")),
     "nesterov": Edges(
         "Nesterov", Edge(_DIVERGES, theory.nesterov_edge, "(2+2β)/(1+2β)"),
         Edge(_BOUNCES, theory.nesterov_oscillation_edge, "(1+β+β²)/(1+β)²"),
-        Edge(_BOUNCES_NOISY, theory.nesterov_noisy_oscillation_edge, "h(β), 0.85 to 1")),
+        Edge(_BOUNCES_NOISY, theory.nesterov_noisy_oscillation_edge, "h(β), 0.85 to 1"),
+        Edge(_RINGS, theory.nesterov_ringing_edge, "((1−β)/(1+β))²")),
 }
 
 # name: (factory, hyperparameters with defaults, their domains beyond learning_rate >= 0).
