@@ -541,7 +541,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     if points:
         _print_points(ds, out)
         return 0
-    counts = {r.name.lower(): int((ds["regime"] == r).sum()) for r in lrscape.Regime}
+    counts = {r.name.lower(): int((ds["regime"] == r).sum())
+              for r in lrscape.regimes.DISPLAY_ORDER}  # calm to wild, as the legend
     print(f"wrote {out}: {ds['regime'].size} trajectories x {s['steps']} steps; "
           + ", ".join(f"{k} {v}" for k, v in counts.items() if v))
     plot_path = s.get("plot")
