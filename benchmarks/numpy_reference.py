@@ -58,6 +58,9 @@ class _Tracker:
         self.low = np.full(n, np.inf, dtype)
         self.reversed_progress, self.progress = np.zeros(n, dtype), np.zeros(n, dtype)
         self.reversals, self.zigzags = np.zeros(n, np.int32), np.zeros(n, np.int32)
+        self.measured = np.zeros(n, np.int32)
+        self.progress_at_turn = np.zeros(n, dtype)
+        self.first_reversal, self.last_reversal = np.full(n, -1, np.int32), np.full(n, -1, np.int32)
         self.noise_square = np.zeros(n, dtype)
         self.q4_low = np.full(n, np.inf, dtype)
         self.eps = np.finfo(dtype).eps
@@ -92,6 +95,11 @@ class _Tracker:
         self.progress += gain.astype(self.dtype)
         self.reversals += now
         self.zigzags += now & self.last_reversed
+        self.first_reversal = np.where(now & (self.first_reversal < 0), self.measured,
+                                       self.first_reversal)
+        self.last_reversal = np.where(now, self.measured, self.last_reversal)
+        self.progress_at_turn = np.where(now, self.progress, self.progress_at_turn)
+        self.measured += measurable
         self.s2, self.s1, self.p1, self.last_reversed = s1, sq, pair, now
 
     def observe(self, t, loss, sq, pair, projection, across):
@@ -256,7 +264,8 @@ def _summarise(ring, steps, size, diverged, first_step, last_step, pair_weight, 
              "late_change": late, "late_low": np.where(np.isfinite(log.q4_low), log.q4_low,
                                                        np.nan),
              "initial_loss": log.start, "final_loss": np.where(diverged, np.nan, final_loss),
-             "approach_reversal": share, "reversals": log.reversals, "zigzags": log.zigzags}
+             "approach_reversal": share, "reversals": log.reversals, "zigzags": log.zigzags,
+             "quiet_stretch": _quiet_stretch(log)}
     thresholds = Thresholds(max_period=max_period, converged_tol=converged_tol,
                             oscillation_threshold=oscillation_threshold,
                             period_rtol=period_rtol, steady_rtol=steady_rtol,
@@ -264,6 +273,13 @@ def _summarise(ring, steps, size, diverged, first_step, last_step, pair_weight, 
     regime, _ = classify(stats, thresholds)
     return {"regime": np.asarray(regime).astype(np.int8), "period": period,
             "oscillation": oscillation, "late_oscillation": late_oscillation}
+
+
+def _quiet_stretch(log):
+    """The share of the approach's progress made after its last turn-around."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where((log.reversals >= 2) & (log.progress > 0),
+                        (log.progress - log.progress_at_turn) / log.progress, np.nan)
 
 
 def _share(reversed_weight, pair_weight):

@@ -23,8 +23,10 @@ outweighs what happens near the attractor. The statistics here look at the appro
 * ``reversals`` counts the measurable steps that turn around: the step reverses,
   :math:`\Delta x_t \cdot \Delta x_{t-1} < 0`, or its change does, :math:`D_t \cdot D_{t-1} < 0`
   (so the swings of a valley's walls count under the floor's drift); ``zigzags`` counts
-  those right after another. A ringing iterate turns around again and again; a smooth
-  approach at most once (where a start from rest stops accelerating).
+  those right after another. A ringing iterate turns around again and again, to the end of its
+  measurable motion; a smooth approach at most once or twice on its way in (where a start
+  from rest stops accelerating, or a first step overshoots), followed by a long quiet
+  stretch (``quiet_stretch``).
 
 Everything is a scalar in the scan carry (and the step before last), updated once per step.
 """
@@ -52,6 +54,10 @@ class Approach(NamedTuple):
     progress: jax.Array  # progress of all measurable steps
     reversals: jax.Array  # int32
     zigzags: jax.Array  # int32
+    measured: jax.Array  # int32: measurable steps so far
+    first_reversal: jax.Array  # int32: ``measured`` at the first reversal (-1: none yet)
+    last_reversal: jax.Array  # int32: ``measured`` at the latest reversal
+    progress_at_turn: jax.Array  # ``progress`` at the latest reversal
 
 
 def start(params: Params, dtype: Any) -> Approach:
@@ -61,7 +67,9 @@ def start(params: Params, dtype: Any) -> Approach:
         before_last=jax.tree.map(jnp.zeros_like, params), last_square=zero,
         before_last_square=zero, last_pair=zero, last_reversed=jnp.zeros((), bool),
         low=jnp.full((), jnp.inf, dtype), reversed_progress=zero, progress=zero,
-        reversals=jnp.zeros((), jnp.int32), zigzags=jnp.zeros((), jnp.int32))
+        reversals=jnp.zeros((), jnp.int32), zigzags=jnp.zeros((), jnp.int32),
+        measured=jnp.zeros((), jnp.int32), first_reversal=jnp.full((), -1, jnp.int32),
+        last_reversal=jnp.full((), -1, jnp.int32), progress_at_turn=zero)
 
 
 def observe(state: Approach, t: jax.Array, alive: jax.Array, update: Params,
@@ -96,7 +104,23 @@ def observe(state: Approach, t: jax.Array, alive: jax.Array, update: Params,
         progress=state.progress + gain,
         reversals=state.reversals + reversed_now.astype(jnp.int32),
         zigzags=state.zigzags + (reversed_now & state.last_reversed).astype(jnp.int32),
+        measured=state.measured + measurable.astype(jnp.int32),
+        first_reversal=jnp.where(reversed_now & (state.first_reversal < 0), state.measured,
+                                 state.first_reversal),
+        last_reversal=jnp.where(reversed_now, state.measured, state.last_reversal),
+        progress_at_turn=jnp.where(reversed_now, state.progress + gain, state.progress_at_turn),
     )
+
+
+def quiet_stretch(state: Approach) -> jax.Array:
+    """``quiet_stretch``: the share of the approach's progress made after its last turn-around
+    (NaN with fewer than two turn-arounds). Ringing turns around to the end of its measurable
+    motion (a small share); a transient that turned around twice on its way in and then
+    settled smoothly made nearly all of its progress after them."""
+    after = state.progress - state.progress_at_turn
+    return jnp.where((state.reversals >= 2) & (state.progress > 0),
+                     after / jnp.maximum(state.progress, jnp.finfo(state.progress.dtype).tiny),
+                     jnp.nan)
 
 
 def reversal_share(state: Approach) -> jax.Array:

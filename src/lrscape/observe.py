@@ -69,6 +69,8 @@ VARIABLES: dict[str, Variable] = {
     "reversals": _summary("measurable steps of the approach that turn around (the step "
                           "dx_t . dx_(t-1) < 0, or its change D_t . D_(t-1) < 0)", "int32"),
     "zigzags": _summary("measurable steps that turn around right after another", "int32"),
+    "quiet_stretch": _summary("share of the approach's progress made after its last "
+                              "turn-around (NaN: fewer than two turn-arounds)"),
     "late_low": _summary("smallest window-mean loss over the record windows that start in the "
                          "last quarter of the run"),
     "converged": _summary("reached a fixed point within tolerance by the end", "bool"),

@@ -318,6 +318,7 @@ class Summary(NamedTuple):
     approach_reversal: jax.Array | None = None  # see ``lrscape.approach``
     reversals: jax.Array | None = None
     zigzags: jax.Array | None = None
+    quiet_stretch: jax.Array | None = None  # see ``lrscape.approach.quiet_stretch``
     late_low: jax.Array | None = None  # smallest window-mean loss over the last quarter
     lyapunov: jax.Array | None = None  # where tracked (NaN once diverged)
 
@@ -401,6 +402,7 @@ def summarise(
         "initial_loss": tracker.loss0, "final_loss": final_loss,
         "approach_reversal": approach.reversal_share(tracker.approach),
         "reversals": tracker.approach.reversals, "zigzags": tracker.approach.zigzags,
+        "quiet_stretch": approach.quiet_stretch(tracker.approach),
         "step_correlation": correlation, "lyapunov": lyapunov,
     }
     regime, margin = classify({k: v for k, v in stats.items() if v is not None}, thresholds,
@@ -421,6 +423,7 @@ def summarise(
         approach_reversal=stats["approach_reversal"],
         reversals=stats["reversals"],
         zigzags=stats["zigzags"],
+        quiet_stretch=stats["quiet_stretch"],
         late_low=jnp.where(diverged, nan, late_low),
         lyapunov=lyapunov,
         period=period.astype(jnp.int32),

@@ -154,8 +154,12 @@ class Thresholds:
             approach (:mod:`lrscape.approach`).
         active_change: a step whose second differences are shorter than this fraction of the
             steps they join is a steady drift, not part of the approach.
-        ringing_reversals: a run that reverses direction at least this many times in its
-            approach and is not a zig-zag is RINGING (one overshoot is not ringing).
+        ringing_reversals: a run that turns around at least this many times in its
+            approach, and keeps doing so to its end (``ringing_quiet``), and is not a zig-zag,
+            is RINGING (one overshoot is not ringing).
+        ringing_quiet: the largest share of the approach's progress after the last
+            turn-around that still counts as ringing to the end; a transient that turned
+            around on its way in and then settled smoothly has a larger one.
         chaos_reversal: a bounded run that never settles is CHAOTIC (or, with a recorded
             Lyapunov exponent at most ``lyapunov_threshold``, PERIODIC) when at least this
             share of its late half's step-pair weight reverses; below, it is still sliding
@@ -179,6 +183,7 @@ class Thresholds:
     measurable_ulps: float = 4.0
     active_change: float = 1e-2
     ringing_reversals: int = 2
+    ringing_quiet: float = 0.75
     chaos_reversal: float = 0.1
     lyapunov_threshold: float = 0.01
     borderline: float = 0.1
@@ -194,7 +199,7 @@ class Thresholds:
                      lambda v: 0 < v <= 1)
         require_int("max_period", self.max_period, 2)
         require_int("ringing_reversals", self.ringing_reversals, 2)
-        for name in ("chaos_reversal", "borderline"):
+        for name in ("chaos_reversal", "borderline", "ringing_quiet"):
             require_real(name, getattr(self, name), "in (0, 1)", lambda v: 0 < v < 1)
 
     @property
@@ -256,8 +261,12 @@ def _approach(stats: Mapping[str, Any], th: Thresholds) -> tuple[Any, Any]:
     known = ~jnp.isnan(share)
     m_share = jnp.where(known, _share_margin(jnp.nan_to_num(share), 0.5), 1.0)
     m_whole = _share_margin(whole, th.oscillation_threshold)
-    m_count = _count_margin(reversals, th.ringing_reversals)
-    again = reversals >= th.ringing_reversals
+    quiet = stats["quiet_stretch"]
+    m_count = jnp.minimum(_count_margin(reversals, th.ringing_reversals),
+                          jnp.where(jnp.isnan(quiet), 1.0,
+                                    _share_margin(jnp.nan_to_num(quiet), th.ringing_quiet)))
+    # turned around again and again, to the end of the measurable motion
+    again = (reversals >= th.ringing_reversals) & (quiet <= th.ringing_quiet)
     by_share = known & (share >= 0.5)
     by_whole = again & (whole >= th.oscillation_threshold)
     zigzag = by_share | by_whole
@@ -310,7 +319,7 @@ def classify(stats: Mapping[str, Any], thresholds: Thresholds, *, noisy: bool = 
     NumPy): ``diverged`` (the loss passed the divergence limit), ``converged``, ``period``,
     ``period_mismatch``, ``oscillation``, ``late_oscillation``, ``late_change``,
     ``late_low``, ``initial_loss``, ``final_loss``, ``approach_reversal``, ``reversals``,
-    ``zigzags``, and where recorded ``lyapunov``; on ``noisy`` runs also
+    ``zigzags``, ``quiet_stretch``, and where recorded ``lyapunov``; on ``noisy`` runs also
     ``step_correlation``, which labels them (they are never PERIODIC or CHAOTIC, nor DIVERGED
     for growing). The margin is 0 on the deciding threshold and 1 a clear distance away.
     """
@@ -368,7 +377,7 @@ def converged(step_ratio: Any, diverged: Any, thresholds: Thresholds) -> Any:
 #: What :func:`reclassify` reads from a Dataset, besides ``divergence_step`` and ``step_ratio``.
 _RECLASSIFY_NEEDS = ("period", "period_mismatch", "oscillation", "late_oscillation",
                      "late_change", "late_low", "initial_loss", "final_loss",
-                     "approach_reversal", "reversals", "zigzags")
+                     "approach_reversal", "reversals", "zigzags", "quiet_stretch")
 
 
 def reclassify(ds: Any, **thresholds: Any) -> Any:
