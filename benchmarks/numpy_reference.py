@@ -52,15 +52,13 @@ class _Tracker:
         self.loss_mean = np.empty((n_windows, n), dtype)
         self.tail_start = steps - min(steps, -(-self.size // record_every) * record_every)
         self.neg_inf, self.zero = dtype(-np.inf), dtype(0)
-        # the approach statistics (lrscape.approach): the last two steps' squares and pair
-        self.s1, self.s2, self.p1 = (np.zeros(n, dtype) for _ in range(3))
-        self.last_reversed = np.zeros(n, bool)
+        # the approach statistics (lrscape.approach): the last step's square and pair
+        self.s1, self.p1 = np.zeros(n, dtype), np.zeros(n, dtype)
+        self.last_active = np.zeros(n, bool)
         self.low = np.full(n, np.inf, dtype)
         self.reversed_progress, self.progress = np.zeros(n, dtype), np.zeros(n, dtype)
-        self.reversals, self.zigzags = np.zeros(n, np.int32), np.zeros(n, np.int32)
-        self.measured = np.zeros(n, np.int32)
         self.progress_at_turn = np.zeros(n, dtype)
-        self.first_reversal, self.last_reversal = np.full(n, -1, np.int32), np.full(n, -1, np.int32)
+        self.reversals = np.zeros(n, np.int32)
         self.noise_square = np.zeros(n, dtype)
         self.q4_low = np.full(n, np.inf, dtype)
         self.eps = np.finfo(dtype).eps
@@ -79,28 +77,21 @@ class _Tracker:
 
     def _approach(self, t, alive, sq, pair, across):
         """The approach statistics of lrscape.approach, for all trajectories at once."""
-        s1, s2, p1 = self.s1, self.s2, self.p1
-        with np.errstate(invalid="ignore", over="ignore"):
-            d_square, d_last = sq - 2 * pair + s1, s1 - 2 * p1 + s2
-            d_pair = pair - across - s1 + p1
-            floor = 1e-4
-            measurable = (alive & (t >= 2) & (sq > self.noise_square)
-                          & (d_square > floor * (sq + s1)) & (d_last > floor * (s1 + s2)))
+        s1, p1 = self.s1, self.p1
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
             energy = sq + s1
-            gain = np.where(measurable & np.isfinite(self.low) & (energy < self.low),
+            active = sq - 2 * pair + s1 > 1e-4 * energy
+            d_pair = pair - across - s1 + p1
+            measurable = alive & (t >= 2) & (sq > self.noise_square) & active & self.last_active
+            gain = np.where(measurable & (energy < self.low) & np.isfinite(self.low),
                             0.5 * np.log(self.low / np.maximum(energy, 1e-38)), 0)
-        now = measurable & ((pair < 0) | (d_pair < 0))
+        turned = measurable & ((pair < 0) | (d_pair < 0))
         self.low = np.where(measurable, np.minimum(self.low, energy), self.low)
         self.reversed_progress += np.where(d_pair < 0, gain, 0).astype(self.dtype)
         self.progress += gain.astype(self.dtype)
-        self.reversals += now
-        self.zigzags += now & self.last_reversed
-        self.first_reversal = np.where(now & (self.first_reversal < 0), self.measured,
-                                       self.first_reversal)
-        self.last_reversal = np.where(now, self.measured, self.last_reversal)
-        self.progress_at_turn = np.where(now, self.progress, self.progress_at_turn)
-        self.measured += measurable
-        self.s2, self.s1, self.p1, self.last_reversed = s1, sq, pair, now
+        self.progress_at_turn = np.where(turned, self.progress, self.progress_at_turn)
+        self.reversals += turned
+        self.s1, self.p1, self.last_active = sq, pair, active
 
     def observe(self, t, loss, sq, pair, projection, across):
         """Fold in step ``t``: its loss, the squared length of its update, the update's dot
@@ -239,15 +230,17 @@ def _summarise(ring, steps, size, diverged, first_step, last_step, pair_weight, 
     ordered = np.roll(ring, -(steps % size), axis=0) if steps >= size else ring[:steps]
     scale = np.max(np.abs(ordered), axis=0) + 1e-30
     period = np.zeros(n, np.int32)
-    mismatch = np.full(n, np.inf)
-    closest = np.full(n, np.inf)
+    tol = period_rtol * scale
     for p in range(max_period, 0, -1):
-        deviation = np.max(np.abs(ordered[p:] - ordered[: ordered.shape[0] - p])
-                           / (period_rtol * scale), axis=(0, 1))
-        repeats = deviation <= 1.0
+        repeats = np.all(np.abs(ordered[p:] - ordered[: ordered.shape[0] - p]) <= tol,
+                         axis=(0, 1))
         period[repeats] = p
-        mismatch[repeats] = deviation[repeats]
-        closest = np.minimum(closest, deviation)
+    mismatch = np.full(n, np.nan)
+    for p in np.unique(period[period > 0]):  # the deviation at the period found
+        at = period == p
+        worst = np.max(np.abs(ordered[p:, :, at] - ordered[: ordered.shape[0] - p, :, at]),
+                       axis=0)
+        mismatch[at] = np.max(worst / tol[:, at], axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         step_ratio = np.where(first_step > 0, last_step / np.maximum(first_step, 1e-38), 0)
         oscillation = _share(sum(reversed_weight), sum(pair_weight))
@@ -259,12 +252,12 @@ def _summarise(ring, steps, size, diverged, first_step, last_step, pair_weight, 
     converged = ~diverged & (step_ratio <= converged_tol)
     period = np.where(diverged, 0, np.where(converged, 1, period))
     stats = {"diverged": diverged, "converged": converged, "period": period,
-             "period_mismatch": np.where(period > 0, mismatch, closest),
+             "period_mismatch": mismatch,
              "oscillation": oscillation, "late_oscillation": late_oscillation,
              "late_change": late, "late_low": np.where(np.isfinite(log.q4_low), log.q4_low,
                                                        np.nan),
              "initial_loss": log.start, "final_loss": np.where(diverged, np.nan, final_loss),
-             "approach_reversal": share, "reversals": log.reversals, "zigzags": log.zigzags,
+             "approach_reversal": share, "reversals": log.reversals,
              "quiet_stretch": _quiet_stretch(log)}
     thresholds = Thresholds(max_period=max_period, converged_tol=converged_tol,
                             oscillation_threshold=oscillation_threshold,

@@ -132,7 +132,6 @@ def test_margins_are_small_on_a_threshold_large_away_and_reclassify_keeps_them()
              "late_change": np.full(4, -0.5), "late_low": np.full(4, 0.1),
              "initial_loss": np.ones(4), "final_loss": np.full(4, 1e-9),
              "approach_reversal": share, "reversals": np.array([30, 30, 0, 0]),
-             "zigzags": np.array([29, 29, 0, 0]),
              "quiet_stretch": np.array([0.01, 0.01, np.nan, np.nan])}
     regime, margin = lrscape.regimes.classify(stats, th)
     assert [Regime(r) for r in np.asarray(regime)] == [Regime.OSCILLATORY] * 2 + [

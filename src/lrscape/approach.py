@@ -22,11 +22,10 @@ outweighs what happens near the attractor. The statistics here look at the appro
   :math:`\eta\lambda = 1` and 1 above it, for gradient descent from any start.
 * ``reversals`` counts the measurable steps that turn around: the step reverses,
   :math:`\Delta x_t \cdot \Delta x_{t-1} < 0`, or its change does, :math:`D_t \cdot D_{t-1} < 0`
-  (so the swings of a valley's walls count under the floor's drift); ``zigzags`` counts
-  those right after another. A ringing iterate turns around again and again, to the end of its
-  measurable motion; a smooth approach at most once or twice on its way in (where a start
-  from rest stops accelerating, or a first step overshoots), followed by a long quiet
-  stretch (``quiet_stretch``).
+  (so the swings of a valley's walls count under the floor's drift). A ringing iterate turns
+  around again and again, to the end of its measurable motion; a smooth approach at most
+  once or twice on its way in (where a start from rest stops accelerating, or a first step
+  overshoots), followed by a long quiet stretch (``quiet_stretch``).
 
 Everything is a scalar in the scan carry (and the step before last), updated once per step.
 """
@@ -46,69 +45,57 @@ class Approach(NamedTuple):
 
     before_last: Params  # dx_{t-2}
     last_square: jax.Array  # |dx_{t-1}|^2
-    before_last_square: jax.Array  # |dx_{t-2}|^2
     last_pair: jax.Array  # dx_{t-1} . dx_{t-2}
-    last_reversed: jax.Array  # bool: step t-1 was measurable and reversed
+    last_active: jax.Array  # bool: |D_{t-1}| was at least active_change of its steps
     low: jax.Array  # the record low of the step energy over measurable steps
     reversed_progress: jax.Array  # progress of measurable steps whose D reverses
     progress: jax.Array  # progress of all measurable steps
-    reversals: jax.Array  # int32
-    zigzags: jax.Array  # int32
-    measured: jax.Array  # int32: measurable steps so far
-    first_reversal: jax.Array  # int32: ``measured`` at the first reversal (-1: none yet)
-    last_reversal: jax.Array  # int32: ``measured`` at the latest reversal
-    progress_at_turn: jax.Array  # ``progress`` at the latest reversal
+    progress_at_turn: jax.Array  # ``progress`` at the latest turn-around
+    reversals: jax.Array  # int32: measurable steps that turned around
 
 
 def start(params: Params, dtype: Any) -> Approach:
     """The carry before step 0 (the steps before the first are zero: a start at rest)."""
     zero = jnp.zeros((), dtype)
     return Approach(
-        before_last=jax.tree.map(jnp.zeros_like, params), last_square=zero,
-        before_last_square=zero, last_pair=zero, last_reversed=jnp.zeros((), bool),
-        low=jnp.full((), jnp.inf, dtype), reversed_progress=zero, progress=zero,
-        reversals=jnp.zeros((), jnp.int32), zigzags=jnp.zeros((), jnp.int32),
-        measured=jnp.zeros((), jnp.int32), first_reversal=jnp.full((), -1, jnp.int32),
-        last_reversal=jnp.full((), -1, jnp.int32), progress_at_turn=zero)
+        before_last=jax.tree.map(jnp.zeros_like, params), last_square=zero, last_pair=zero,
+        last_active=jnp.zeros((), bool), low=jnp.full((), jnp.inf, dtype),
+        reversed_progress=zero, progress=zero, progress_at_turn=zero,
+        reversals=jnp.zeros((), jnp.int32))
 
 
 def observe(state: Approach, t: jax.Array, alive: jax.Array, update: Params,
             prev_update: Params, square: jax.Array, pair: jax.Array, noise_square: jax.Array,
             active_change: float, dot: Any) -> Approach:
-    """Fold in step ``t``: its update, the one before, ``|dx_t|^2`` and ``dx_t . dx_{t-1}``.
+    r"""Fold in step ``t``: its update, the one before, ``|dx_t|^2`` and ``dx_t . dx_{t-1}``.
 
     ``noise_square`` is the squared step length below which a step is rounding noise;
-    ``dot`` the tree dot product of :mod:`lrscape.record`.
+    ``dot`` the tree dot product of :mod:`lrscape.record`. This runs once per trajectory and
+    step, so it is kept to a few scalar operations: the second differences' products come
+    from the steps' (:math:`D_t \cdot D_{t-1} = p_t - \Delta x_t \cdot \Delta x_{t-2} -
+    |\Delta x_{t-1}|^2 + p_{t-1}`), and whether :math:`D_{t-1}` was active is carried.
     """
     across = dot(update, state.before_last)  # dx_t . dx_{t-2}
-    s1, s2, p1 = state.last_square, state.before_last_square, state.last_pair
-    d_square = square - 2.0 * pair + s1  # |D_t|^2
-    d_last_square = s1 - 2.0 * p1 + s2  # |D_{t-1}|^2
-    d_pair = pair - across - s1 + p1  # D_t . D_{t-1}
-    floor = active_change * active_change
-    measurable = (alive & (t >= 2) & (square > noise_square)
-                  & (d_square > floor * (square + s1)) & (d_last_square > floor * (s1 + s2)))
+    s1, p1 = state.last_square, state.last_pair
     energy = square + s1
-    gain = jnp.where(measurable & jnp.isfinite(state.low) & (energy < state.low),
+    active = square - 2.0 * pair + s1 > (active_change * active_change) * energy  # |D_t|
+    d_pair = pair - across - s1 + p1  # D_t . D_{t-1}
+    measurable = alive & (t >= 2) & (square > noise_square) & active & state.last_active
+    gain = jnp.where(measurable & (energy < state.low) & (state.low < jnp.inf),
                      0.5 * jnp.log(state.low / jnp.maximum(energy, jnp.finfo(energy.dtype).tiny)),
                      0.0)
-    reversed_now = measurable & ((pair < 0) | (d_pair < 0))
+    turned = measurable & ((pair < 0) | (d_pair < 0))
+    progress = state.progress + gain
     return Approach(
         before_last=prev_update,
         last_square=square,
-        before_last_square=s1,
         last_pair=pair,
-        last_reversed=reversed_now,
+        last_active=active,
         low=jnp.where(measurable, jnp.minimum(state.low, energy), state.low),
         reversed_progress=state.reversed_progress + jnp.where(d_pair < 0, gain, 0.0),
-        progress=state.progress + gain,
-        reversals=state.reversals + reversed_now.astype(jnp.int32),
-        zigzags=state.zigzags + (reversed_now & state.last_reversed).astype(jnp.int32),
-        measured=state.measured + measurable.astype(jnp.int32),
-        first_reversal=jnp.where(reversed_now & (state.first_reversal < 0), state.measured,
-                                 state.first_reversal),
-        last_reversal=jnp.where(reversed_now, state.measured, state.last_reversal),
-        progress_at_turn=jnp.where(reversed_now, state.progress + gain, state.progress_at_turn),
+        progress=progress,
+        progress_at_turn=jnp.where(turned, progress, state.progress_at_turn),
+        reversals=state.reversals + turned.astype(jnp.int32),
     )
 
 

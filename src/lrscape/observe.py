@@ -61,14 +61,12 @@ VARIABLES: dict[str, Variable] = {
                        "with 0 is bounded, unsettled and not chaotic by its Lyapunov exponent: "
                        "a cycle longer than max_period)", "int32"),
     "period_mismatch": _summary("largest deviation of the tail from itself at its period, in "
-                                "units of period_rtol (below 1: periodic; otherwise the "
-                                "closest period's)"),
+                                "units of period_rtol (at most 1; NaN: no period)"),
     "approach_reversal": _summary("share of the approach's progress (nats of decay of the "
                                   "step energy) made by reversing second differences "
                                   "(NaN: no measurable approach)"),
     "reversals": _summary("measurable steps of the approach that turn around (the step "
                           "dx_t . dx_(t-1) < 0, or its change D_t . D_(t-1) < 0)", "int32"),
-    "zigzags": _summary("measurable steps that turn around right after another", "int32"),
     "quiet_stretch": _summary("share of the approach's progress made after its last "
                               "turn-around (NaN: fewer than two turn-arounds)"),
     "late_low": _summary("smallest window-mean loss over the record windows that start in the "

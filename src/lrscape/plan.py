@@ -39,10 +39,7 @@ CPU_CACHE_BYTES = 4 << 20
 #: shrinks a chunk, larger chunks run no faster (the 2-D valley measured flat from 4,096 to
 #: 32,768 per device), and compiling the first program at this size rather than at the whole
 #: grid's means a large grid compiles once instead of twice (once only for its memory analysis).
-#: 2,048: the approach statistics of the labels (``lrscape.approach``) took the 2-D valley's
-#: temporaries just past 4 MB for 4,096 trajectories, so the cache rule halved that chunk and
-#: every large 2-D grid compiled a second program.
-CPU_FIRST_CHUNK_PER_DEVICE = 2048
+CPU_FIRST_CHUNK_PER_DEVICE = 4096
 
 #: With a store, a chunk spans enough blocks to compute for about this long: each chunk's write
 #: costs a few milliseconds per variable whatever its size, which on a cheap landscape (the 2-D

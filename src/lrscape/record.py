@@ -317,7 +317,6 @@ class Summary(NamedTuple):
     period_mismatch: jax.Array | None = None  # see ``regimes.detect_period``
     approach_reversal: jax.Array | None = None  # see ``lrscape.approach``
     reversals: jax.Array | None = None
-    zigzags: jax.Array | None = None
     quiet_stretch: jax.Array | None = None  # see ``lrscape.approach.quiet_stretch``
     late_low: jax.Array | None = None  # smallest window-mean loss over the last quarter
     lyapunov: jax.Array | None = None  # where tracked (NaN once diverged)
@@ -401,7 +400,7 @@ def summarise(
         "late_oscillation": late_oscillation, "late_change": late_change, "late_low": late_low,
         "initial_loss": tracker.loss0, "final_loss": final_loss,
         "approach_reversal": approach.reversal_share(tracker.approach),
-        "reversals": tracker.approach.reversals, "zigzags": tracker.approach.zigzags,
+        "reversals": tracker.approach.reversals,
         "quiet_stretch": approach.quiet_stretch(tracker.approach),
         "step_correlation": correlation, "lyapunov": lyapunov,
     }
@@ -422,7 +421,6 @@ def summarise(
         period_mismatch=jnp.where(diverged, nan, mismatch),
         approach_reversal=stats["approach_reversal"],
         reversals=stats["reversals"],
-        zigzags=stats["zigzags"],
         quiet_stretch=stats["quiet_stretch"],
         late_low=jnp.where(diverged, nan, late_low),
         lyapunov=lyapunov,

@@ -215,23 +215,24 @@ def detect_period(ring: jnp.ndarray, rtol: float, max_period: int
     ``ring`` has shape ``(B, C)``: the last ``B`` steps in time order, ``C`` scalar channels
     each. Period ``p`` holds when ``ring[j] == ring[j + p]`` within ``rtol`` times each
     channel's largest magnitude, for every ``j``. Returns the period (0 when no ``p`` holds)
-    and the *mismatch*: the largest deviation at that period in units of the tolerance (below
-    1), or where none holds the smallest over all ``p`` (1 or more).
+    and the *mismatch* at that period: the largest deviation in units of the tolerance (at
+    most 1; NaN where no period holds). The mismatch is measured once, at the period found:
+    measuring it at every candidate made XLA keep every candidate's differences, eight
+    times the chunk's temporaries.
     """
     scale = jnp.max(jnp.abs(ring), axis=0) + 1e-30
     tol = rtol * scale
     size = ring.shape[0]
     period = jnp.zeros((), jnp.int32)
-    mismatch = jnp.full((), jnp.inf, ring.dtype)
-    closest = jnp.full((), jnp.inf, ring.dtype)
     for p in range(max_period, 0, -1):  # the smallest period wins
-        worst = jnp.max(jnp.abs(ring[p:] - ring[: size - p]), axis=0)  # per channel, exact
-        repeats = jnp.all(worst <= tol)
-        deviation = jnp.max(worst / tol)
+        repeats = jnp.all(jnp.abs(ring[p:] - ring[: size - p]) <= tol)
         period = jnp.where(repeats, p, period)
-        mismatch = jnp.where(repeats, deviation, mismatch)
-        closest = jnp.minimum(closest, deviation)
-    return period, jnp.where(period > 0, mismatch, closest)
+    found = jnp.maximum(period, 1)
+    later = jnp.roll(ring, -found, axis=0)  # ring[j + p] at j (wrapped past the end)
+    overlap = (jnp.arange(size) < size - found)[:, None]
+    worst = jnp.max(jnp.where(overlap, jnp.abs(later - ring), 0.0), axis=0)  # per channel
+    mismatch = jnp.max(worst / tol)
+    return period, jnp.where(period > 0, mismatch, jnp.nan)
 
 
 def _share_margin(x: Any, threshold: float) -> Any:
@@ -293,8 +294,8 @@ def _bounded(stats: Mapping[str, Any], th: Thresholds) -> tuple[Any, Any, Any]:
     moving = late >= th.chaos_reversal  # False where NaN: fewer than four record windows
     m_steady = _ratio_margin(late_change, th.steady_rtol)
     m_moving = _share_margin(jnp.nan_to_num(late), th.chaos_reversal)
-    m_period = _ratio_margin(mismatch, 1.0)
-    chaotic_margin = jnp.minimum(jnp.minimum(m_steady, m_moving), m_period)
+    m_period = _ratio_margin(jnp.nan_to_num(mismatch, nan=1.0), 1.0)
+    chaotic_margin = jnp.minimum(m_steady, m_moving)
     regime = jnp.full(jnp.shape(period), Regime.CHAOTIC)
     lyapunov = stats.get("lyapunov")
     if lyapunov is not None:  # bounded and not chaotic: a cycle too long to detect
@@ -319,7 +320,7 @@ def classify(stats: Mapping[str, Any], thresholds: Thresholds, *, noisy: bool = 
     NumPy): ``diverged`` (the loss passed the divergence limit), ``converged``, ``period``,
     ``period_mismatch``, ``oscillation``, ``late_oscillation``, ``late_change``,
     ``late_low``, ``initial_loss``, ``final_loss``, ``approach_reversal``, ``reversals``,
-    ``zigzags``, ``quiet_stretch``, and where recorded ``lyapunov``; on ``noisy`` runs also
+    ``quiet_stretch``, and where recorded ``lyapunov``; on ``noisy`` runs also
     ``step_correlation``, which labels them (they are never PERIODIC or CHAOTIC, nor DIVERGED
     for growing). The margin is 0 on the deciding threshold and 1 a clear distance away.
     """
@@ -377,7 +378,7 @@ def converged(step_ratio: Any, diverged: Any, thresholds: Thresholds) -> Any:
 #: What :func:`reclassify` reads from a Dataset, besides ``divergence_step`` and ``step_ratio``.
 _RECLASSIFY_NEEDS = ("period", "period_mismatch", "oscillation", "late_oscillation",
                      "late_change", "late_low", "initial_loss", "final_loss",
-                     "approach_reversal", "reversals", "zigzags", "quiet_stretch")
+                     "approach_reversal", "reversals", "quiet_stretch")
 
 
 def reclassify(ds: Any, **thresholds: Any) -> Any:
