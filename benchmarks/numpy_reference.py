@@ -55,6 +55,8 @@ class _Tracker:
         # the approach statistics (lrscape.approach): the last step's square and pair
         self.s1, self.p1 = np.zeros(n, dtype), np.zeros(n, dtype)
         self.last_active = np.zeros(n, bool)
+        self.last_reversed = np.zeros(n, bool)
+        self.zigzag_progress = np.zeros(n, dtype)
         self.low = np.full(n, np.inf, dtype)
         self.reversed_progress, self.progress = np.zeros(n, dtype), np.zeros(n, dtype)
         self.progress_at_turn = np.zeros(n, dtype)
@@ -80,12 +82,17 @@ class _Tracker:
         s1, p1 = self.s1, self.p1
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
             energy = sq + s1
-            active = sq - 2 * pair + s1 > 1e-4 * energy
+            d_square = sq - 2 * pair + s1
+            active = (d_square > 9e-6 * energy) & (d_square > self.noise_square)
             d_pair = pair - across - s1 + p1
             measurable = alive & (t >= 2) & (sq > self.noise_square) & active & self.last_active
             gain = np.where(measurable & (energy < self.low) & np.isfinite(self.low),
                             0.5 * np.log(self.low / np.maximum(energy, 1e-38)), 0)
-        turned = measurable & ((pair < 0) | (d_pair < 0))
+        reversed_now = measurable & (pair < 0)
+        turned = reversed_now | (measurable & (d_pair < 0))
+        self.zigzag_progress += np.where(reversed_now & self.last_reversed, gain,
+                                         0).astype(self.dtype)
+        self.last_reversed = reversed_now
         self.low = np.where(measurable, np.minimum(self.low, energy), self.low)
         self.reversed_progress += np.where(d_pair < 0, gain, 0).astype(self.dtype)
         self.progress += gain.astype(self.dtype)
@@ -258,7 +265,7 @@ def _summarise(ring, steps, size, diverged, first_step, last_step, pair_weight, 
                                                        np.nan),
              "initial_loss": log.start, "final_loss": np.where(diverged, np.nan, final_loss),
              "approach_reversal": share, "reversals": log.reversals,
-             "quiet_stretch": _quiet_stretch(log)}
+             "quiet_stretch": _quiet_stretch(log), "zigzag_progress": log.zigzag_progress}
     thresholds = Thresholds(max_period=max_period, converged_tol=converged_tol,
                             oscillation_threshold=oscillation_threshold,
                             period_rtol=period_rtol, steady_rtol=steady_rtol,

@@ -132,7 +132,8 @@ def test_margins_are_small_on_a_threshold_large_away_and_reclassify_keeps_them()
              "late_change": np.full(4, -0.5), "late_low": np.full(4, 0.1),
              "initial_loss": np.ones(4), "final_loss": np.full(4, 1e-9),
              "approach_reversal": share, "reversals": np.array([30, 30, 0, 0]),
-             "quiet_stretch": np.array([0.01, 0.01, np.nan, np.nan])}
+             "quiet_stretch": np.array([0.01, 0.01, np.nan, np.nan]),
+             "zigzag_progress": np.zeros(4)}
     regime, margin = lrscape.regimes.classify(stats, th)
     assert [Regime(r) for r in np.asarray(regime)] == [Regime.OSCILLATORY] * 2 + [
         Regime.MONOTONE] * 2
@@ -163,3 +164,39 @@ def test_gradient_descent_in_one_dimension_never_rings():
     assert not np.any(ds.regime.values == Regime.RINGING)
     settled = ds.regime.values[np.abs(starts) <= 1.45]  # these stay in their basins
     assert np.all(settled == Regime.MONOTONE)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_gradient_descent_never_rings_where_its_jacobian_is_symmetric(dtype):
+    # Gradient descent's Jacobian I - eta H is symmetric: its roots are real, whatever the
+    # landscape, so it can zig-zag or settle but never ring. Rounding noise at a minimum away
+    # from the origin (the rugged quadratic, Rosenbrock) must not count as turning around.
+    rates = lrscape.logspace(0.01, 0.2, 12)
+    for name in ("rugged-quadratic", "rosenbrock"):
+        landscape = lrscape.landscapes.get(name)
+        lrs = rates if name == "rugged-quadratic" else rates / 200
+        ds = lrscape.sweep(landscape, "sgd", {"learning_rate": lrs}, steps=600, dtype=dtype,
+                           progress=False)
+        assert not np.any(ds.regime.values == Regime.RINGING), name
+
+
+def test_a_zigzag_after_a_rate_switch_is_a_zigzag():
+    # eta*lambda = 0.5 for 50 steps (smooth), then 1.8: the approach ends in a zig-zag.
+    schedule = lrscape.schedules.PiecewiseConstant(boundaries=[50], multipliers=[1.0, 3.6])
+    ds = lrscape.sweep(lrscape.landscapes.get("quadratic"), "sgd", {"learning_rate": [0.5]},
+                       schedule=schedule, progress=False)
+    assert ds.regime.item() == Regime.OSCILLATORY
+
+
+def test_gradient_descent_on_a_rotated_spectrum_changes_label_once_along_the_rate():
+    # eigenvalues 1, 0.3, 0.01, rotated: smooth below eta*lambda_max = 1, then zig-zag (the
+    # steep direction's) up to divergence at 2, in one band; no MONOTONE island inside it.
+    quadratic = lrscape.landscapes.get("quadratic", eigenvalues=[1.0, 0.3, 0.01],
+                                       rotation_seed=2)
+    etas = lrscape.linspace(0.5, 1.98, 60)
+    ds = lrscape.sweep(quadratic, "sgd", {"learning_rate": etas}, progress=False)
+    regime = ds.regime.values
+    assert np.all(regime[etas < 0.98] == Regime.MONOTONE)
+    zigzag = regime == Regime.OSCILLATORY
+    first = np.argmax(zigzag)
+    assert zigzag.any() and np.all(zigzag[first:]) and etas[first] < 1.35

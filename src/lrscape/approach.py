@@ -26,6 +26,10 @@ outweighs what happens near the attractor. The statistics here look at the appro
   around again and again, to the end of its measurable motion; a smooth approach at most
   once or twice on its way in (where a start from rest stops accelerating, or a first step
   overshoots), followed by a long quiet stretch (``quiet_stretch``).
+* ``zigzag_progress``: the progress, in nats, made by steps that reverse right after a
+  reversal (:math:`\Delta x_t \cdot \Delta x_{t-1} < 0` two steps running): a zig-zag
+  dying away. A spiral turning by less than a quarter turn per step never reverses twice
+  running, and a bounded chaotic phase makes no lasting progress, so neither adds to it.
 
 Everything is a scalar in the scan carry (and the step before last), updated once per step.
 """
@@ -47,11 +51,13 @@ class Approach(NamedTuple):
     last_square: jax.Array  # |dx_{t-1}|^2
     last_pair: jax.Array  # dx_{t-1} . dx_{t-2}
     last_active: jax.Array  # bool: |D_{t-1}| was at least active_change of its steps
+    last_reversed: jax.Array  # bool: step t-1 was measurable and reversed (dx . dx_prev < 0)
     low: jax.Array  # the record low of the step energy over measurable steps
     reversed_progress: jax.Array  # progress of measurable steps whose D reverses
     progress: jax.Array  # progress of all measurable steps
     progress_at_turn: jax.Array  # ``progress`` at the latest turn-around
     reversals: jax.Array  # int32: measurable steps that turned around
+    zigzag_progress: jax.Array  # progress of steps that reversed right after a reversal
 
 
 def start(params: Params, dtype: Any) -> Approach:
@@ -59,9 +65,9 @@ def start(params: Params, dtype: Any) -> Approach:
     zero = jnp.zeros((), dtype)
     return Approach(
         before_last=jax.tree.map(jnp.zeros_like, params), last_square=zero, last_pair=zero,
-        last_active=jnp.zeros((), bool), low=jnp.full((), jnp.inf, dtype),
-        reversed_progress=zero, progress=zero, progress_at_turn=zero,
-        reversals=jnp.zeros((), jnp.int32))
+        last_active=jnp.zeros((), bool), last_reversed=jnp.zeros((), bool),
+        low=jnp.full((), jnp.inf, dtype), reversed_progress=zero, progress=zero,
+        progress_at_turn=zero, reversals=jnp.zeros((), jnp.int32), zigzag_progress=zero)
 
 
 def observe(state: Approach, t: jax.Array, alive: jax.Array, update: Params,
@@ -78,24 +84,30 @@ def observe(state: Approach, t: jax.Array, alive: jax.Array, update: Params,
     across = dot(update, state.before_last)  # dx_t . dx_{t-2}
     s1, p1 = state.last_square, state.last_pair
     energy = square + s1
-    active = square - 2.0 * pair + s1 > (active_change * active_change) * energy  # |D_t|
+    d_square = square - 2.0 * pair + s1  # |D_t|^2
+    # D_t changes measurably: against the steps it joins, and against rounding noise
+    active = (d_square > (active_change * active_change) * energy) & (d_square > noise_square)
     d_pair = pair - across - s1 + p1  # D_t . D_{t-1}
     measurable = alive & (t >= 2) & (square > noise_square) & active & state.last_active
     gain = jnp.where(measurable & (energy < state.low) & (state.low < jnp.inf),
                      0.5 * jnp.log(state.low / jnp.maximum(energy, jnp.finfo(energy.dtype).tiny)),
                      0.0)
-    turned = measurable & ((pair < 0) | (d_pair < 0))
+    reversed_now = measurable & (pair < 0)
+    turned = reversed_now | (measurable & (d_pair < 0))
     progress = state.progress + gain
     return Approach(
         before_last=prev_update,
         last_square=square,
         last_pair=pair,
         last_active=active,
+        last_reversed=reversed_now,
         low=jnp.where(measurable, jnp.minimum(state.low, energy), state.low),
         reversed_progress=state.reversed_progress + jnp.where(d_pair < 0, gain, 0.0),
         progress=progress,
         progress_at_turn=jnp.where(turned, progress, state.progress_at_turn),
         reversals=state.reversals + turned.astype(jnp.int32),
+        zigzag_progress=state.zigzag_progress + jnp.where(
+            reversed_now & state.last_reversed, gain, 0.0),
     )
 
 

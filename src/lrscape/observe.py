@@ -67,6 +67,8 @@ VARIABLES: dict[str, Variable] = {
                                   "(NaN: no measurable approach)"),
     "reversals": _summary("measurable steps of the approach that turn around (the step "
                           "dx_t . dx_(t-1) < 0, or its change D_t . D_(t-1) < 0)", "int32"),
+    "zigzag_progress": _summary("progress (nats of decay of the step energy) made by steps "
+                                "that reverse direction right after a reversal"),
     "quiet_stretch": _summary("share of the approach's progress made after its last "
                               "turn-around (NaN: fewer than two turn-arounds)"),
     "late_low": _summary("smallest window-mean loss over the record windows that start in the "

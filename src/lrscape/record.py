@@ -318,6 +318,7 @@ class Summary(NamedTuple):
     approach_reversal: jax.Array | None = None  # see ``lrscape.approach``
     reversals: jax.Array | None = None
     quiet_stretch: jax.Array | None = None  # see ``lrscape.approach.quiet_stretch``
+    zigzag_progress: jax.Array | None = None  # see ``lrscape.approach``
     late_low: jax.Array | None = None  # smallest window-mean loss over the last quarter
     lyapunov: jax.Array | None = None  # where tracked (NaN once diverged)
 
@@ -402,6 +403,7 @@ def summarise(
         "approach_reversal": approach.reversal_share(tracker.approach),
         "reversals": tracker.approach.reversals,
         "quiet_stretch": approach.quiet_stretch(tracker.approach),
+        "zigzag_progress": tracker.approach.zigzag_progress,
         "step_correlation": correlation, "lyapunov": lyapunov,
     }
     regime, margin = classify({k: v for k, v in stats.items() if v is not None}, thresholds,
@@ -422,6 +424,7 @@ def summarise(
         approach_reversal=stats["approach_reversal"],
         reversals=stats["reversals"],
         quiet_stretch=stats["quiet_stretch"],
+        zigzag_progress=stats["zigzag_progress"],
         late_low=jnp.where(diverged, nan, late_low),
         lyapunov=lyapunov,
         period=period.astype(jnp.int32),

@@ -6,53 +6,51 @@ it runs inside the compiled sweep and equally on the NumPy arrays of a finished 
 (:func:`reclassify`), which lets thresholds be changed without re-running anything but period
 detection.
 
-The rules, in order:
+A converging run is labelled by how it approaches its attractor, the way the linearisation
+of the optimizer's map there moves: a positive real root settles smoothly (MONOTONE), a negative
+one zig-zags (OSCILLATORY), a complex pair turning by less than a quarter turn per step rings
+(RINGING). The statistics of the approach are in :mod:`lrscape.approach`; docs/labels.md shows
+one trajectory of each regime. The rules, in order:
 
 1. ``DIVERGED`` — the loss became non-finite or passed ``divergence_ratio`` times the initial
    loss (the trajectory is frozen there; ``divergence_step`` says when); or the run ended
-   *growing*: its final loss is above its initial loss and its late envelope (the largest loss
-   over the record windows that start in the last quarter of the run) is at least
-   ``1 + growing_change`` times that over the third quarter. An unstable run that a short
-   horizon stopped before it reached the divergence limit (gradient descent at
-   :math:`\eta\lambda = 2.1` grows the loss by :math:`1.1^{2t}`, 10^4 in 50 steps) is
-   diverging, not bouncing; its ``divergence_step`` is -1, since it never passed the limit.
-   Noisy runs are not judged growing: their envelope fluctuates, and a noise floor above the
-   starting loss (gradient descent at :math:`\eta\lambda = 1.5` started near the minimum)
-   would be called diverging whenever the last quarter's peak doubled the third's by chance.
-2. *settled* — ``converged`` (the last step is shorter than ``converged_tol`` times the first) or
-   the tail is constant (period 1): the label is the way it approached, rule 5.
-3. ``PERIODIC`` — the tail of the run repeats with a period ``2 <= p <= max_period``, comparing
-   the loss and a fixed random projection of the iterate (so the symmetric 2-cycle
-   ``x, -x, x, ...`` with constant loss is found).
-4. ``CHAOTIC`` — not settled, no period, mostly reversing direction in the late half of the run
-   (rule 5's measure over the record windows that start at half the run or later,
-   ``late_oscillation``, at least ``oscillation_threshold``), and *steady*: the largest loss
-   over the windows that start in the last quarter of the run is within ``steady_rtol`` of
-   that over the third quarter (bounded, neither descending nor growing). This needs at least
-   four record windows; with fewer, no trajectory is labelled CHAOTIC. Judging the reversals
-   over the late half, where the envelope is judged, keeps a run that bounced in an early
-   transient and then slides slowly and smoothly (a narrow valley's floor at
-   :math:`\eta\kappa` just above 1) from counting as chaos.
-5. ``OSCILLATORY`` if successive steps mostly reverse direction (bouncing across the valley),
-   else ``MONOTONE``. The measure (``oscillation``) is the share of
-   :math:`\sum_t |\Delta x_t \cdot \Delta x_{t-1}|` contributed by pairs with
-   :math:`\Delta x_t \cdot \Delta x_{t-1} < 0`, and the label is OSCILLATORY from
-   ``oscillation_threshold`` (one half) up. Weighting each pair by the product of its steps
-   judges a run by the part where it moves measurably: a zig-zag that reaches machine zero in
-   ten steps is OSCILLATORY by those steps, not MONOTONE by its frozen end, and the wall-to-wall
-   steps of a valley outweigh the many short steps along its floor. On a quadratic of one
-   curvature started at rest, where the steps shrink geometrically, the label therefore changes
-   where the second step starts to reverse the first (flatter directions that also move push
-   it to somewhat larger rates): at :math:`\eta\lambda = 1` for gradient descent,
-   :math:`1 + \beta` for heavy-ball momentum and :math:`(1 + \beta + \beta^2)/(1 + \beta)^2`
-   for Nesterov's (:mod:`lrscape.theory`). At heavy ball's edge its damped spiral turns by a
-   quarter turn per step, and there the product weighting gives one half whatever the spiral's
-   phase. Weighting by step length alone did not: it speckled phase diagrams around that edge,
-   and in the narrow valley it moved gradient descent's to about :math:`\eta\lambda = 1.5`.
+   *still growing*: above its initial loss, its late envelope (the largest loss over the
+   record windows that start in the last quarter) at least ``1 + growing_change`` times that
+   over the third quarter, and its window-mean loss never back below the start in the last
+   quarter (``late_low``: a run that came down and ends on a spike is not diverging). A run
+   that a short horizon stopped before the limit (gradient descent at
+   :math:`\eta\lambda = 2.1`) is diverging, not bouncing; its ``divergence_step`` is -1.
+   Noisy runs are not judged growing: their envelope fluctuates.
+2. *settled* — ``converged`` (the last step at most ``converged_tol`` times the first) or the
+   tail is constant (period 1): labelled by its approach, rule 5.
+3. ``PERIODIC`` — the tail repeats with a period ``2 <= p <= max_period``, comparing the loss
+   and a fixed random projection of the iterate (so ``x, -x, x, ...`` is found).
+4. ``CHAOTIC`` — not settled, no period, *steady* (the last quarter's largest loss within
+   ``steady_rtol`` of the third quarter's: bounded, neither descending nor growing) and still
+   reversing (at least ``chaos_reversal`` of the late half's step-pair weight reverses,
+   ``late_oscillation``). With a recorded Lyapunov exponent at most ``lyapunov_threshold``
+   such a run is PERIODIC instead (``period`` 0: a cycle longer than ``max_period``). A
+   bounded orbit that never settles is never MONOTONE; an unsettled run that is neither
+   (still sliding or descending) is labelled by rule 5. Needs four record windows.
+5. The approach (:mod:`lrscape.approach`): OSCILLATORY when the second differences of the
+   measurable steps reverse over at least half of the approach's progress
+   (``approach_reversal``), or its steps reversed two at a time over at least ``zigzag_nats``
+   of progress (``zigzag_progress``), or it keeps turning around (``ringing_reversals``
+   turn-arounds, to the end: ``quiet_stretch`` at most ``ringing_quiet``) with the whole
+   run's product-weighted share ``oscillation`` at least ``oscillation_threshold`` (a spiral
+   turning by more than a quarter turn per step, where that share crosses one half: heavy
+   ball at :math:`\eta\lambda = 1 + \beta`, Nesterov at
+   :math:`(1 + \beta + \beta^2)/(1 + \beta)^2`). RINGING when it keeps turning around
+   otherwise (heavy ball from critical damping, :math:`(1 - \sqrt\beta)^2`). MONOTONE
+   otherwise. A run with no measurable approach is labelled by ``oscillation`` alone.
+
+Every label has a ``label_margin`` in [0, 1]: the distance of its deciding statistic from
+that statistic's threshold (shares as a fraction of the way to 0 or 1, ratios in decades),
+below ``borderline`` a borderline label.
 
 With noisy gradients (a stochastic landscape, or ``gradient_noise``) a trajectory never settles
 on a cycle and its fluctuation is noise, not chaos: rules 3 and 4 do not apply. Nor does rule 5's
-measure tell bouncing from noise there: once a run reaches its noise floor its successive steps
+measures tell bouncing from noise there: once a run reaches its noise floor its successive steps
 are anticorrelated at every rate, so reversing pairs carry more than half the weight even at
 tiny rates. An unsettled noisy trajectory is instead labelled by the correlation of its
 successive steps over the late half of the run (``step_correlation``),
@@ -67,13 +65,14 @@ successive steps over the late half of the run (``step_correlation``),
 descent's stationary steps have :math:`\rho = -\eta\lambda/2`, so the label changes at
 :math:`\eta\lambda = 1`, where it changes without noise; a run still descending has
 :math:`\rho > 0`. (Without noise, :math:`\rho` of a zig-zag that decays geometrically is
-:math:`\pm 1` by its sign alone, and rule 5 weighs it as before.)
+:math:`\pm 1` by its sign alone, and rule 5 applies.)
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -157,6 +156,8 @@ class Thresholds:
         ringing_reversals: a run that turns around at least this many times in its
             approach, and keeps doing so to its end (``ringing_quiet``), and is not a zig-zag,
             is RINGING (one overshoot is not ringing).
+        zigzag_nats: a run whose steps reversed two at a time while its motion died away by
+            at least this many nats (``zigzag_progress``) zig-zags: OSCILLATORY.
         ringing_quiet: the largest share of the approach's progress after the last
             turn-around that still counts as ringing to the end; a transient that turned
             around on its way in and then settled smoothly has a larger one.
@@ -181,9 +182,10 @@ class Thresholds:
     growing_change: float = 1.0
     noisy_correlation: float = -0.5
     measurable_ulps: float = 4.0
-    active_change: float = 1e-2
+    active_change: float = 3e-3
     ringing_reversals: int = 2
     ringing_quiet: float = 0.75
+    zigzag_nats: float = 1.0
     chaos_reversal: float = 0.1
     lyapunov_threshold: float = 0.01
     borderline: float = 0.1
@@ -191,7 +193,7 @@ class Thresholds:
     def __post_init__(self) -> None:
         for name in ("divergence_ratio", "divergence_floor", "converged_tol", "period_rtol",
                      "steady_rtol", "growing_change", "measurable_ulps", "active_change",
-                     "lyapunov_threshold"):
+                     "lyapunov_threshold", "zigzag_nats"):
             require_positive(name, getattr(self, name))
         require_real("noisy_correlation", self.noisy_correlation, "a number in [-1, 0]",
                      lambda v: -1 <= v <= 0)
@@ -270,18 +272,24 @@ def _approach(stats: Mapping[str, Any], th: Thresholds) -> tuple[Any, Any]:
     again = (reversals >= th.ringing_reversals) & (quiet <= th.ringing_quiet)
     by_share = known & (share >= 0.5)
     by_whole = again & (whole >= th.oscillation_threshold)
-    zigzag = by_share | by_whole
+    by_zigzag = stats["zigzag_progress"] >= th.zigzag_nats
+    zigzag = by_share | by_whole | by_zigzag
     ringing = ~zigzag & again
     # a run whose measurable steps made no progress (nothing to see near the attractor, or a
     # run too short): the whole run's share decides, as it always did
-    zigzag = jnp.where(known | again, zigzag, whole >= th.oscillation_threshold)
+    zigzag = jnp.where(known | again | by_zigzag, zigzag, whole >= th.oscillation_threshold)
     regime = jnp.where(zigzag, Regime.OSCILLATORY,
                        jnp.where(ringing, Regime.RINGING, Regime.MONOTONE))
-    margin_zigzag = jnp.maximum(jnp.where(by_share, m_share, 0.0),
-                                jnp.where(by_whole, jnp.minimum(m_whole, m_count), 0.0))
-    margin_ringing = jnp.minimum(jnp.minimum(m_share, m_whole), m_count)
-    margin_monotone = jnp.where(known, jnp.minimum(m_share, m_count), m_whole)
-    margin = jnp.where(zigzag, jnp.where(known | again, margin_zigzag, m_whole),
+    m_zigzag = jnp.clip(jnp.abs(stats["zigzag_progress"] - th.zigzag_nats) / th.zigzag_nats,
+                        0.0, 1.0)
+    margin_zigzag = jnp.maximum(jnp.maximum(
+        jnp.where(by_share, m_share, 0.0),
+        jnp.where(by_whole, jnp.minimum(m_whole, m_count), 0.0)),
+        jnp.where(by_zigzag, m_zigzag, 0.0))
+    margin_ringing = jnp.minimum(jnp.minimum(jnp.minimum(m_share, m_whole), m_count), m_zigzag)
+    margin_monotone = jnp.where(known, jnp.minimum(jnp.minimum(m_share, m_count), m_zigzag),
+                                m_whole)
+    margin = jnp.where(zigzag, jnp.where(known | again | by_zigzag, margin_zigzag, m_whole),
                        jnp.where(ringing, margin_ringing, margin_monotone))
     return regime, margin
 
@@ -320,7 +328,7 @@ def classify(stats: Mapping[str, Any], thresholds: Thresholds, *, noisy: bool = 
     NumPy): ``diverged`` (the loss passed the divergence limit), ``converged``, ``period``,
     ``period_mismatch``, ``oscillation``, ``late_oscillation``, ``late_change``,
     ``late_low``, ``initial_loss``, ``final_loss``, ``approach_reversal``, ``reversals``,
-    ``quiet_stretch``, and where recorded ``lyapunov``; on ``noisy`` runs also
+    ``quiet_stretch``, ``zigzag_progress``, and where recorded ``lyapunov``; on ``noisy`` runs also
     ``step_correlation``, which labels them (they are never PERIODIC or CHAOTIC, nor DIVERGED
     for growing). The margin is 0 on the deciding threshold and 1 a clear distance away.
     """
@@ -375,10 +383,20 @@ def converged(step_ratio: Any, diverged: Any, thresholds: Thresholds) -> Any:
     return ~diverged & (step_ratio <= thresholds.converged_tol)
 
 
+def _swept_with(ds: Any) -> dict[str, Any]:
+    """The thresholds a sweep ran with, from its attributes (those this version knows)."""
+    try:
+        stored = json.loads(ds.attrs.get("thresholds", "{}"))
+    except (TypeError, ValueError):
+        return {}
+    known = {f.name for f in dataclasses.fields(Thresholds)}
+    return {k: v for k, v in stored.items() if k in known} if isinstance(stored, dict) else {}
+
+
 #: What :func:`reclassify` reads from a Dataset, besides ``divergence_step`` and ``step_ratio``.
 _RECLASSIFY_NEEDS = ("period", "period_mismatch", "oscillation", "late_oscillation",
                      "late_change", "late_low", "initial_loss", "final_loss",
-                     "approach_reversal", "reversals", "quiet_stretch")
+                     "approach_reversal", "reversals", "quiet_stretch", "zigzag_progress")
 
 
 def reclassify(ds: Any, **thresholds: Any) -> Any:
@@ -386,15 +404,16 @@ def reclassify(ds: Any, **thresholds: Any) -> Any:
 
     Period detection (``max_period``, ``period_rtol``) and the approach statistics
     (``measurable_ulps``, ``active_change``) happen during the run and are kept; the other
-    thresholds apply afresh. Returns a copy of ``ds`` with a new ``regime``, ``converged`` and
-    ``label_margin``.
+    thresholds apply afresh. Thresholds not given are the sweep's own (``ds.attrs
+    ["thresholds"]``), else the defaults. Returns a copy of ``ds`` with a new ``regime``,
+    ``converged`` and ``label_margin``.
     """
     fixed = {"max_period", "period_rtol", "divergence_ratio", "divergence_floor",
              "measurable_ulps", "active_change"}
     if changed := sorted(fixed & set(thresholds)):
         raise ValueError(f"reclassify: {', '.join(changed)} act during the run; "
                          "re-run the sweep to change them")
-    th = Thresholds(**thresholds)
+    th = Thresholds(**{**_swept_with(ds), **thresholds})
     noisy = bool(ds.attrs.get("noisy", 0))
     for name in (*_RECLASSIFY_NEEDS, *(("step_correlation",) if noisy else ())):
         if name not in ds:
