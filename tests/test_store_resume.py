@@ -178,7 +178,7 @@ def test_a_sweep_can_leave_its_records_in_the_store(tmp_path, monkeypatch):
 
     path = str(tmp_path / "s.zarr")
     # RAM for the 36 trajectories' summaries (38 bytes each), not for their records
-    monkeypatch.setattr(importlib.import_module("lrscape.plan"), "machine_ram", lambda: 7991)
+    monkeypatch.setattr(importlib.import_module("lrscape.plan"), "machine_ram", lambda: 8135)
     kwargs = dict(steps=200, chunk_size=8, progress=False, max_memory="1MiB", store=path)
     lean = lrscape.sweep(VALLEY, "momentum", GRID, records=False, **kwargs)
     full = lrscape.sweep(VALLEY, "momentum", GRID, steps=200, progress=False, max_memory="1MiB",
@@ -411,13 +411,13 @@ def test_results_beyond_the_ram_are_refused_before_computed_or_read(tmp_path, mo
     import importlib
 
     path = tmp_path / "s.zarr"
-    # 36 trajectories x (62 bytes of summary + 20 record windows x 8 bytes) = 7,992 bytes
-    monkeypatch.setattr(importlib.import_module("lrscape.plan"), "machine_ram", lambda: 7991)
-    with pytest.raises(ValueError, match=r"would hold 0\.0 GB \(222 bytes for each of 36 "
+    # 36 trajectories x (66 bytes of summary + 20 record windows x 8 bytes) = 8,136 bytes
+    monkeypatch.setattr(importlib.import_module("lrscape.plan"), "machine_ram", lambda: 8135)
+    with pytest.raises(ValueError, match=r"would hold 0\.0 GB \(226 bytes for each of 36 "
                                          r"trajectories\), more than this machine's"):
         lrscape.sweep(VALLEY, "momentum", GRID, steps=200, store=str(path))
     assert not path.exists()
-    monkeypatch.setattr(importlib.import_module("lrscape.plan"), "machine_ram", lambda: 7992)
+    monkeypatch.setattr(importlib.import_module("lrscape.plan"), "machine_ram", lambda: 8136)
     lrscape.sweep(VALLEY, "momentum", GRID, steps=200, progress=False, max_memory="1MiB",
                   store=str(path))
     # reading it back: refused too, pointing at the parts that fit
