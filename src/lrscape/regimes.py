@@ -38,7 +38,8 @@ one trajectory of each regime. The rules, in order:
    of progress (``zigzag_progress``), or it keeps turning around (``ringing_reversals``
    turn-arounds, to the end: ``quiet_stretch`` at most ``ringing_quiet``) with the whole
    run's product-weighted share ``oscillation`` at least ``oscillation_threshold`` (a spiral
-   turning by more than a quarter turn per step, where that share crosses one half: heavy
+   turning by more than a quarter turn per step, where that share crosses one half; with
+   ``4 * ringing_reversals`` turn-arounds or more the quiet stretch is not asked for: heavy
    ball at :math:`\eta\lambda = 1 + \beta`, Nesterov at
    :math:`(1 + \beta + \beta^2)/(1 + \beta)^2`). RINGING when it keeps turning around
    otherwise (heavy ball from critical damping, :math:`(1 - \sqrt\beta)^2`). MONOTONE
@@ -160,7 +161,8 @@ class Thresholds:
             at least this many nats (``zigzag_progress``) zig-zags: OSCILLATORY.
         ringing_quiet: the largest share of the approach's progress after the last
             turn-around that still counts as ringing to the end; a transient that turned
-            around on its way in and then settled smoothly has a larger one.
+            around on its way in and then settled smoothly has a larger one. Asked only of
+            runs with fewer than ``4 * ringing_reversals`` turn-arounds.
         chaos_reversal: a bounded run that never settles is CHAOTIC (or, with a recorded
             Lyapunov exponent at most ``lyapunov_threshold``, PERIODIC) when at least this
             share of its late half's step-pair weight reverses; below, it is still sliding
@@ -266,10 +268,14 @@ def _approach(stats: Mapping[str, Any], th: Thresholds) -> tuple[Any, Any]:
     m_whole = _share_margin(whole, th.oscillation_threshold)
     quiet = stats["quiet_stretch"]
     m_count = jnp.minimum(_count_margin(reversals, th.ringing_reversals),
-                          jnp.where(jnp.isnan(quiet), 1.0,
+                          jnp.where(jnp.isnan(quiet) | (reversals >= 4 * th.ringing_reversals),
+                                    1.0,
                                     _share_margin(jnp.nan_to_num(quiet), th.ringing_quiet)))
-    # turned around again and again, to the end of the measurable motion
-    again = (reversals >= th.ringing_reversals) & (quiet <= th.ringing_quiet)
+    # turned around again and again: many times, or a few times to the end of the measurable
+    # motion (a transient turns around once or twice on its way in, then settles quietly; a
+    # spiral that dies before a slower smooth direction does may end quiet, but after many)
+    many = reversals >= 4 * th.ringing_reversals
+    again = (reversals >= th.ringing_reversals) & ((quiet <= th.ringing_quiet) | many)
     by_share = known & (share >= 0.5)
     by_whole = again & (whole >= th.oscillation_threshold)
     by_zigzag = stats["zigzag_progress"] >= th.zigzag_nats
