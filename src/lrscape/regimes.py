@@ -326,6 +326,31 @@ def _bounded(stats: Mapping[str, Any], th: Thresholds) -> tuple[Any, Any, Any]:
     return applies, regime, margin
 
 
+def _noiseless(stats: Mapping[str, Any], th: Thresholds) -> tuple[tuple[Any, Any], ...]:
+    """(label, margin) of a noiseless run: settled (rule 5), unsettled (rules 3-5), growing."""
+    approach = _approach(stats, th)
+    bounded, orbit, orbit_margin = _bounded(stats, th)
+    unsettled = (jnp.where(bounded, orbit, approach[0]),
+                 jnp.where(bounded, orbit_margin, approach[1]))
+    return approach, unsettled, growing(stats, th)
+
+
+def _noisy(stats: Mapping[str, Any], th: Thresholds) -> tuple[tuple[Any, Any], ...]:
+    """(label, margin) of a noisy run: settled by the whole run's share, unsettled by the
+    step correlation (the share where it is NaN), never growing."""
+    whole = stats["oscillation"]
+    by_share = jnp.where(whole >= th.oscillation_threshold, Regime.OSCILLATORY, Regime.MONOTONE)
+    share_margin = _share_margin(whole, th.oscillation_threshold)
+    rho = stats["step_correlation"]
+    by_rho = jnp.where(rho <= th.noisy_correlation, Regime.OSCILLATORY, Regime.MONOTONE)
+    rho_margin = jnp.clip(jnp.abs(rho - th.noisy_correlation)
+                          / max(1.0 + th.noisy_correlation, 1e-12), 0.0, 1.0)
+    unsettled = (jnp.where(jnp.isnan(rho), by_share, by_rho),
+                 jnp.where(jnp.isnan(rho), share_margin, rho_margin))
+    never = jnp.zeros(jnp.shape(whole), bool)
+    return (by_share, share_margin), unsettled, (never, jnp.zeros(jnp.shape(whole)))
+
+
 def classify(stats: Mapping[str, Any], thresholds: Thresholds, *, noisy: bool = False,
              ) -> tuple[Any, Any]:
     """The :class:`Regime` of each trajectory and the margin of its label (module doc).
@@ -334,34 +359,18 @@ def classify(stats: Mapping[str, Any], thresholds: Thresholds, *, noisy: bool = 
     NumPy): ``diverged`` (the loss passed the divergence limit), ``converged``, ``period``,
     ``period_mismatch``, ``oscillation``, ``late_oscillation``, ``late_change``,
     ``late_low``, ``initial_loss``, ``final_loss``, ``approach_reversal``, ``reversals``,
-    ``quiet_stretch``, ``zigzag_progress``, and where recorded ``lyapunov``; on ``noisy`` runs also
-    ``step_correlation``, which labels them (they are never PERIODIC or CHAOTIC, nor DIVERGED
-    for growing). The margin is 0 on the deciding threshold and 1 a clear distance away.
+    ``quiet_stretch``, ``zigzag_progress``, and where recorded ``lyapunov``; on ``noisy``
+    runs also ``step_correlation``, which labels them (they are never PERIODIC or CHAOTIC,
+    nor DIVERGED for growing). The margin is 0 on the deciding threshold and 1 a clear
+    distance away.
     """
     th = thresholds
-    diverged = stats["diverged"]
-    grow, grow_margin = growing(stats, th)
-    if noisy:
-        grow = jnp.zeros_like(grow)
-    approach, approach_margin = _approach(stats, th)
+    labels = _noisy(stats, th) if noisy else _noiseless(stats, th)
+    (approach, approach_margin), (unsettled, unsettled_margin), (grow, grow_margin) = labels
     settled = stats["converged"] | (stats["period"] == 1)
-    if noisy:
-        rho = stats["step_correlation"]
-        whole = stats["oscillation"]
-        old = jnp.where(whole >= th.oscillation_threshold, Regime.OSCILLATORY, Regime.MONOTONE)
-        old_margin = _share_margin(whole, th.oscillation_threshold)
-        by_rho = jnp.where(rho <= th.noisy_correlation, Regime.OSCILLATORY, Regime.MONOTONE)
-        rho_margin = jnp.clip(jnp.abs(rho - th.noisy_correlation)
-                              / max(1.0 + th.noisy_correlation, 1e-12), 0.0, 1.0)
-        unsettled = jnp.where(jnp.isnan(rho), old, by_rho)
-        unsettled_margin = jnp.where(jnp.isnan(rho), old_margin, rho_margin)
-        approach, approach_margin = old, old_margin
-    else:
-        bounded, orbit, orbit_margin = _bounded(stats, th)
-        unsettled = jnp.where(bounded, orbit, approach)
-        unsettled_margin = jnp.where(bounded, orbit_margin, approach_margin)
     regime = jnp.where(settled, approach, unsettled)
     margin = jnp.where(settled, approach_margin, unsettled_margin)
+    diverged = stats["diverged"]
     regime = jnp.where(diverged | grow, Regime.DIVERGED, regime)
     margin = jnp.where(diverged, 1.0, jnp.where(grow, grow_margin, margin))
     return regime.astype(jnp.int8), margin.astype(jnp.float32)
