@@ -27,7 +27,7 @@ from .grid import is_log_spaced
 from .landscapes import Landscape
 from .landscapes._base import REGISTRY
 from .overlays import Overlay
-from .regimes import DISPLAY_ORDER, NOT_COMPUTED, Regime
+from .regimes import DISPLAY_ORDER, NOT_COMPUTED, Regime, Thresholds
 
 #: The Okabe-Ito palette, which readers with any of the common colour-vision deficiencies
 #: can tell apart.
@@ -314,7 +314,7 @@ def phase_diagram(
 
 
 #: The ``borderline`` of ``label_margin`` where its variable does not give one.
-DEFAULT_BORDERLINE = 0.1
+DEFAULT_BORDERLINE = Thresholds.borderline
 #: Cells whose label is borderline are hatched with white lines over their regime's colour:
 #: a texture, not a tint, since a tint would turn one regime's colour into another's (the
 #: blue of MONOTONE, lightened, reads as the sky blue of RINGING). The cells are merged into

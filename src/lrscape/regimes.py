@@ -33,17 +33,17 @@ one trajectory of each regime. The rules, in order:
    bounded orbit that never settles is never MONOTONE; an unsettled run that is neither
    (still sliding or descending) is labelled by rule 5. Needs four record windows.
 5. The approach (:mod:`lrscape.approach`): OSCILLATORY when the second differences of the
-   measurable steps reverse over at least half of the approach's progress
-   (``approach_reversal``), or its steps reversed two at a time over at least ``zigzag_nats``
-   of progress (``zigzag_progress``), or it keeps turning around (``ringing_reversals``
-   turn-arounds, to the end: ``quiet_stretch`` at most ``ringing_quiet``) with the whole
-   run's product-weighted share ``oscillation`` at least ``oscillation_threshold`` (a spiral
-   turning by more than a quarter turn per step, where that share crosses one half; with
-   ``4 * ringing_reversals`` turn-arounds or more the quiet stretch is not asked for: heavy
-   ball at :math:`\eta\lambda = 1 + \beta`, Nesterov at
-   :math:`(1 + \beta + \beta^2)/(1 + \beta)^2`). RINGING when it keeps turning around
-   otherwise (heavy ball from critical damping, :math:`(1 - \sqrt\beta)^2`). MONOTONE
-   otherwise. A run with no measurable approach is labelled by ``oscillation`` alone.
+   measurable steps reverse over at least ``approach_threshold`` (half) of the approach's
+   progress (``approach_reversal``), or its steps reversed two at a time over at least
+   ``zigzag_nats`` of progress (``zigzag_progress``), or it keeps turning around
+   (``ringing_reversals`` turn-arounds, to the end: ``quiet_stretch`` at most
+   ``ringing_quiet``) with the whole run's product-weighted share ``oscillation`` at least
+   ``oscillation_threshold`` (a spiral turning by more than a quarter turn per step, where that
+   share crosses one half; with ``4 * ringing_reversals`` turn-arounds or more the quiet
+   stretch is not asked for: heavy ball at :math:`\eta\lambda = 1 + \beta`, Nesterov at
+   :math:`(1 + \beta + \beta^2)/(1 + \beta)^2`). RINGING when it keeps turning around otherwise
+   (heavy ball from critical damping, :math:`(1 - \sqrt\beta)^2`). MONOTONE otherwise. A run
+   with no measurable approach is labelled by ``oscillation`` alone.
 
 Every label has a ``label_margin`` in [0, 1]: the distance of its deciding statistic from
 that statistic's threshold (shares as a fraction of the way to 0 or 1, ratios in decades),
@@ -136,6 +136,8 @@ class Thresholds:
         oscillation_threshold: the share of the step-pair weight
             :math:`\sum_t |\Delta x_t \cdot \Delta x_{t-1}|` on reversing pairs from which a
             trajectory counts as OSCILLATORY (and may count as CHAOTIC).
+        approach_threshold: a run zig-zags (OSCILLATORY) when reversing second differences
+            made at least this share of its approach's progress (``approach_reversal``).
         max_period: the longest cycle the detector looks for; the ring buffer holds
             ``2 * max_period`` steps.
         period_rtol: two states of the tail are "the same" when loss and projection agree to
@@ -178,6 +180,7 @@ class Thresholds:
     divergence_floor: float = 1e-12
     converged_tol: float = 1e-5
     oscillation_threshold: float = 0.5
+    approach_threshold: float = 0.5
     max_period: int = 16
     period_rtol: float = 1e-4
     steady_rtol: float = 1e-2
@@ -199,8 +202,8 @@ class Thresholds:
             require_positive(name, getattr(self, name))
         require_real("noisy_correlation", self.noisy_correlation, "a number in [-1, 0]",
                      lambda v: -1 <= v <= 0)
-        require_real("oscillation_threshold", self.oscillation_threshold, "in (0, 1]",
-                     lambda v: 0 < v <= 1)
+        for name in ("oscillation_threshold", "approach_threshold"):
+            require_real(name, getattr(self, name), "in (0, 1]", lambda v: 0 < v <= 1)
         require_int("max_period", self.max_period, 2)
         require_int("ringing_reversals", self.ringing_reversals, 2)
         for name in ("chaos_reversal", "borderline", "ringing_quiet"):
@@ -264,28 +267,27 @@ def _approach(stats: Mapping[str, Any], th: Thresholds) -> tuple[Any, Any]:
     whole = stats["oscillation"]
     reversals = stats["reversals"]
     known = ~jnp.isnan(share)
-    m_share = jnp.where(known, _share_margin(jnp.nan_to_num(share), 0.5), 1.0)
-    m_whole = _share_margin(whole, th.oscillation_threshold)
-    quiet = stats["quiet_stretch"]
-    m_count = jnp.minimum(_count_margin(reversals, th.ringing_reversals),
-                          jnp.where(jnp.isnan(quiet) | (reversals >= 4 * th.ringing_reversals),
-                                    1.0,
-                                    _share_margin(jnp.nan_to_num(quiet), th.ringing_quiet)))
     # turned around again and again: many times, or a few times to the end of the measurable
     # motion (a transient turns around once or twice on its way in, then settles quietly; a
     # spiral that dies before a slower smooth direction does may end quiet, but after many)
+    quiet = stats["quiet_stretch"]
     many = reversals >= 4 * th.ringing_reversals
     again = (reversals >= th.ringing_reversals) & ((quiet <= th.ringing_quiet) | many)
-    by_share = known & (share >= 0.5)
+    by_share = known & (share >= th.approach_threshold)
     by_whole = again & (whole >= th.oscillation_threshold)
     by_zigzag = stats["zigzag_progress"] >= th.zigzag_nats
-    zigzag = by_share | by_whole | by_zigzag
-    ringing = ~zigzag & again
     # a run whose measurable steps made no progress (nothing to see near the attractor, or a
     # run too short): the whole run's share decides, as it always did
-    zigzag = jnp.where(known | again | by_zigzag, zigzag, whole >= th.oscillation_threshold)
+    seen = known | again | by_zigzag
+    zigzag = jnp.where(seen, by_share | by_whole | by_zigzag, whole >= th.oscillation_threshold)
+    ringing = ~zigzag & again
     regime = jnp.where(zigzag, Regime.OSCILLATORY,
                        jnp.where(ringing, Regime.RINGING, Regime.MONOTONE))
+    m_share = jnp.where(known, _share_margin(jnp.nan_to_num(share), th.approach_threshold), 1.0)
+    m_whole = _share_margin(whole, th.oscillation_threshold)
+    m_quiet = jnp.where(jnp.isnan(quiet) | many, 1.0,
+                        _share_margin(jnp.nan_to_num(quiet), th.ringing_quiet))
+    m_count = jnp.minimum(_count_margin(reversals, th.ringing_reversals), m_quiet)
     m_zigzag = jnp.clip(jnp.abs(stats["zigzag_progress"] - th.zigzag_nats) / th.zigzag_nats,
                         0.0, 1.0)
     margin_zigzag = jnp.maximum(jnp.maximum(
@@ -295,7 +297,7 @@ def _approach(stats: Mapping[str, Any], th: Thresholds) -> tuple[Any, Any]:
     margin_ringing = jnp.minimum(jnp.minimum(jnp.minimum(m_share, m_whole), m_count), m_zigzag)
     margin_monotone = jnp.where(known, jnp.minimum(jnp.minimum(m_share, m_count), m_zigzag),
                                 m_whole)
-    margin = jnp.where(zigzag, jnp.where(known | again | by_zigzag, margin_zigzag, m_whole),
+    margin = jnp.where(zigzag, jnp.where(seen, margin_zigzag, m_whole),
                        jnp.where(ringing, margin_ringing, margin_monotone))
     return regime, margin
 
