@@ -39,9 +39,9 @@ one trajectory of each regime. The rules, in order:
    (``ringing_reversals`` turn-arounds, to the end: ``quiet_stretch`` at most
    ``ringing_quiet``) with the whole run's product-weighted share ``oscillation`` at least
    ``oscillation_threshold`` (a spiral turning by more than a quarter turn per step, where that
-   share crosses one half; with ``4 * ringing_reversals`` turn-arounds or more the quiet
-   stretch is not asked for: heavy ball at :math:`\eta\lambda = 1 + \beta`, Nesterov at
-   :math:`(1 + \beta + \beta^2)/(1 + \beta)^2`). RINGING when it keeps turning around otherwise
+   share crosses one half: heavy ball at :math:`\eta\lambda = 1 + \beta`, Nesterov at
+   :math:`(1 + \beta + \beta^2)/(1 + \beta)^2`); with ``4 * ringing_reversals`` turn-arounds
+   or more the quiet stretch is not asked for. RINGING when it keeps turning around otherwise
    (heavy ball from critical damping, :math:`(1 - \sqrt\beta)^2`). MONOTONE otherwise. A run
    with no measurable approach is labelled by ``oscillation`` alone.
 
