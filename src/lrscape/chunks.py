@@ -3,7 +3,8 @@
 A :class:`ChunkJob` holds what a process needs to compute any trajectories of an
 :class:`~lrscape.experiment.Experiment` on its own devices (the compiled program's
 :class:`~lrscape.simulate.Spec`, the landscape, schedule, fixed hyperparameters and start as
-NumPy values) and nothing that belongs to one process (no devices, no compiled programs), so
+NumPy values, and the path plane where paths are recorded) and nothing that belongs to one
+process (no devices, no compiled programs), so
 it pickles: the local executor uses it in place, and Ray ships it once to every worker. How
 the trajectories are cut into chunks and blocks is a :class:`~lrscape.plan.Plan`; writing them
 to a store is the executor's business.
@@ -70,9 +71,10 @@ class ChunkJob:
     def __init__(self, experiment: Experiment):
         self.experiment = experiment
         self.spec = spec_of(experiment)
+        plane = experiment.plane
         self.shared = tuple(cast_floats(part, experiment.dtype) for part in (
             experiment.landscape, experiment.schedule, experiment.fixed_hyperparams(),
-            experiment.x0))
+            experiment.x0, None if plane is None else (plane.origin, plane.basis)))
         self._placed: dict[Any, Any] = {}  # shared values on this process's devices
         self._programs: dict[Any, Any] = {}  # this process's compiled programs, by size
 

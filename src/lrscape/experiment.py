@@ -25,9 +25,9 @@ import numpy as np
 import xarray as xr
 
 from . import grid as grid_mod
-from . import landscapes, optimizers
+from . import landscapes, optimizers, paths
 from . import schedules as schedules_mod
-from ._fields import require_int, require_nonnegative
+from ._fields import cast_floats, require_int, require_nonnegative
 from ._version import code_versions
 from .landscapes import Landscape, StochasticLandscape
 from .observe import Observe, variable
@@ -66,6 +66,8 @@ class Experiment:
         observe: what is recorded.
         points: the axes are a list of points (trajectory ``i`` takes every axis's ``i``-th
             value), not the axes of a grid.
+        plane: the plane paths are recorded in (:mod:`lrscape.paths`), chosen once when
+            ``observe.path_every`` is set; else ``None``.
     """
 
     landscape: Landscape
@@ -80,6 +82,7 @@ class Experiment:
     dtype: np.dtype = np.dtype(np.float32)
     observe: Observe = Observe()
     points: bool = False
+    plane: paths.Plane | None = None
 
     @classmethod
     def create(
@@ -126,7 +129,24 @@ class Experiment:
                          schedule=schedule, gradient_noise=noise, thresholds=thresholds,
                          dtype=dtype, observe=observe, points=points is not None)
         experiment.warn_of_idle_seeds()
+        if observe.path_every is not None:
+            experiment = dataclasses.replace(experiment, plane=experiment.path_plane())
         return experiment
+
+    def start(self) -> Any:
+        """The nominal start: ``x0``, or ``landscape.init`` of the sweep's ``seed``, in the
+        sweep's dtype (trajectories of a ``seed`` or start axis start elsewhere)."""
+        with jax.enable_x64(self.dtype == np.float64):
+            params = (self.landscape.init(jax.random.key(self.seed)) if self.x0 is None
+                      else self.x0)
+            return cast_floats(params, self.dtype, jnp)
+
+    def path_plane(self) -> paths.Plane:
+        """The plane the sweep's paths are recorded in, chosen by ``observe.path_plane`` at
+        the nominal start (:func:`lrscape.paths.resolve`)."""
+        with jax.enable_x64(self.dtype == np.float64):
+            landscape = cast_floats(self.landscape, self.dtype).prepare()
+            return paths.resolve(self.observe.path_plane, landscape, self.start())
 
     # -- what follows from the settings ----------------------------------------------------
 
@@ -231,6 +251,7 @@ class Experiment:
             "steps_per_epoch": self.steps_per_epoch or 0,
             "noisy": int(self.noisy),
             "oscillation_words": type(self.landscape).oscillation_words,
+            **({"path_plane": self.plane.describe()} if self.plane is not None else {}),
         }
 
     def dataset(self, values: Mapping[str, np.ndarray]) -> xr.Dataset:
@@ -263,6 +284,28 @@ class Experiment:
             per_epoch = self.steps_per_epoch
             coords["epoch"] = ("epoch", np.arange(1, steps // per_epoch + 1),
                                {"long_name": f"epochs done ({per_epoch} updates each)"})
+        if self.plane is not None:
+            coords.update(self._plane_coords("path_step" in dims))
+        return coords
+
+    def _plane_coords(self, with_steps: bool) -> dict[str, Any]:
+        """The path plane's coordinates: its origin and basis (always, so that a Dataset
+        without its records still says where its paths lie), and the records' updates."""
+        plane = self.plane
+        names = ", ".join(plane.axis_names())
+        coords: dict[str, Any] = {
+            "plane": ("plane", np.arange(plane.rank), {
+                "long_name": f"coordinate in the path plane ({names})",
+                "axes": names, "how": plane.describe()}),
+            "path_origin": ("parameter", plane.origin, {
+                "long_name": "the path plane's origin (flattened parameters)"}),
+            "path_basis": (("plane", "parameter"), plane.basis, {
+                "long_name": "the path plane's orthonormal basis vectors (rows)"}),
+        }
+        if with_steps:
+            coords["path_step"] = ("path_step", np.arange(0, self.steps + 1,
+                                                          self.observe.path_every),
+                                   {"long_name": "updates done when the position was recorded"})
         return coords
 
 

@@ -19,6 +19,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, NamedTuple, TypeVar
 
+from . import paths
 from ._fields import require_bool, require_int, require_optional_int
 from .regimes import Regime, Thresholds
 
@@ -26,7 +27,7 @@ T = TypeVar("T")
 
 #: The dimensions of records (what ``records=False`` leaves out): every other variable a
 #: trajectory has once.
-RECORD_DIMS = frozenset({"step", "epoch", "curvature_step"})
+RECORD_DIMS = frozenset({"step", "epoch", "curvature_step", "path_step"})
 
 
 class Variable(NamedTuple):
@@ -115,6 +116,12 @@ VARIABLES: dict[str, Variable] = {
                              "|<v1(t), v1(t')>| of successive top eigenvectors"),
     "top_eigenvalues": _along(("curvature_step", "rank"),
                               "largest Hessian eigenvalues (Lanczos Ritz values), by rank"),
+    "path": Variable(("path_step", "plane"), "float", {
+        "long_name": "the iterate's coordinates in the sweep's path plane (path_origin, "
+                     "path_basis), at the start and every path_every updates (NaN once "
+                     "diverged)"}),
+    "path_distance": _along(("path_step",), "distance of the iterate from the path plane "
+                                            "(what the plane's picture does not show)"),
     "epoch_loss_mean": _along(("epoch",), "mean minibatch loss over the epoch, as a training "
                                           "loop logs it"),
     "train_loss": _along(("epoch",), "loss on the whole training set at the end of the epoch"),
@@ -182,6 +189,16 @@ class Observe:
         best: the smallest loss over the run and the number of updates done when it was
             reached (``best_loss``, ``best_step``): where a run that later bounced or
             diverged was best. Two scalars more per trajectory and step.
+        path_every: record where the iterate is, at the start and every this many updates
+            (``path`` in the sweep's path plane and ``path_distance`` from it, along
+            ``path_step``: :mod:`lrscape.paths`); 1 records every update, which a bounce
+            from wall to wall needs (every other update is on the same side). It divides
+            ``record_every`` or is a multiple of it that divides the run's ``steps``; memory
+            grows with ``steps / path_every``. ``None``: not recorded.
+        path_plane: with ``path_every``, the plane the paths are seen in: ``"auto"`` (the
+            coordinates of a landscape of at most two, else the plane the landscape declares,
+            else the Hessian's two top eigenvectors at the start), ``"hessian"``, or an
+            :class:`lrscape.paths.Plane`.
 
     >>> Observe(record_every=10, curvature_every=100).curvature_every
     100
@@ -208,6 +225,15 @@ class Observe:
                                         "trainability, trainable)")
     best: bool = _option(False, "also keep the smallest loss over the run and the update it "
                                 "was reached at (best_loss, best_step)")
+    path_every: int | None = _option(
+        None, "record the iterate's position in a plane (path, path_distance) at the start and "
+              "every N updates (1: every one, which a bounce needs); N divides `record_every` "
+              "or is a multiple of it (default: not recorded)")
+    path_plane: str | paths.Plane = dataclasses.field(default="auto", metadata={
+        "help": "with `path_every`, the plane of the paths: auto (a 2-D landscape's "
+                "coordinates, else the landscape's own plane, else the top two Hessian "
+                "eigenvectors at the start) or hessian",
+        "choices": ("auto", "hessian")})
 
     def __post_init__(self) -> None:
         require_int("record_every", self.record_every)
@@ -216,6 +242,11 @@ class Observe:
         require_int("curvature_k", self.curvature_k)
         for name in ("lyapunov", "keep_tail", "trainability", "best"):
             require_bool(name, getattr(self, name))
+        require_optional_int("path_every", self.path_every)
+        paths.check_spec(self.path_plane)
+        if self.path_every is None and self.path_plane != "auto":
+            raise ValueError(f"`path_plane` = {self.path_plane!r} acts only with `path_every` "
+                             "(how often to record the path): give it too")
         if self.curvature_every is None:
             unused = [f"`{name}` = {getattr(self, name)}" for name in ("curvature_k",
                                                                          "curvature_iters")
@@ -240,6 +271,20 @@ class Observe:
         if every is not None and (every % self.record_every or steps % every):
             raise ValueError(f"`curvature_every` = {every} must be a multiple of `record_every` "
                              f"= {self.record_every} and divide `steps` = {steps}")
+        every = self.path_every
+        if every is not None and self.record_every % every and (
+                every % self.record_every or steps % every):
+            raise ValueError(f"`path_every` = {every} must divide `record_every` = "
+                             f"{self.record_every}, or be a multiple of it that divides `steps` "
+                             f"= {steps}")
+
+    @property
+    def paths_per_window(self) -> int:
+        """Path samples per record window (0 without paths; 1 where a sample spans several
+        windows, of which every ``path_every // record_every``-th is kept)."""
+        if self.path_every is None:
+            return 0
+        return max(self.record_every // self.path_every, 1)
 
     def attrs(self) -> dict[str, int]:
         """The observation part of a sweep's stored configuration."""
@@ -248,14 +293,15 @@ class Observe:
                   "curvature_iters": self.curvature_iters if measured else 0,
                   "curvature_k": self.curvature_k if measured else 0,
                   "lyapunov": int(self.lyapunov), "trainability": int(self.trainability),
-                  "keep_tail": int(self.keep_tail), "best": int(self.best)}
+                  "keep_tail": int(self.keep_tail), "best": int(self.best),
+                  "path_every": self.path_every or 0}
         return {k: v for k, v in values.items() if k in _ALWAYS_STORED or v}
 
     @classmethod
     def config_keys(cls) -> tuple[str, ...]:
         """The attribute names of :meth:`attrs` (some written only when on)."""
         return ("curvature_every", "curvature_iters", "curvature_k", "lyapunov",
-                "trainability", "keep_tail", "best")
+                "trainability", "keep_tail", "best", "path_every", "path_plane")
 
 
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(Observe)}

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from . import backend, curvature, optimizers, record
+from . import backend, curvature, optimizers, paths, record
 from ._fields import cast_floats
 from .landscapes import Landscape, StochasticLandscape
 from .observe import EPOCH_RECORDS, Observe
@@ -104,7 +104,7 @@ class _Trajectory:
 
     def __init__(self, spec: Spec, landscape: Landscape, schedule: Schedule | None,
                  hyperparams: dict[str, jax.Array], swept: dict[str, jax.Array],
-                 seed: jax.Array, x0: Any):
+                 seed: jax.Array, x0: Any, plane: tuple[jax.Array, jax.Array] | None = None):
         self.spec, self.dtype = spec, jnp.dtype(spec.dtype)
         self.landscape = landscape.replace(
             **{f: swept[k] for k, f in spec.landscape_axes}).prepare()
@@ -122,6 +122,9 @@ class _Trajectory:
         self.params0 = self.carried.carry(params)
         # the fixed direction the ring buffer projects the iterate on (a constant)
         self.direction = self.carried.split(record.projection_direction(params, self.dtype))
+        # the plane the path is recorded in (``Observe.path_every``), in the carried form
+        self.plane = None if plane is None else paths.carried(plane, params, self.carried.split,
+                                                              self.dtype)
         self.tx = _optimizer(spec, self.landscape, self.params0, hyperparams, swept)
         self.noise_key = jax.random.fold_in(self.key, 2)
         self.n_epochs = spec.steps // self.per_epoch if self.per_epoch else 0
@@ -261,17 +264,42 @@ class _Trajectory:
         # ``t`` is the same for every trajectory, so under vmap this stays a branch.
         return jax.lax.cond((t + 1) % per_epoch == 0, close, lambda e: e, extras)
 
+    def updates(self, carry: Any, ts: jax.Array, with_ring: bool
+                ) -> tuple[Any, jax.Array | None]:
+        """Run the updates ``ts`` (consecutive); with paths recorded, also return the path
+        samples taken after every ``path_every`` of them (one at their end if they are fewer),
+        ``(samples, rank + 1)``."""
+        step = functools.partial(self.step, with_ring=with_ring)
+        unroll = self.spec.layout.unroll
+        every, n = self.spec.observe.path_every, ts.shape[0]
+        if every is None or every >= n:
+            carry, _ = jax.lax.scan(step, carry, ts, unroll=unroll)
+            return carry, None if every is None else self.path_sample(carry)[None]
+
+        def group(carry: Any, group_ts: jax.Array) -> tuple[Any, jax.Array]:
+            carry, _ = jax.lax.scan(step, carry, group_ts, unroll=unroll)
+            return carry, self.path_sample(carry)
+
+        return jax.lax.scan(group, carry, ts.reshape(n // every, every))
+
+    def path_sample(self, carry: Any) -> jax.Array:
+        """The iterate's plane coordinates and distance from the plane (NaN once diverged)."""
+        params, _, tracker, _ = carry
+        sample = self.plane.sample(params, record.tree_dot)
+        return jnp.where(tracker.diverged, jnp.nan, sample)
+
     def window(self, carry: Any, w: jax.Array, with_ring: bool) -> tuple[Any, dict]:
         every = self.spec.observe.record_every
         ts = w * every + jnp.arange(every, dtype=jnp.int32)
-        carry, _ = jax.lax.scan(functools.partial(self.step, with_ring=with_ring), carry, ts,
-                                unroll=self.spec.layout.unroll)
+        carry, samples = self.updates(carry, ts, with_ring)
         params, opt_state, tracker, extras = carry
         tracker, rec = record.close_window(tracker, w, self.spec.steps, every, params,
                                            self.spec.thresholds)
         rec = _present(rec)
         if self.stochastic:
             rec["loss_full"] = jnp.where(tracker.diverged, jnp.nan, self.landscape.loss(params))
+        if samples is not None:
+            rec["path_samples"] = samples
         return (params, opt_state, tracker, extras), rec
 
     def block(self, carry: Any, b: jax.Array, with_ring: bool) -> tuple[Any, Any]:
@@ -307,6 +335,9 @@ class _Trajectory:
                                        blocks[n_blocks - tail:])
         (head_records, head_curv), (tail_records, tail_curv) = head, tail_out
         outputs = self.summary(carry)
+        if spec.observe.path_every is not None:
+            outputs.update(self.path(head_records.pop("path_samples"),
+                                     tail_records.pop("path_samples")))
         outputs.update(jax.tree.map(lambda a, b: jnp.concatenate([a, b]).reshape(-1),
                                     head_records, tail_records))
         outputs.update({name: jnp.concatenate([jnp.stack(first), head_curv[name],
@@ -316,6 +347,18 @@ class _Trajectory:
             table = carry[3]["epoch_table"]
             outputs.update({name: table[:, i] for i, name in enumerate(EPOCH_RECORDS)})
         return outputs
+
+    def path(self, head: jax.Array, tail: jax.Array) -> dict[str, jax.Array]:
+        """``path`` and ``path_distance`` from the samples of every window (blocks, windows,
+        samples per window, coordinates), the start first; where a sample spans several
+        windows, the sample of each one's last window."""
+        samples = jnp.concatenate([head, tail]).reshape(-1, head.shape[-1])
+        observe = self.spec.observe
+        stride = max(observe.path_every // observe.record_every, 1)
+        samples = samples[stride - 1::stride]
+        start = self.plane.sample(self.params0, record.tree_dot)
+        samples = jnp.concatenate([start[None], samples])
+        return {"path": samples[:, :-1], "path_distance": samples[:, -1]}
 
     def summary(self, carry: Any) -> dict[str, jax.Array]:
         """What the trajectory has once: the tracker's summary, the tail if kept, and the
@@ -346,6 +389,7 @@ def run_trajectory(
     schedule: Schedule | None,
     hyperparams: dict[str, jax.Array],
     x0: Any,
+    plane: tuple[jax.Array, jax.Array] | None,
     swept: dict[str, jax.Array],
     seed: jax.Array,
 ) -> dict[str, jax.Array]:
@@ -356,21 +400,24 @@ def run_trajectory(
     gradients also ``loss_min``, ``loss_max``; on a stochastic landscape also ``loss_full``);
     per curvature measurement (at step 0 and every ``curvature_every`` steps): ``sharpness``,
     ``eigvec_overlap``, ``top_eigenvalues``; per epoch of a finite-sum landscape:
-    ``epoch_loss_mean``, ``train_loss``, ``train_accuracy``, ``val_loss``, ``val_accuracy``.
+    ``epoch_loss_mean``, ``train_loss``, ``train_accuracy``, ``val_loss``, ``val_accuracy``;
+    with paths recorded (``plane`` holds the flat origin and basis of :mod:`lrscape.paths`),
+    ``path`` and ``path_distance`` at the start and every ``path_every`` updates.
 
     On a :class:`~lrscape.landscapes.StochasticLandscape` the loss the tracker sees at each
     step is the minibatch loss, as a training loop logs it; ``final_loss`` and ``loss_full``
     are the full loss.
     """
-    return _Trajectory(spec, landscape, schedule, hyperparams, swept, seed, x0).run()
+    return _Trajectory(spec, landscape, schedule, hyperparams, swept, seed, x0, plane).run()
 
 
 @functools.lru_cache(maxsize=64)
 def compiled_chunk(spec: Spec) -> Any:
     """The jitted, vmapped program for one chunk of trajectories (built once per ``Spec``)."""
 
-    def chunk(landscape, schedule, hyperparams, x0, swept, seeds):  # noqa: ANN001, ANN202
-        run = functools.partial(run_trajectory, spec, landscape, schedule, hyperparams, x0)
+    def chunk(landscape, schedule, hyperparams, x0, plane, swept, seeds):  # noqa: ANN001, ANN202
+        run = functools.partial(run_trajectory, spec, landscape, schedule, hyperparams, x0,
+                                plane)
         return jax.vmap(run)(swept, seeds)
 
     return jax.jit(chunk)

@@ -69,6 +69,22 @@ class Landscape(FieldsMixin):
         """
         return None
 
+    def minimizer(self) -> Params | None:
+        """Where the global minimum is (parameters shaped as :meth:`init`'s), where known;
+        ``None`` otherwise (the default: what is not known is not claimed). Pictures of paths
+        mark it."""
+        return None
+
+    def view_plane(self, start: Params) -> Any:
+        """The plane a picture of paths from ``start`` should show, as two flat vectors (rows,
+        in the order of ``jax.flatten_util.ravel_pytree``), or ``None`` (the default) to let
+        the picture use the Hessian's two top eigenvectors at the start
+        (:mod:`lrscape.paths`). Declared where those miss what moves, as on a valley with
+        several wall coordinates, whose equal wall curvatures leave the floor out of the top
+        two."""
+        del start
+        return None
+
     def parameter_groups(self, params: Params) -> Params | None:
         """Names of the parameter groups, for per-group hyperparameters.
 

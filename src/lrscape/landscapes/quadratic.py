@@ -73,6 +73,10 @@ class Quadratic(UniformStart, Landscape):
     def minimum(self) -> float:
         return 0.0
 
+    def minimizer(self) -> np.ndarray:
+        """The origin."""
+        return np.zeros(self.dim)
+
     def edge_curvature(self) -> tuple[str, float] | None:
         r"""``("scale", max(eigenvalues))``: the top Hessian eigenvalue is :math:`s \max_i
         h_i`, the same everywhere; ``None`` for a flat bowl (every rate is stable)."""

@@ -72,6 +72,17 @@ class Rosenbrock(Landscape):
         start = np.where(np.arange(self.dim) % 2 == 0, -1.2, 1.0)  # float64: -1.2 unrounded
         return jnp.asarray(start, float_dtype(self.a, self.b))
 
+    def minimizer(self) -> np.ndarray | None:
+        r""":math:`(a, a^2, a, a^2, \dots)` where the minimum is known (see :attr:`minimum`):
+        for two coordinates and the extended form; the chained form's for :math:`a \in
+        \{0, 1\}`, where every coordinate is :math:`a`."""
+        if self.minimum is None:
+            return None
+        a = float(self.a)
+        if self.dim == 2 or self.variant == "extended":
+            return np.where(np.arange(self.dim) % 2 == 0, a, a * a)
+        return np.full(self.dim, a)
+
     @property
     def minimum(self) -> float | None:
         if self.dim == 2 or self.variant == "extended":

@@ -123,3 +123,7 @@ class Rastrigin(Landscape):
     @property
     def minimum(self) -> float:
         return 0.0
+
+    def minimizer(self) -> np.ndarray:
+        """The origin."""
+        return np.zeros(self.dim)

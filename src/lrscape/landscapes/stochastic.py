@@ -104,6 +104,10 @@ class NoisyQuadratic(UniformStart, StochasticLandscape):
     def minimum(self) -> float:
         return 0.0
 
+    def minimizer(self) -> np.ndarray:
+        """The origin (of the full loss)."""
+        return np.zeros(self.dim)
+
     def sample(self, state: jax.Array, step: jax.Array) -> tuple[jax.Array, jax.Array]:
         noise = jax.random.normal(jax.random.fold_in(state, step), (self.dim,),
                                   float_dtype(self.batch_size))

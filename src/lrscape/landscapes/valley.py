@@ -6,6 +6,7 @@ from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .._fields import check_int, check_scalar, static_field
 from ._base import Landscape, float_dtype, register, sum_small
@@ -105,6 +106,19 @@ class NarrowValley(Landscape):
     def minimum(self) -> float:
         return 0.0
 
+    def minimizer(self) -> np.ndarray:
+        """The origin: the floor's lowest point, between the walls."""
+        return np.zeros(self.dim)
+
+    def view_plane(self, start: jax.Array) -> np.ndarray:
+        """The floor :math:`x_0` and the start's direction across the valley: the walls are
+        equally steep, so the Hessian's top eigenvectors would all lie across the valley,
+        and the start's offset is the wall direction it bounces along."""
+        across = np.asarray(start, np.float64)[1:]
+        across = across if np.any(across) else np.eye(self.dim - 1)[0]
+        floor = np.eye(self.dim)[0]
+        return np.stack([floor, np.concatenate([[0.0], across / np.linalg.norm(across)])])
+
 
 @register("twisted-valley")
 class TwistedValley(Landscape):
@@ -187,3 +201,12 @@ class TwistedValley(Landscape):
     @property
     def minimum(self) -> float:
         return 0.0
+
+    def minimizer(self) -> np.ndarray:
+        """The origin: the floor's lowest point, between the walls."""
+        return np.zeros(3)
+
+    def view_plane(self, start: jax.Array) -> np.ndarray:
+        """The floor :math:`x_0` and the steep wall direction :math:`u` at the start."""
+        steep = np.asarray(self.steep_direction_at(jnp.asarray(start)[0]), np.float64)
+        return np.array([[1.0, 0.0, 0.0], [0.0, *steep]])
