@@ -19,6 +19,7 @@ from . import (
     landscapes,
     observe,
     optimizers,
+    paths,
     plan,
     regimes,
     schedules,
@@ -28,14 +29,17 @@ from ._version import VERSION as __version__
 from .experiment import Experiment
 from .grid import linspace, logspace
 from .observe import Observe
+from .paths import Plane
 from .refine import refine
 from .regimes import Regime, Thresholds, reclassify
+from .rerun import rerun
 from .store import open
 from .sweep import sweep
 
 __all__ = [
     "Experiment",
     "Observe",
+    "Plane",
     "Regime",
     "Thresholds",
     "grid",
@@ -49,10 +53,12 @@ __all__ = [
     "observe",
     "open",
     "optimizers",
+    "paths",
     "plan",
     "reclassify",
     "refine",
     "regimes",
+    "rerun",
     "schedules",
     "sweep",
     "theory",

@@ -121,10 +121,11 @@ def _shown(value: Any) -> str:
 
 
 def _kind(hint: Any) -> type:
-    """``bool``, ``int``, ``float`` or ``str`` from a field's annotation (``int | None`` is
-    ``int``)."""
-    kinds = [t for t in typing.get_args(hint) or (hint,) if t is not type(None)]
-    if len(kinds) != 1 or kinds[0] not in _WHAT:
+    """``bool``, ``int``, ``float`` or ``str`` from a field's annotation: the one of them it
+    names (``int | None`` is ``int``; ``str | Plane`` is ``str``, the objects that only the
+    library takes being left out)."""
+    kinds = [t for t in typing.get_args(hint) or (hint,) if t in _WHAT]
+    if len(kinds) != 1:
         raise TypeError(f"no command-line flag for a setting annotated {hint}")
     return kinds[0]
 
@@ -168,8 +169,9 @@ def _observe_options() -> list[Option]:
     options = []
     for field in dataclasses.fields(Observe):
         kind = _kind(hints[field.name])
+        choices = field.metadata.get("choices")
         options.append(Option(field.name, kind, field.metadata.get("help", ""), field.default,
-                              None if kind is bool else "N"))
+                              None if kind is bool or choices else "N", choices))
     return options
 
 

@@ -199,7 +199,7 @@ def resolve(spec: Any, landscape: Landscape, start: Any) -> Plane:
             raise ValueError(f"`path_plane`: the basis vectors have {spec.dim} components; "
                              f"the landscape {landscape.name!r} has {n} parameters")
         origin = flat if spec.origin is None else spec.origin
-        return Plane(spec.basis, origin, kind="given")
+        return Plane(spec.basis, origin, kind=spec.kind)
     if n <= 2:
         return Plane(np.eye(n), np.zeros(n), kind="coordinates")
     if spec == "auto":
