@@ -28,10 +28,13 @@ declared with :func:`static_field`::
 
     lrscape.sweep(TiltedBowl(), "sgd", {"learning_rate": ..., "a": [1.0, 10.0]})
 
-Two class attributes (``typing.ClassVar``, not fields) say what the figures and warnings may
+Class attributes (``typing.ClassVar``, not fields) say what the figures and warnings may
 claim: ``random_start = False`` where ``init`` ignores its key, as this one's does (a ``seed``
-axis over it, with no noise, is then warned of), and ``oscillation_words`` for what an
-OSCILLATORY run does there (``"bouncing across the valley"`` where there is one).
+axis over it, with no noise, is then warned of), ``oscillation_words`` for what an
+OSCILLATORY run does there (``"bouncing across the valley"`` where there is one), and
+``view_words`` for the axes of its paths' pictures. Two optional methods help those pictures
+(:mod:`lrscape.paths`): ``minimizer()``, where the minimum is, and ``view_plane(start)``, the
+plane to show where the Hessian's top two eigenvectors would miss what moves.
 """
 
 from .._fields import static_field

@@ -38,6 +38,9 @@ class Landscape(FieldsMixin):
     #: What an OSCILLATORY trajectory does here, in the figures' words: a landscape with a
     #: valley says "bouncing across the valley"; the others, that the steps reverse.
     oscillation_words: ClassVar[str] = "zig-zag: successive steps reverse"
+    #: What the two axes of its paths' pictures are, in words (its two coordinates, or the
+    #: two vectors of :meth:`view_plane`); none by default.
+    view_words: ClassVar[tuple[str, ...]] = ()
 
     def loss(self, params: Params) -> jax.Array:
         """The loss at ``params``: a scalar, pure, and jit/vmap/grad friendly."""

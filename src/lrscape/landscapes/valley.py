@@ -24,6 +24,8 @@ def _walls(curvature: jax.Array, growth: jax.Array, start: jax.Array, x0: jax.Ar
 
 #: What an OSCILLATORY trajectory does in a valley: it jumps from wall to wall.
 VALLEY_WORDS = "bouncing across the valley"
+#: The axes of a valley's pictures: its floor, and the direction across it.
+VALLEY_AXES = ("along the floor", "across the valley")
 
 
 @register("narrow-valley")
@@ -63,6 +65,7 @@ class NarrowValley(Landscape):
 
     random_start: ClassVar[bool] = False
     oscillation_words: ClassVar[str] = VALLEY_WORDS
+    view_words: ClassVar[tuple[str, ...]] = VALLEY_AXES
 
     dim: int = static_field(2)
     wall_curvature: float = 100.0
@@ -156,6 +159,7 @@ class TwistedValley(Landscape):
 
     random_start: ClassVar[bool] = False
     oscillation_words: ClassVar[str] = VALLEY_WORDS
+    view_words: ClassVar[tuple[str, ...]] = VALLEY_AXES
 
     wall_curvature: float = 50.0
     minor_curvature: float = 2.0

@@ -32,6 +32,7 @@ from ._curves import (
     stability_threshold,
 )
 from ._lyapunov import LYAPUNOV_FLOOR, LYAPUNOV_SCALE_BANDS, lyapunov_map, lyapunov_neutral
+from ._paths import animate_paths, paths
 from ._phase import (
     BORDERLINE_HATCH,
     BORDERLINE_HATCH_COLOR,
@@ -60,6 +61,8 @@ from ._trainability import (
 )
 
 __all__ = [
+    "animate_paths",
+    "paths",
     "BORDERLINE_HATCH",
     "BORDERLINE_HATCH_COLOR",
     "BORDERLINE_HATCH_WIDTH",

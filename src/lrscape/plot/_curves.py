@@ -16,9 +16,13 @@ from ._axes import grid_axes
 from ._style import REGIME_COLORS
 
 
-def _trajectories(ds: xr.Dataset, points: Sequence[Mapping[str, Any]],
+def _trajectories(ds: xr.Dataset, points: Sequence[Mapping[str, Any]] | None,
                   labels: Sequence[str] | None) -> list[tuple[xr.Dataset, Regime, str]]:
-    """Each point's trajectory (the nearest grid point), its regime and its curve's label."""
+    """Each point's trajectory (the nearest grid point), its regime and its curve's label;
+    with ``points=None``, every point of a Dataset of points (``lrscape.rerun``'s,
+    ``lrscape.sweep(points=...)``'s)."""
+    if points is None:
+        return _every_point(ds, labels)
     out = []
     for i, point in enumerate(points):
         unknown = [k for k in point if k not in grid_axes(ds)]
@@ -39,6 +43,21 @@ def _trajectories(ds: xr.Dataset, points: Sequence[Mapping[str, Any]],
     return out
 
 
+def _every_point(ds: xr.Dataset, labels: Sequence[str] | None
+                 ) -> list[tuple[xr.Dataset, Regime, str]]:
+    if "point" not in ds.dims:
+        raise ValueError("give the `points` to draw: the Dataset is a grid, not a list of points")
+    axes = [name for name, coord in ds.coords.items() if coord.dims == ("point",)]
+    out = []
+    for i in range(ds.sizes["point"]):
+        sel = ds.isel(point=i)
+        regime = Regime(int(sel["regime"]))
+        text = labels[i] if labels else ", ".join(
+            f"{k.replace('_', ' ')}={float(sel[k]):.3g}" for k in axes)
+        out.append((sel, regime, f"{text} ({regime.name.lower()})"))
+    return out
+
+
 def _records_needed(ds: xr.Dataset, variable: str, what: str) -> None:
     if variable not in ds:
         raise ValueError(f"the Dataset has no {what} ({variable!r}): it was returned or read "
@@ -47,7 +66,7 @@ def _records_needed(ds: xr.Dataset, variable: str, what: str) -> None:
 
 def loss_curves(
     ds: xr.Dataset,
-    points: Sequence[Mapping[str, Any]],
+    points: Sequence[Mapping[str, Any]] | None,
     *,
     ax: Any = None,
     variable: str = "loss_mean",
@@ -55,8 +74,14 @@ def loss_curves(
 ) -> Any:
     """Recorded losses against steps for selected trajectories (nearest grid points).
 
+    The scale is logarithmic. A diverged run's curve ends in a cross (an arrow with its value
+    where it would squash the others); a run whose loss reaches exactly 0, below what its
+    floating-point type can hold above 0, ends in a downward triangle at its last record
+    above 0, and its label gives the step (a single record above 0 is drawn as a point).
+
     Args:
-        points: one mapping of grid-axis values per curve, e.g. ``[{"learning_rate": 0.01}]``.
+        points: one mapping of grid-axis values per curve, e.g. ``[{"learning_rate": 0.01}]``;
+            ``None`` for every point of a Dataset of points (``lrscape.rerun``'s).
         variable: ``"loss_mean"`` (window means) or ``"loss_last"`` (snapshots).
     """
     if variable not in ("loss_mean", "loss_last"):
@@ -67,11 +92,19 @@ def loss_curves(
     steps = ds["step"].values
     ends, kept = [], []  # the diverged runs' last records; every other run's records
     for sel, regime, label in _trajectories(ds, points, labels):
-        values = np.where(sel[variable].values > 0, sel[variable].values, np.nan)
+        raw = sel[variable].values
+        values = np.where(raw > 0, raw, np.nan)
         if regime == Regime.DIVERGED:
             step = int(sel["divergence_step"])
             label += f", diverged at step {step}" if step >= 0 else ", still growing at the end"
-        ax.plot(steps, values, color=REGIME_COLORS[regime], alpha=0.9, lw=1.5, label=label)
+        zero = _reaches_zero(raw)
+        if zero is not None and regime != Regime.DIVERGED:
+            label += f", 0 in {raw.dtype.name} from step {steps[zero]}"
+        ax.plot(steps, values, color=REGIME_COLORS[regime], alpha=0.9, lw=1.5, label=label,
+                marker="." if np.count_nonzero(np.isfinite(values)) == 1 else None)
+        if zero is not None and regime != Regime.DIVERGED and zero > 0:
+            ax.plot(steps[zero - 1], values[zero - 1], "v", color=REGIME_COLORS[regime],
+                    mec="black", ms=8, zorder=4)
         finite = np.flatnonzero(np.isfinite(values))
         if regime == Regime.DIVERGED and finite.size:
             ends.append((steps[finite[-1]], values[finite[-1]], REGIME_COLORS[regime]))
@@ -86,6 +119,16 @@ def loss_curves(
                   else f"{what} at each record step")
     ax.legend(fontsize=8)
     return ax
+
+
+def _reaches_zero(values: np.ndarray) -> int | None:
+    """The first record at which a run's loss is exactly 0 and stays so, after one above 0
+    (underflow, or a minimum reached exactly), else ``None``."""
+    positive = np.flatnonzero(values > 0)
+    if not positive.size or positive[-1] == len(values) - 1:
+        return None
+    rest = values[positive[-1] + 1:]
+    return int(positive[-1] + 1) if np.all(rest == 0) else None
 
 
 #: A diverged run's last record more than this many times above every other curve's largest
@@ -116,7 +159,7 @@ def _mark_diverged_ends(ax: Any, ends: Sequence[tuple[float, float, str]],
 
 def epoch_curves(
     ds: xr.Dataset,
-    points: Sequence[Mapping[str, Any]],
+    points: Sequence[Mapping[str, Any]] | None,
     *,
     ax: Any = None,
     labels: Sequence[str] | None = None,
@@ -191,7 +234,7 @@ def stability_threshold(ds: xr.Dataset, trajectory: xr.Dataset
 
 def sharpness_curves(
     ds: xr.Dataset,
-    points: Sequence[Mapping[str, Any]],
+    points: Sequence[Mapping[str, Any]] | None,
     *,
     ax: Any = None,
     labels: Sequence[str] | None = None,

@@ -15,6 +15,7 @@ from ..regimes import DISPLAY_ORDER
 from ._axes import _select_plane, grid_axes, plane_axes
 from ._curves import epoch_curves, loss_curves, sharpness_curves
 from ._lyapunov import lyapunov_map
+from ._paths import LETTERS
 from ._phase import borderline_labels, phase_diagram
 
 
@@ -47,13 +48,24 @@ def summary_figure(
     y: str | None = None,
     select: Mapping[str, Any] | None = None,
     store: str | os.PathLike[str] | None = None,
+    points: Sequence[Mapping[str, float]] | None = None,
+    paths: bool = True,
 ) -> Any:
-    """The phase diagram beside loss curves of one trajectory per regime; saved if ``path``.
+    """The phase diagram beside what chosen trajectories did; saved if ``path``.
+
+    The trajectories are one per regime (:func:`representative_points`), or ``points``. Each
+    gets a letter, marked where it lies on the phase diagram and naming its loss curve and
+    its path, all in its regime's colour. The path panel shows where they went over the
+    loss contours (:func:`lrscape.plot.paths`), wherever the sweep has a path plane (every
+    landscape of two or more coordinates; on one coordinate, a line): from the sweep's own
+    records where it recorded paths, else from the trajectories run again with every update
+    recorded (:func:`lrscape.rerun`, a sweep of a few points), whose losses are then the
+    curves drawn too. ``paths=False`` leaves the panel out.
 
     A sweep run with ``curvature_every`` also gets the sharpness along the same trajectories,
-    below their losses, each against its stability threshold (:func:`sharpness_curves`); one
-    run with ``lyapunov`` gets the Lyapunov exponent over the same axes, below the phase
-    diagram (:func:`lyapunov_map`).
+    each against its stability threshold (:func:`sharpness_curves`); one on a finite-sum
+    landscape their epoch logs; one run with ``lyapunov`` the Lyapunov exponent over the same
+    axes, below the phase diagram (:func:`lyapunov_map`).
 
     ``store``: the results store ``ds`` was read from with ``lrscape.open(store,
     records=False)`` (a store larger than memory): the records of the trajectories drawn are
@@ -61,50 +73,113 @@ def summary_figure(
     """
     x, y = plane_axes(ds, x, y)
     plane = _select_plane(ds, [a for a in (x, y) if a], select)
-    points = representative_points(plane, x, y)
-    curves = plane
-    if store is not None and "loss_mean" not in plane and points:
-        curves = _select_plane(_records_of(ds, store, points, select),
-                               [a for a in (x, y) if a], select)
-    extras = [name for name, variable in (("sharpness", "sharpness"), ("epochs", "val_loss"))
-              if variable in curves]
+    chosen = [dict(p) for p in points] if points is not None else representative_points(
+        plane, x, y)
+    letters = list(LETTERS[:len(chosen)])
+    labels = [f"{letter}: " + ", ".join(f"{k.replace('_', ' ')}={v:.3g}" for k, v in p.items())
+              for letter, p in zip(letters, chosen, strict=True)]
+    curves, which, note = _curves_of(ds, plane, [a for a in (x, y) if a], chosen, select,
+                                     store, paths)
+    extras = [name for name, variable in (("paths", "path"), ("sharpness", "sharpness"),
+                                          ("epochs", "val_loss")) if variable in curves]
     maps = ["phase", *(["lyapunov"] if "lyapunov" in plane else [])]
-    if y is not None:  # the diagram (and the Lyapunov map) on the left, the curves on the right
-        right_column = ["loss", *extras]
-        rows = math.lcm(len(maps), len(right_column))
-        layout = [[maps[i * len(maps) // rows], right_column[i * len(right_column) // rows]]
-                  for i in range(rows)]
-        height = 6.2 + 2.8 * max(len(extras), 2 * (len(maps) - 1))
-        fig, panels = plt.subplot_mosaic(layout, figsize=(14, height), constrained_layout=True,
-                                         gridspec_kw={"width_ratios": [1.2, 1]})
-    else:  # a strip along the learning rate (and the Lyapunov exponent), the curves below
-        width = 1 + len(extras)
-        layout = [[name] * width for name in maps] + [["loss", *extras]]
-        fig, panels = plt.subplot_mosaic(
-            layout, figsize=(9 + 5 * len(extras), 7.5 + 3 * (len(maps) - 1)),
-            constrained_layout=True, gridspec_kw={"height_ratios": [1, 2][:len(maps)] + [3]})
+    fig, panels = _layout(maps, extras, y is not None)
     left, right = panels["phase"], panels["loss"]
     phase_diagram(plane, x, y, ax=left)
+    mark_points(left, chosen, letters, x, y)
     if "lyapunov" in panels:
         lyapunov_map(plane, x, y, ax=panels["lyapunov"])
-    if "loss_mean" in curves:
-        loss_curves(curves, points, ax=right)
+    if "loss_mean" in curves and chosen:
+        loss_curves(curves, which, ax=right, labels=labels)
     elif store is None:
         right.text(0.5, 0.5, "no records in this Dataset (records=False):\npass the store "
                    "it was written to as `store`", ha="center", va="center",
                    transform=right.transAxes)
         right.set_axis_off()
-    right.set_title("loss along one trajectory of each regime")
+    right.set_title("loss along each lettered trajectory (marked on the phase diagram)")
+    if "paths" in extras and chosen:
+        path_panel(curves, which, panels["paths"], labels, letters)
+    elif paths and note and chosen:
+        right.text(0.02, 0.02, f"no path panel: {note}", transform=right.transAxes,
+                   fontsize=7, color="0.3", va="bottom")
     if "sharpness" in extras:
-        sharpness_curves(curves, points, ax=panels["sharpness"])
+        sharpness_curves(curves, which, ax=panels["sharpness"], labels=labels)
         panels["sharpness"].set_title("sharpness, against the edge of stability (dashed)")
     if "epochs" in extras:
-        epoch_curves(curves, points, ax=panels["epochs"])
+        epoch_curves(curves, which, ax=panels["epochs"], labels=labels)
         panels["epochs"].set_title("per epoch: training mean, validation snapshot")
     if path is not None:
         fig.savefig(path, dpi=130)
         plt.close(fig)
     return fig
+
+
+def path_panel(curves: xr.Dataset, which: Sequence[Mapping[str, float]] | None, ax: Any,
+               labels: Sequence[str], letters: Sequence[str]) -> None:
+    """The summary figure's path panel: the lettered paths, their labels being the loss
+    panel's."""
+    from ._paths import paths as draw_paths
+
+    draw_paths(curves, which, ax, labels=[label.split(": ", 1)[1] for label in labels],
+               letters=letters, legend="markers")
+
+
+def _layout(maps: Sequence[str], extras: Sequence[str], two_axes: bool) -> tuple[Any, Any]:
+    """The figure and its panels: the maps (the phase diagram, the Lyapunov map) on the left
+    and the curves (loss, paths, extras) on the right, or for a strip, the maps above and the
+    curves side by side below, filling the width."""
+    right_column = ["loss", *extras]
+    if two_axes:
+        rows = math.lcm(len(maps), len(right_column))
+        layout = [[maps[i * len(maps) // rows], right_column[i * len(right_column) // rows]]
+                  for i in range(rows)]
+        height = 6.2 + 3.4 * max(len(right_column) - 1, 2 * (len(maps) - 1))
+        return plt.subplot_mosaic(layout, figsize=(15, height), constrained_layout=True,
+                                  gridspec_kw={"width_ratios": [1.15, 1]})
+    width = len(right_column)
+    layout = [[name] * width for name in maps] + [right_column]
+    return plt.subplot_mosaic(
+        layout, figsize=(7 + 5.5 * width, 7.5 + 3 * (len(maps) - 1)), constrained_layout=True,
+        gridspec_kw={"height_ratios": [1, 2][:len(maps)] + [3]})
+
+
+def mark_points(ax: Any, points: Sequence[Mapping[str, float]], letters: Sequence[str],
+                x: str, y: str | None) -> None:
+    """Each point's letter in a white circle where it lies on a phase diagram (of ``x``
+    across and ``y`` up, or a strip along ``x``)."""
+    for point, letter in zip(points, letters, strict=True):
+        at = (point[x], point[y] if y is not None else 0.5)
+        ax.annotate(letter, at, ha="center", va="center", fontsize=8, fontweight="bold",
+                    zorder=9, annotation_clip=False,
+                    bbox={"boxstyle": "circle,pad=0.2", "fc": "white", "ec": "black",
+                          "lw": 1.0})
+
+
+def _curves_of(ds: xr.Dataset, plane: xr.Dataset, keep: Sequence[str],
+               chosen: Sequence[Mapping[str, float]], select: Mapping[str, Any] | None,
+               store: str | os.PathLike[str] | None, paths: bool
+               ) -> tuple[xr.Dataset, list[dict[str, float]] | None, str]:
+    """Where the drawn trajectories' records come from: the Dataset to draw from, the points
+    to select in it (``None``: every point of a Dataset of points), and, where paths were
+    wanted but cannot be drawn, why.
+
+    A sweep that recorded paths gives them with its other records (from ``ds``, or read from
+    ``store``); otherwise, with ``paths``, the chosen points are run again
+    (:func:`lrscape.rerun`); if that cannot be done (a landscape or optimizer this process
+    cannot rebuild), the sweep's records are drawn without paths, and the reason is returned.
+    """
+    note = ""
+    if paths and chosen and not ds.attrs.get("path_every"):
+        from ..rerun import rerun
+
+        try:
+            return rerun(plane, chosen), None, ""
+        except ValueError as err:
+            note = str(err)
+    curves = plane
+    if store is not None and "loss_mean" not in plane and chosen:
+        curves = _select_plane(_records_of(ds, store, chosen, select), keep, select)
+    return curves, [dict(p) for p in chosen], note
 
 
 def _records_of(ds: xr.Dataset, store: str | os.PathLike[str],
