@@ -212,8 +212,13 @@ def _output_options(command: str) -> list[Option]:
                      "where the returned Dataset is written, only when given", metavar="PATH")
     else:
         out = Option("out", str, "class image, a zarr store", DEFAULT_IMAGE, "PATH")
-    return [out, Option("plot", str, "figure path (default: the store's name with .png; '' for "
-                        "none)", metavar="PATH")]
+    figure = Option("plot", str, "figure path (default: the store's name with .png; '' for "
+                    "none)", metavar="PATH")
+    if command != "sweep":
+        return [out, figure]
+    return [out, figure, Option("paths", bool, "the figure's path panel: where its lettered "
+                                "trajectories went over the loss (run again with every update "
+                                "recorded, unless the sweep recorded its paths)", True)]
 
 
 def _options(command: str) -> dict[str, list[Option]]:
@@ -552,7 +557,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         plot_path = os.path.splitext(os.fspath(out).rstrip("/"))[0] + ".png"
     if plot_path and ds["regime"].ndim >= 1:
         x, y, select, first = _slice_to_draw(ds, None, None, {})
-        _save_figure(ds, plot_path, x, y, select, store=out)
+        try:
+            _save_figure(ds, plot_path, x, y, select, store=out, paths=s["paths"])
+        except ValueError as err:  # the store is written; only the figure failed
+            print(f"lrscape sweep: no figure: {err}", file=sys.stderr)
+            return 2
         print(f"wrote {plot_path}{_which_slice(first, out)}")
     return 0
 
@@ -664,17 +673,23 @@ def _stored_so_far(out: str) -> str:
 
 
 def _save_figure(ds: Any, path: str, x: str | None, y: str | None, select: dict,
-                 store: str | None = None) -> None:
+                 store: str | None = None, points: list[dict[str, float]] | None = None,
+                 paths: bool = True) -> None:
     """A sweep's summary figure, or a refined image's class image; ``store``: where the
-    records of the trajectories drawn are read, when ``ds`` was read without them."""
+    records of the trajectories drawn are read, when ``ds`` was read without them;
+    ``points``: the trajectories drawn (default: one per regime)."""
     plot = _plot()
     import matplotlib.pyplot as plt
 
     from .store import REFINED
 
     if REFINED not in ds.attrs:
-        plot.summary_figure(ds, path, x=x, y=y, select=select or None, store=store)
+        plot.summary_figure(ds, path, x=x, y=y, select=select or None, store=store,
+                            points=points, paths=paths)
         return
+    if points:
+        raise ValueError("--point does not apply to a refined image: it holds classes, not "
+                         "trajectories")
     by = ds.attrs[REFINED]
     rows, cols = ds[by].dims  # by default the first axis up, as refine lays the image out
     if select:
@@ -706,6 +721,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     from .store import REFINED
 
     try:
+        _import_modules(args.imports or [])
         # the records of the few trajectories drawn are read alone: a store of any size
         ds = lrscape.open(args.store, records=False)
         out = args.out or os.path.splitext(os.fspath(args.store).rstrip("/"))[0] + ".png"
@@ -717,15 +733,52 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         x, y, first = args.x, args.y, {}
         if REFINED not in ds.attrs:
             x, y, select, first = _slice_to_draw(ds, x, y, select)
-        _save_figure(ds, out, x, y, select, store=args.store)
-    except (ValueError, FileNotFoundError) as err:
+        points = _points(args.point, (x, y))
+        _save_figure(ds, out, x, y, select, store=args.store, points=points, paths=args.paths)
+        if args.animate:
+            _animate(ds, select, points, x, y, args.animate)
+    except (ValueError, FileNotFoundError, ImportError) as err:
         print(f"lrscape plot: {err}", file=sys.stderr)
         return 2
     print(f"wrote {out}{_which_slice(first, args.store)}")
+    if args.animate:
+        print(f"wrote {args.animate}")
     if "computed" in ds:
         print(f"{args.store} is incomplete: {float(ds['computed'].mean()):.0%} of its "
               "trajectories are computed (the rest is grey); rerun its sweep to finish it")
     return 0
+
+
+def _points(specs: list[str] | None, drawn: tuple[str | None, ...]
+            ) -> list[dict[str, float]] | None:
+    """The trajectories ``--point AXIS=VALUE,AXIS=VALUE`` names, one per flag: a value on each
+    axis drawn (the figure's others are at ``--select``'s values)."""
+    if not specs:
+        return None
+    axes = [a for a in drawn if a]
+    points = []
+    for spec in specs:
+        point = {}
+        for item in spec.split(","):
+            key, eq, value = item.partition("=")
+            if not eq or not isinstance(_number(value.strip()), int | float):
+                raise ValueError(f"--point expects AXIS=NUMBER,AXIS=NUMBER, got {spec!r}")
+            point[key.strip()] = float(value)
+        if sorted(point) != sorted(axes):
+            raise ValueError(f"--point {spec!r} must give a value on each axis drawn, "
+                             f"{', '.join(axes)}, and only those (the others take --select's "
+                             "values)")
+        points.append(point)
+    return points
+
+
+def _animate(ds: Any, select: dict[str, float], points: list[dict[str, float]] | None,
+             x: str, y: str | None, path: str) -> None:
+    """``--animate PATH``: the paths of the figure's trajectories, moving step by step."""
+    plot = _plot()
+    plane = ds.sel(select, method="nearest") if select else ds
+    points = points or plot.representative_points(plane, x, y)
+    plot.animate_paths(plane, points, path)
 
 
 def _summary(obj: Any) -> str:
@@ -862,7 +915,17 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--y", help="grid axis up (default: the other one)")
     pl.add_argument("--select", action="append", metavar="AXIS=VALUE",
                     help="value of a further grid axis (repeatable; default: its first)")
+    pl.add_argument("--point", action="append", metavar="AXIS=VALUE,AXIS=VALUE",
+                    help="a trajectory to draw, with its loss and path (repeatable; default: "
+                    "one of each regime), e.g. --point learning_rate=0.02,momentum=0.8; any "
+                    "values, not only the grid's: the point is run again")
+    pl.add_argument("--paths", action=argparse.BooleanOptionalAction, default=True,
+                    help="the path panel: where the lettered trajectories went over the loss "
+                    "(default: on)")
+    pl.add_argument("--animate", metavar="PATH",
+                    help="also write the paths moving step by step (.gif, or .mp4 with ffmpeg)")
     pl.add_argument("--out", help="PNG path (default: the store's name with .png)")
+    _import_flag(pl)
     pl.set_defaults(func=_cmd_plot)
 
     ls = sub.add_parser("list", help="list landscapes, optimizers and schedules")

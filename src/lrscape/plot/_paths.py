@@ -383,9 +383,13 @@ class PathsPicture:
             lines[-1] += f"; the paths leave it by up to {off:.2g}"
         return "\n".join(lines + self.notes)
 
-    def legend(self, with_paths: bool) -> None:
+    def legend(self, with_paths: bool, with_marks: bool = True) -> None:
+        """The paths' labels (``with_paths``) and what the marks mean (``with_marks``)."""
         handles = [Line2D([], [], color=p.color, lw=1.5, label=f"{p.letter}: {p.label}")
                    for p in self.drawn] if with_paths else []
+        if not with_marks:
+            self.ax.legend(handles=handles, fontsize=7, loc="best", framealpha=0.85)
+            return
         handles += [
             Line2D([], [], ls="", marker="o", mfc="white", mec="0.3", mew=1.5, label="start"),
             Line2D([], [], ls="", marker="s", color="0.3", label="end"),
@@ -530,12 +534,13 @@ def animate_paths(
     fig, ax = plt.subplots(figsize=(7, 5.5), constrained_layout=True)
     picture = PathsPicture(ax, source, drawn, end)
     picture.draw_plane()
-    picture.legend(with_paths=True)
+    picture.legend(with_paths=True, with_marks=False)
     moments = np.linspace(0, end, frames).round().astype(int)
 
     def draw(k: int) -> list[Any]:
         picture.show_until(int(moments[k]))
-        ax.set_title(f"update {moments[k]} of {total}", fontsize=9)
+        # the frame's number too: frames showing the same update stay frames of their own
+        ax.set_title(f"update {moments[k]} of {total} (frame {k + 1} of {frames})", fontsize=9)
         return [*picture.lines, *picture.dots, *picture.heads]
 
     movie = animation.FuncAnimation(fig, draw, frames=frames, blit=False)
