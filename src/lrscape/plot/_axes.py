@@ -76,7 +76,42 @@ def _tick_at_values(axis: Any, values: np.ndarray) -> None:
 def _label(ds: xr.Dataset, name: str) -> str:
     field, _, group = name.partition("@")
     text = field.replace("_", " ") + (f" for {group}" if group else "")
+    if is_categorical(ds, name):
+        return f"{text} (one cell per value simulated)"
     return f"{text} (log scale)" if _is_log(ds, name) else text
+
+
+def is_categorical(ds: xr.Dataset, name: str) -> bool:
+    """Whether the grid axis ``name`` is drawn as categories: equal cells, one per value,
+    ticked with the values. For a short axis (at most :data:`MAX_TICKED_VALUES` values) that
+    is not evenly spaced in its scale, whose cells would otherwise range from slivers to
+    blocks (momentum 0, 0.5, 0.9, 0.99)."""
+    values = np.asarray(ds[name].values, dtype=float)
+    if not 3 <= values.size <= MAX_TICKED_VALUES:
+        return False
+    scaled = np.log(values) if _is_log(ds, name) and np.all(values > 0) else values
+    steps = np.diff(np.sort(scaled))
+    return bool(np.ptp(steps) > 1e-6 * max(np.abs(steps).max(), 1e-300))
+
+
+def positions(ds: xr.Dataset, name: str, values: Any) -> np.ndarray:
+    """Where ``values`` of the grid axis ``name`` are drawn: themselves, or on a categorical
+    axis (:func:`is_categorical`) their place among the grid's values, ranked from the
+    smallest at 0, interpolated between them in the axis's scale and extrapolated beyond (so
+    that a theory line between two values is drawn between their columns)."""
+    values = np.asarray(values, dtype=float)
+    if not is_categorical(ds, name):
+        return values
+    grid = np.sort(np.asarray(ds[name].values, dtype=float))
+    log = _is_log(ds, name) and np.all(grid > 0)
+    scale = np.log if log else (lambda v: v)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        where = scale(np.where(values > 0, values, np.nan) if log else values)
+    ranks = np.arange(grid.size, dtype=float)
+    inside = np.interp(where, scale(grid), ranks)
+    low = (where - scale(grid[0])) / (scale(grid[1]) - scale(grid[0]))
+    high = grid.size - 1 + (where - scale(grid[-1])) / (scale(grid[-1]) - scale(grid[-2]))
+    return np.where(where < scale(grid[0]), low, np.where(where > scale(grid[-1]), high, inside))
 
 
 #: How titles write the optimizers' hyperparameters (the others by name).
@@ -154,6 +189,9 @@ def _grid_axis(ax: Any, ds: xr.Dataset, plane: xr.Dataset, name: str, which: str
     label, limits around every cell (increasing whichever way the grid runs) and, for a short
     axis, a tick at each value. The limits stop autoscaling, so overlays drawn later keep
     them."""
+    if is_categorical(ds, name):
+        _categorical_axis(ax, ds, plane, name, which)
+        return
     log = _is_log(ds, name)
     values = plane[name].values
     if which == "x":
@@ -168,17 +206,40 @@ def _grid_axis(ax: Any, ds: xr.Dataset, plane: xr.Dataset, name: str, which: str
         _tick_at_values(ax.yaxis, values)
 
 
+def _categorical_axis(ax: Any, ds: xr.Dataset, plane: xr.Dataset, name: str, which: str
+                      ) -> None:
+    """A categorical axis: equal cells from the smallest value up, a tick at each."""
+    values = np.sort(np.asarray(plane[name].values, dtype=float))
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    (ax.set_xscale if which == "x" else ax.set_yscale)("linear")
+    (ax.set_xlabel if which == "x" else ax.set_ylabel)(_label(ds, name))
+    (ax.set_xlim if which == "x" else ax.set_ylim)(-0.5, values.size - 0.5)
+    axis.set_major_locator(FixedLocator(np.arange(values.size)))
+    axis.set_major_formatter(FixedFormatter([f"{v:.3g}" for v in values]))
+    axis.set_minor_locator(NullLocator())
+
+
+def _axis_cells(ds: xr.Dataset, plane: xr.Dataset, name: str, max_cells: int | None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """The positions along ``name`` of the cells drawn and their edges: at most ``max_cells``
+    (:func:`_evenly_spaced`), or on a categorical axis every one, smallest value first, on
+    unit cells."""
+    if is_categorical(ds, name):
+        order = np.argsort(np.asarray(plane[name].values, dtype=float))
+        return order, np.arange(order.size + 1) - 0.5
+    chosen = _evenly_spaced(plane.sizes[name], max_cells)
+    return chosen, _edges(plane[name].values[chosen], _is_log(ds, name))
+
+
 def _drawn_cells(ds: xr.Dataset, plane: xr.Dataset, x: str, y: str | None,
                  max_cells: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The cells drawn of ``y`` by ``x`` (a strip of height 1 for no ``y``): the positions of
-    the rows and columns drawn, at most ``max_cells`` along each axis (:func:`_evenly_spaced`),
-    and their edges."""
-    cols = _evenly_spaced(plane.sizes[x], max_cells)
-    x_edges = _edges(plane[x].values[cols], _is_log(ds, x))
+    the rows and columns drawn (:func:`_axis_cells`), and their edges."""
+    cols, x_edges = _axis_cells(ds, plane, x, max_cells)
     if y is None:
         return np.array([0]), cols, x_edges, np.array([0.0, 1.0])
-    rows = _evenly_spaced(plane.sizes[y], max_cells)
-    return rows, cols, x_edges, _edges(plane[y].values[rows], _is_log(ds, y))
+    rows, y_edges = _axis_cells(ds, plane, y, max_cells)
+    return rows, cols, x_edges, y_edges
 
 
 def _cells(ax: Any, ds: xr.Dataset, plane: xr.Dataset, x: str, y: str, values: np.ndarray,

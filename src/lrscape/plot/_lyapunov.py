@@ -12,7 +12,7 @@ import xarray as xr
 from matplotlib.colors import ListedColormap, TwoSlopeNorm
 
 from ..regimes import DISPLAY_ORDER, Regime
-from ._axes import _cells, _grid_axis, _select_plane, plane_axes
+from ._axes import _cells, _grid_axis, _select_plane, plane_axes, positions
 from ._style import REGIME_COLORS, regime_labels
 
 #: Lyapunov exponents below this are drawn at it: a fixed point that the map contracts to in
@@ -101,11 +101,13 @@ def _lyapunov_curve(ax: Any, ds: xr.Dataset, plane: xr.Dataset, x: str, neutral:
     ax.axhspan(-neutral, neutral, color="0.88", lw=0, zorder=0,
                label=f"neutral: |λ| < ln T / T = {neutral:.2g}")
     ax.axhline(0.0, color="black", lw=0.8)
-    ax.plot(plane[x].values, values, color="0.6", lw=0.8, zorder=1)
+    order = np.argsort(plane[x].values)
+    where = positions(ds, x, plane[x].values)
+    ax.plot(where[order], values[order], color="0.6", lw=0.8, zorder=1)
     for regime in DISPLAY_ORDER:
         shown = regimes == regime
         if regime != Regime.DIVERGED and shown.any():
-            ax.scatter(plane[x].values[shown], values[shown], s=10, zorder=2,
+            ax.scatter(where[shown], values[shown], s=10, zorder=2,
                        color=REGIME_COLORS[regime], label=labels[regime])
     ax.set_ylabel(f"largest Lyapunov exponent per step\n(clipped at {LYAPUNOV_FLOOR:g})")
     ax.legend(fontsize=8, frameon=False)

@@ -192,7 +192,8 @@ class PathsPicture:
         dense = [np.sum(p.steps <= until) > 300 for p in self.drawn]
         self.lines = [ax.plot([], [], "--" if p.divergence_step >= 0 else "-", color=p.color,
                               lw=0.5 if thick else 1.3, alpha=0.55 if thick else 1.0,
-                              zorder=2.5 if p.divergence_step >= 0 else 3)[0]
+                              zorder=2.5 if p.divergence_step >= 0 else 3,
+                              gid=f"path {p.letter}")[0]
                       for p, thick in zip(self.drawn, dense, strict=True)]
         self.dots = [ax.plot([], [], ".", color=p.color, ms=3.5, zorder=3)[0]
                      for p in self.drawn]
@@ -227,7 +228,9 @@ class PathsPicture:
         self.ax.contour(*axes, shifted, levels=levels, norm=LogNorm(), colors="0.45",
                         linewidths=0.5, zorder=1)
         what = "loss" if offset == 0 else f"loss − {offset:.4g}"
-        bar = plt.colorbar(fill, ax=self.ax, pad=0.01, fraction=0.04)
+        # an inset beside the panel, not a colorbar the layout makes room for: in a column
+        # whose margin another panel's legend widens, that one would stand at its far side
+        bar = plt.colorbar(fill, cax=self.ax.inset_axes([1.015, 0.0, 0.025, 1.0]))
         bar.set_label(f"{what} (log-spaced contours)", fontsize=8)
         bar.set_ticks(levels[::3], labels=[f"{v:.3g}" for v in levels[::3]], fontsize=7)
         bar.ax.minorticks_off()

@@ -20,14 +20,12 @@ from ..regimes import DISPLAY_ORDER, NOT_COMPUTED, Thresholds
 from ._axes import (
     _cells,
     _drawn_cells,
-    _edges,
-    _evenly_spaced,
     _grid_axis,
-    _is_log,
     _select_plane,
     _title,
     grid_axes,
     plane_axes,
+    positions,
 )
 from ._style import (
     _CMAP,
@@ -111,9 +109,9 @@ def phase_diagram(
     if y is not None:
         _cells(ax, ds, plane, x, y, shown, max_cells, cmap=_CMAP, norm=_NORM)
     else:
-        cols = _evenly_spaced(plane.sizes[x], max_cells)
-        ax.pcolormesh(_edges(plane[x].values[cols], _is_log(ds, x)), [0, 1], shown[None, cols],
-                      cmap=_CMAP, norm=_NORM, shading="flat")
+        _, cols, x_edges, _ = _drawn_cells(ds, plane, x, None, max_cells)
+        ax.pcolormesh(x_edges, [0, 1], shown[None, cols], cmap=_CMAP, norm=_NORM,
+                      shading="flat")
         ax.set_yticks([])
         _grid_axis(ax, ds, plane, x, "x")
     ax.set_title(title if title is not None else _title(plane))
@@ -129,10 +127,12 @@ def phase_diagram(
         handles.append(_borderline_handle(marks[1]))
     curves = theory_overlays(plane, x, y) if overlays == "theory" else list(overlays or [])
     for (label, xs, ys), style in zip(curves, itertools.cycle(_OVERLAY_STYLES)):
+        xs = positions(plane, x, xs)
         if np.all(np.isnan(ys)):
             line = ax.axvline(xs[0], color="black", ls=style, lw=1.5, label=label)
         else:
-            (line,) = ax.plot(xs, ys, color="black", ls=style, lw=1.5, label=label)
+            (line,) = ax.plot(xs, positions(plane, y, ys), color="black", ls=style, lw=1.5,
+                              label=label)
         handles.append(line)
     if legend and y is not None:
         ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2,

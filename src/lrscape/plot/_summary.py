@@ -12,7 +12,7 @@ import numpy as np
 import xarray as xr
 
 from ..regimes import DISPLAY_ORDER
-from ._axes import _select_plane, grid_axes, plane_axes
+from ._axes import _select_plane, grid_axes, plane_axes, positions
 from ._curves import epoch_curves, loss_curves, sharpness_curves
 from ._lyapunov import lyapunov_map
 from ._paths import LETTERS
@@ -86,7 +86,7 @@ def summary_figure(
     fig, panels = _layout(maps, extras, y is not None)
     left, right = panels["phase"], panels["loss"]
     phase_diagram(plane, x, y, ax=left)
-    mark_points(left, chosen, letters, x, y)
+    mark_points(left, plane, chosen, letters, x, y)
     if "lyapunov" in panels:
         lyapunov_map(plane, x, y, ax=panels["lyapunov"])
     if "loss_mean" in curves and chosen:
@@ -143,12 +143,13 @@ def _layout(maps: Sequence[str], extras: Sequence[str], two_axes: bool) -> tuple
         gridspec_kw={"height_ratios": [1, 2][:len(maps)] + [3]})
 
 
-def mark_points(ax: Any, points: Sequence[Mapping[str, float]], letters: Sequence[str],
-                x: str, y: str | None) -> None:
-    """Each point's letter in a white circle where it lies on a phase diagram (of ``x``
-    across and ``y`` up, or a strip along ``x``)."""
+def mark_points(ax: Any, ax_ds: xr.Dataset, points: Sequence[Mapping[str, float]],
+                letters: Sequence[str], x: str, y: str | None) -> None:
+    """Each point's letter in a white circle where it lies on the phase diagram of ``ax_ds``
+    (of ``x`` across and ``y`` up, or a strip along ``x``)."""
     for point, letter in zip(points, letters, strict=True):
-        at = (point[x], point[y] if y is not None else 0.5)
+        at = (float(positions(ax_ds, x, [point[x]])[0]),
+              float(positions(ax_ds, y, [point[y]])[0]) if y is not None else 0.5)
         ax.annotate(letter, at, ha="center", va="center", fontsize=8, fontweight="bold",
                     zorder=9, annotation_clip=False,
                     bbox={"boxstyle": "circle,pad=0.2", "fc": "white", "ec": "black",
