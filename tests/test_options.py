@@ -77,7 +77,7 @@ def test_an_experiment_holds_what_it_was_given_checked_once():
 
 @pytest.mark.parametrize("fields", [
     {}, {"curvature_every": 10, "curvature_k": 2, "lyapunov": True, "keep_tail": True,
-         "trainability": True, "best": True}])
+         "trainability": True, "best": True, "path_every": 2}])
 def test_every_output_of_the_program_is_in_the_schema_with_its_dims_and_dtype(fields):
     """The schema (observe.VARIABLES) is what the store and the Dataset are built from: it must
     describe what the compiled program returns, on a deterministic and a finite-sum task."""

@@ -417,9 +417,10 @@ def test_the_summary_figure_of_a_stochastic_sweep_shows_its_training_log(small_t
     for fig in (plot.summary_figure(ds),
                 plot.summary_figure(lrscape.open(store, records=False), store=store)):
         titles = [ax.get_title() for ax in fig.axes]
-        assert titles[1:] == ["loss along one trajectory of each regime",
-                              "per epoch: training mean, validation snapshot"]
-        loss, epochs = fig.axes[1], fig.axes[2]
+        assert titles[1] == "loss along each lettered trajectory (marked on the phase diagram)"
+        assert titles[2].startswith("paths over the loss")
+        assert titles[3] == "per epoch: training mean, validation snapshot"
+        loss, epochs = fig.axes[1], fig.axes[3]
         assert loss.get_ylabel() == "minibatch loss, mean over each window of 4 steps"
         drawn = [line for line in epochs.get_lines() if len(line.get_xdata())]
         points = plot.representative_points(ds, "learning_rate", None)

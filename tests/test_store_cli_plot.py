@@ -70,9 +70,9 @@ def test_a_summary_figure_reads_only_the_records_it_draws(tmp_path, small_sweep,
     original = lrscape.store.open
     monkeypatch.setattr(lrscape.store, "open",
                         lambda *a, **k: read.append(original(*a, **k)) or read[-1])
-    from_store = plot.summary_figure(summary, store=path)
+    from_store = plot.summary_figure(summary, store=path, paths=False)
     monkeypatch.undo()
-    in_memory = plot.summary_figure(small_sweep)
+    in_memory = plot.summary_figure(small_sweep, paths=False)
     lines = [fig.axes[1].lines for fig in (from_store, in_memory)]
     assert [a.get_label() for a in lines[0]] == [b.get_label() for b in lines[1]]
     assert len(lines[0]) >= 3
@@ -81,8 +81,19 @@ def test_a_summary_figure_reads_only_the_records_it_draws(tmp_path, small_sweep,
     # one read of the records, of a sub-grid spanned by the curves' points alone
     assert len(read) == 1 and "loss_mean" in read[0]
     assert read[0].regime.size <= len(lines[0]) ** 2 < small_sweep.regime.size
+    # with the paths drawn, the trajectories run again give the same curves, nothing read
+    read.clear()
+    monkeypatch.setattr(lrscape.store, "open",
+                        lambda *a, **k: read.append(original(*a, **k)) or read[-1])
+    rerun = plot.summary_figure(summary, store=path)
+    monkeypatch.undo()
+    assert not read and [line.get_label() for line in rerun.axes[1].lines] == [
+        line.get_label() for line in lines[0]]
+    for a, b in zip(rerun.axes[1].lines, lines[0], strict=True):
+        np.testing.assert_array_equal(a.get_ydata(), b.get_ydata())
     lean = small_sweep.drop_vars(["loss_mean", "loss_last", "step"])  # no store to read from
-    assert "pass the store" in plot.summary_figure(lean).axes[1].texts[0].get_text()
+    assert "pass the store" in plot.summary_figure(lean, paths=False).axes[1].texts[
+        0].get_text()
     with pytest.raises(ValueError, match="the Dataset has no records .* records=False"):
         plot.loss_curves(lean, [{"learning_rate": 1e-3, "momentum": 0.0}])
     plt.close("all")
@@ -110,9 +121,10 @@ def test_phase_diagram_labels_regimes_log_axes_and_theory(small_sweep):
     assert any("heavy ball: diverges beyond ηλ = 2(1+β)" in t for t in labels)
     assert any("heavy ball: steepest direction bounces beyond ηλ = 1+β" in t for t in labels)
     assert "narrow-valley" in ax.get_title()
-    # three momenta: a tick at each simulated value; twelve rates: round numbers
+    # three uneven momenta: equal cells, a tick at each simulated value; twelve rates: round
+    # numbers
     assert [t.get_text() for t in ax.get_yticklabels()] == ["0", "0.5", "0.9"]
-    assert list(ax.get_yticks()) == [0.0, 0.5, 0.9]
+    assert list(ax.get_yticks()) == [0, 1, 2] and ax.get_ylim() == (-0.5, 2.5)
     assert len(ax.get_xticks()) < 12
     plt.close("all")
 
@@ -258,7 +270,7 @@ def test_a_sweep_with_curvature_draws_its_sharpness_against_the_edge(tmp_path):
                        progress=False, store=store)
     fig = plot.summary_figure(ds)
     sharp = [ax for ax in fig.axes if ax.get_title().startswith("sharpness")]
-    assert len(sharp) == 1 and len(fig.axes) == 3
+    assert len(sharp) == 1 and len(fig.axes) == 4  # phase, loss, paths, sharpness
     lines = sharp[0].get_lines()
     # the valley's walls: sharpness 100 along every trajectory ...
     curves = [line for line in lines if line.get_linestyle() == "-" and len(line.get_xdata())]
@@ -274,12 +286,12 @@ def test_a_sweep_with_curvature_draws_its_sharpness_against_the_edge(tmp_path):
     # from the store, read without records: the same panels
     fig = plot.summary_figure(lrscape.open(store, records=False), store=store)
     assert [ax.get_title()[:9] for ax in fig.axes] == [
-        fig.axes[0].get_title()[:9], "loss alon", "sharpness"]
+        fig.axes[0].get_title()[:9], "loss alon", "paths ove", "sharpness"]
     plt.close(fig)
-    # no curvature: two panels, as before
-    fig = plot.summary_figure(lrscape.sweep(VALLEY, "momentum", grid, steps=200,
-                                            progress=False))
-    assert len(fig.axes) == 2
+    # no curvature: the phase diagram, the loss and the paths (or without them, two panels)
+    ds = lrscape.sweep(VALLEY, "momentum", grid, steps=200, progress=False)
+    assert len(plot.summary_figure(ds).axes) == 3
+    assert len(plot.summary_figure(ds, paths=False).axes) == 2
     plt.close("all")
 
 

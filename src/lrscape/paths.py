@@ -98,6 +98,13 @@ class Plane:
         """2 for a plane, 1 for a line."""
         return int(self.basis.shape[0])
 
+    def with_origin(self, origin: Any) -> Plane:
+        """The same plane through ``origin`` (its basis as it is)."""
+        plane = Plane.__new__(Plane)
+        plane.basis, plane.kind = self.basis, self.kind
+        plane.origin = Plane(self.basis, origin, self.kind).origin
+        return plane
+
     def digest(self) -> str:
         """A short hash of the plane's values (what a store records of a given plane)."""
         h = hashlib.sha256(self.basis.tobytes())
@@ -198,8 +205,7 @@ def resolve(spec: Any, landscape: Landscape, start: Any) -> Plane:
         if spec.dim != n:
             raise ValueError(f"`path_plane`: the basis vectors have {spec.dim} components; "
                              f"the landscape {landscape.name!r} has {n} parameters")
-        origin = flat if spec.origin is None else spec.origin
-        return Plane(spec.basis, origin, kind=spec.kind)
+        return spec if spec.origin is not None else spec.with_origin(flat)
     if n <= 2:
         return Plane(np.eye(n), np.zeros(n), kind="coordinates")
     if spec == "auto":

@@ -195,7 +195,8 @@ def _check_same(ds: xr.Dataset, settings: Mapping[str, Any]) -> None:
     over every attribute that says what was simulated)."""
     targets = grid_targets(ds)
     probe = {name: [_any_value(ds, name)] for name in targets}
-    experiment = Experiment.create(**settings, points=probe)
+    window = Observe(record_every=int(ds.attrs.get("record_every", 1)))
+    experiment = Experiment.create(**settings, points=probe, observe=window)
     built = experiment.attrs()
     differ = [k for k in REBUILT if k in ds.attrs and _plain(built.get(k)) != _plain(ds.attrs[k])]
     if differ:
