@@ -170,6 +170,18 @@ def _landscape(attrs: Mapping[str, Any]) -> Landscape:
     return landscapes.get(name, **json.loads(attrs["landscape_config"]))
 
 
+def landscape_at(ds: xr.Dataset, point: Mapping[str, float]) -> Landscape | None:
+    """The sweep's landscape with the fields that its grid sweeps set to ``point``'s values;
+    ``None`` where this process cannot rebuild it (a class not registered here)."""
+    try:
+        landscape = _landscape(ds.attrs)
+    except (KeyError, ValueError):
+        return None
+    fields = {target.split(".", 1)[1]: point[name] for name, target in grid_targets(ds).items()
+              if target.startswith("landscape.") and name in point}
+    return landscape.replace(**fields) if fields else landscape
+
+
 def _optimizer(attrs: Mapping[str, Any]) -> Optimizer:
     name = attrs["optimizer"]
     if name not in optimizers.available():

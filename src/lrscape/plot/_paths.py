@@ -22,9 +22,9 @@ from matplotlib.colors import ListedColormap, LogNorm
 from matplotlib.lines import Line2D
 
 from .. import paths as paths_mod
-from ..landscapes import Landscape
 from ..landscapes._base import REGISTRY
 from ..regimes import Regime
+from ..rerun import landscape_at, rerun, stored_plane
 from ._curves import _trajectories
 from ._style import REGIME_COLORS
 
@@ -70,8 +70,6 @@ def traced(ds: xr.Dataset, points: Sequence[Mapping[str, Any]] | None) -> xr.Dat
     if points is None:
         raise ValueError("the Dataset holds no paths (`path`): give the `points` to run again "
                          "with their paths recorded, or sweep with Observe(path_every=1)")
-    from ..rerun import rerun
-
     return rerun(ds, points)
 
 
@@ -140,22 +138,6 @@ def _view(drawn: Sequence[Path], until: int) -> np.ndarray:
     return np.stack([middle - 0.58 * span, middle + 0.58 * span], axis=1)
 
 
-def landscape_of(ds: xr.Dataset, point: Mapping[str, float]) -> Landscape | None:
-    """The sweep's landscape at ``point`` (its swept fields set), rebuilt from the Dataset's
-    attributes; ``None`` where the class is not registered in this process."""
-    cls = REGISTRY.lookup(ds.attrs.get("landscape"))
-    if cls is None:
-        return None
-    targets = dict(json.loads(ds.attrs.get("grid_axes", "[]")))
-    fields = json.loads(ds.attrs.get("landscape_config", "{}"))
-    fields.update({target.split(".", 1)[1]: point[name] for name, target in targets.items()
-                   if target.startswith("landscape.") and name in point})
-    try:
-        return cls(**fields)
-    except (TypeError, ValueError):
-        return None
-
-
 def _axis_names(ds: xr.Dataset, plane: paths_mod.Plane) -> list[str]:
     """The plane's axes in words: ``x[0] (along the floor)``, ``e1: top Hessian eigenvector
     at the start, from the start``."""
@@ -181,20 +163,26 @@ class PathsPicture:
     def __init__(self, ax: Any, ds: xr.Dataset, drawn: Sequence[Path], until: int):
         self.ax, self.ds, self.drawn, self.until = ax, ds, list(drawn), until
         self.plane = stored_plane(ds)
+        if self.plane is None:
+            raise ValueError("the Dataset has no path plane (`path_basis`): it recorded no "
+                             "paths")
         self.view = _view(self.drawn, until)
-        self.landscape = landscape_of(ds, self.drawn[0].point)
+        self.landscape = landscape_at(ds, self.drawn[0].point)
         self.notes: list[str] = []
         if self.landscape is None:
             self.notes.append(f"no contours: landscape {ds.attrs.get('landscape')!r} is not "
                               "registered in this process")
+        elif len({str(landscape_at(ds, p.point)) for p in self.drawn}) > 1:
+            self.notes.append(f"contours: the landscape of {self.drawn[0].letter} (the paths' "
+                              "landscapes differ)")
         # a diverged path, which leaves the view, beneath the others and dashed; a long one
         # (a chaotic orbit) thin, so that its density shows
         dense = [np.sum(p.steps <= until) > 300 for p in self.drawn]
         self.lines = [ax.plot([], [], "--" if p.divergence_step >= 0 else "-", color=p.color,
-                              lw=0.5 if thick else 1.3, alpha=0.55 if thick else 1.0,
+                              lw=0.5 if many else 1.3, alpha=0.55 if many else 1.0,
                               zorder=2.5 if p.divergence_step >= 0 else 3,
                               gid=f"path {p.letter}")[0]
-                      for p, thick in zip(self.drawn, dense, strict=True)]
+                      for p, many in zip(self.drawn, dense, strict=True)]
         self.dots = [ax.plot([], [], ".", color=p.color, ms=3.5, zorder=3)[0]
                      for p in self.drawn]
         self.heads = [ax.plot([], [], "o", color=p.color, mec="black", mew=0.6, ms=6,
@@ -401,16 +389,6 @@ class PathsPicture:
             handles.append(Line2D([], [], ls="", marker="^", color="0.3",
                                   label="diverged: leaves the view"))
         self.ax.legend(handles=handles, fontsize=7, loc="best", framealpha=0.85)
-
-
-def stored_plane(ds: xr.Dataset) -> paths_mod.Plane:
-    """The Dataset's path plane (its ``path_origin``, ``path_basis`` coordinates)."""
-    from ..rerun import stored_plane as from_coords
-
-    plane = from_coords(ds)
-    if plane is None:
-        raise ValueError("the Dataset has no path plane (`path_basis`): it recorded no paths")
-    return plane
 
 
 def _leaves(tree: Any) -> list[Any]:
