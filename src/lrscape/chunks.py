@@ -19,6 +19,7 @@ twice, anywhere, in any block of the same size, it gives the same numbers.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -58,7 +59,8 @@ def spec_of(experiment: Experiment) -> Spec:
         steps=experiment.steps,
         thresholds=experiment.thresholds,
         dtype=experiment.dtype.name,
-        observe=experiment.observe,
+        # the plane's values are inputs of the program, so its choice is not part of it
+        observe=dataclasses.replace(experiment.observe, path_plane="auto"),
         gradient_noise=experiment.adds_noise,
         noisy=experiment.noisy,
         elementwise=optimizer.elementwise,

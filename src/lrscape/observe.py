@@ -278,14 +278,6 @@ class Observe:
                              f"{self.record_every}, or be a multiple of it that divides `steps` "
                              f"= {steps}")
 
-    @property
-    def paths_per_window(self) -> int:
-        """Path samples per record window (0 without paths; 1 where a sample spans several
-        windows, of which every ``path_every // record_every``-th is kept)."""
-        if self.path_every is None:
-            return 0
-        return max(self.record_every // self.path_every, 1)
-
     def attrs(self) -> dict[str, int]:
         """The observation part of a sweep's stored configuration."""
         measured = self.curvature_every is not None

@@ -17,8 +17,9 @@ one-dimensional landscape). The plane is chosen once per sweep, before anything 
 - else the plane the landscape declares for pictures of its paths
   (:meth:`lrscape.landscapes.Landscape.view_plane`: a valley's floor and the start's wall
   direction), through the start;
-- else (``"hessian"``) the two top eigenvectors of the Hessian at the start, through the start:
-  the directions in which a large learning rate first bounces;
+- else (``"hessian"``, also on two coordinates when asked for) the two top eigenvectors of
+  the Hessian at the start, through the start: the directions in which a large learning rate
+  first bounces (a repeated eigenvalue gives the gradient's part in its eigenspace);
 - or a :class:`Plane` the user gives.
 
 :math:`d(t)` says how much the picture hides. The plane is stored with the sweep (the
@@ -206,7 +207,7 @@ def resolve(spec: Any, landscape: Landscape, start: Any) -> Plane:
             raise ValueError(f"`path_plane`: the basis vectors have {spec.dim} components; "
                              f"the landscape {landscape.name!r} has {n} parameters")
         return spec if spec.origin is not None else spec.with_origin(flat)
-    if n <= 2:
+    if n == 1 or (n == 2 and spec == "auto"):
         return Plane(np.eye(n), np.zeros(n), kind="coordinates")
     if spec == "auto":
         declared = landscape.view_plane(start)
@@ -218,11 +219,12 @@ def resolve(spec: Any, landscape: Landscape, start: Any) -> Plane:
 def top_hessian_plane(landscape: Landscape, start: Any) -> np.ndarray:
     """The two top (algebraic) Hessian eigenvectors at ``start``, as rows.
 
-    Dense (``eigh``) up to :data:`DENSE_HESSIAN_MAX` parameters, Lanczos beyond. Where the top
-    eigenvalue is repeated, its eigenvectors are arbitrary: the first is then the gradient's
-    part in that eigenspace (the direction the first step takes across it), so the plane holds
-    what moves. Each vector's largest component is made positive, so the plane does not
-    depend on the solver's signs.
+    Dense (``eigh``) up to :data:`DENSE_HESSIAN_MAX` parameters, Lanczos beyond. Where an
+    eigenvalue is repeated, its eigenvectors are arbitrary: its eigenspace then gives the
+    gradient's part in it (the direction the first step takes there), once, so that the plane
+    holds what moves (on a quadratic with eigenvalues 2, 2, 2, 1, the gradient's parts along
+    2 and along 1: gradient descent never leaves that plane). Each vector's largest component
+    is made positive, so the plane does not depend on the solver's signs.
     """
     flat, unravel = ravel_pytree(start)
 
@@ -240,16 +242,28 @@ def top_hessian_plane(landscape: Landscape, start: Any) -> np.ndarray:
         pair = lanczos(loss, flat, k=2, iters=min(LANCZOS_ITERS, flat.size))
         values = np.asarray(pair.value, dtype=np.float64)
         vectors = np.asarray(pair.vector, dtype=np.float64)
-    top = np.abs(values - values[0]) <= 1e-6 * max(abs(values[0]), 1e-30)
-    candidates = [vectors[:, i] for i in range(min(3, vectors.shape[1]))]
-    if top.sum() > 1:
-        space = vectors[:, top]
-        along = space @ (space.T @ gradient)
-        if np.linalg.norm(along) > 1e-12 * max(np.linalg.norm(gradient), 1e-300):
-            candidates.insert(0, along)
-    basis = _first_independent(candidates, 2)
+    basis = _first_independent(_eigenspace_directions(values, vectors, gradient), 2)
     signs = np.sign(basis[np.arange(2), np.argmax(np.abs(basis), axis=1)])
     return basis * signs[:, None]
+
+
+def _eigenspace_directions(values: np.ndarray, vectors: np.ndarray, gradient: np.ndarray
+                           ) -> list[np.ndarray]:
+    """One direction per eigenspace, from the top eigenvalue down: a simple eigenvalue's
+    vector, a repeated one's the gradient's part in its eigenspace (its first vector where
+    the gradient has none there); then every vector, in case those are too few."""
+    scale = max(float(np.abs(values).max()), 1e-30)
+    tiny = 1e-12 * max(float(np.linalg.norm(gradient)), 1e-300)
+    directions, i = [], 0
+    while i < values.size:
+        same = np.flatnonzero(np.abs(values - values[i]) <= 1e-6 * scale)
+        same = same[same >= i]
+        space = vectors[:, same]
+        along = space @ (space.T @ gradient)
+        directions.append(along if same.size > 1 and np.linalg.norm(along) > tiny
+                          else space[:, 0])
+        i = int(same.max()) + 1
+    return directions + [vectors[:, j] for j in range(vectors.shape[1])]
 
 
 # -- inside the scan ------------------------------------------------------------------------

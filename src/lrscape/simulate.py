@@ -195,6 +195,10 @@ class _Trajectory:
         if spec.observe.lyapunov:
             extras["tangent"] = (self.direction, _tangent_zeros(opt_state))
             extras["log_growth"] = jnp.zeros((), self.dtype)
+        if self.windows_per_path_sample:  # the start, then a row per sample
+            start = self.plane.sample(params, record.tree_dot)
+            rows = spec.steps // spec.observe.path_every + 1
+            extras["path_table"] = jnp.zeros((rows, start.shape[0]), start.dtype).at[0].set(start)
         first: dict[str, list] = {}
         if spec.observe.curvature_every:
             values, vector = self.top_eigenpair(whole, None)
@@ -264,17 +268,24 @@ class _Trajectory:
         # ``t`` is the same for every trajectory, so under vmap this stays a branch.
         return jax.lax.cond((t + 1) % per_epoch == 0, close, lambda e: e, extras)
 
+    @property
+    def windows_per_path_sample(self) -> int:
+        """Record windows between two path samples where a sample spans several (0: a window
+        holds one or more samples, or no path is recorded)."""
+        every, window = self.spec.observe.path_every, self.spec.observe.record_every
+        return every // window if every is not None and every > window else 0
+
     def updates(self, carry: Any, ts: jax.Array, with_ring: bool
                 ) -> tuple[Any, jax.Array | None]:
-        """Run the updates ``ts`` (consecutive); with paths recorded, also return the path
-        samples taken after every ``path_every`` of them (one at their end if they are fewer),
+        """Run the updates ``ts`` (one record window); where ``path_every`` divides the window,
+        also return the path samples taken after every ``path_every`` of them,
         ``(samples, rank + 1)``."""
         step = functools.partial(self.step, with_ring=with_ring)
         unroll = self.spec.layout.unroll
         every, n = self.spec.observe.path_every, ts.shape[0]
         if every is None or every >= n:
             carry, _ = jax.lax.scan(step, carry, ts, unroll=unroll)
-            return carry, None if every is None else self.path_sample(carry)[None]
+            return carry, self.path_sample(carry)[None] if every == n else None
 
         def group(carry: Any, group_ts: jax.Array) -> tuple[Any, jax.Array]:
             carry, _ = jax.lax.scan(step, carry, group_ts, unroll=unroll)
@@ -288,10 +299,27 @@ class _Trajectory:
         sample = self.plane.sample(params, record.tree_dot)
         return jnp.where(tracker.diverged, jnp.nan, sample)
 
+    def path_table_write(self, carry: Any, w: jax.Array) -> Any:
+        """Where a path sample spans several record windows: after window ``w``, if a sample
+        falls due, write it into the carried table of samples (its row ``(w + 1) / m``)."""
+        m = self.windows_per_path_sample
+
+        def write(extras: dict[str, Any]) -> dict[str, Any]:
+            row = self.path_sample(carry)
+            table = jax.lax.dynamic_update_index_in_dim(extras["path_table"], row,
+                                                        (w + 1) // m, axis=0)
+            return dict(extras, path_table=table)
+
+        # ``w`` is the same for every trajectory, so under vmap this stays a branch.
+        extras = jax.lax.cond((w + 1) % m == 0, write, lambda e: e, carry[3])
+        return (*carry[:3], extras)
+
     def window(self, carry: Any, w: jax.Array, with_ring: bool) -> tuple[Any, dict]:
         every = self.spec.observe.record_every
         ts = w * every + jnp.arange(every, dtype=jnp.int32)
         carry, samples = self.updates(carry, ts, with_ring)
+        if self.windows_per_path_sample:
+            carry = self.path_table_write(carry, w)
         params, opt_state, tracker, extras = carry
         tracker, rec = record.close_window(tracker, w, self.spec.steps, every, params,
                                            self.spec.thresholds)
@@ -336,8 +364,8 @@ class _Trajectory:
         (head_records, head_curv), (tail_records, tail_curv) = head, tail_out
         outputs = self.summary(carry)
         if spec.observe.path_every is not None:
-            outputs.update(self.path(head_records.pop("path_samples"),
-                                     tail_records.pop("path_samples")))
+            outputs.update(self.path(head_records.pop("path_samples", None),
+                                     tail_records.pop("path_samples", None), carry))
         outputs.update(jax.tree.map(lambda a, b: jnp.concatenate([a, b]).reshape(-1),
                                     head_records, tail_records))
         outputs.update({name: jnp.concatenate([jnp.stack(first), head_curv[name],
@@ -348,16 +376,17 @@ class _Trajectory:
             outputs.update({name: table[:, i] for i, name in enumerate(EPOCH_RECORDS)})
         return outputs
 
-    def path(self, head: jax.Array, tail: jax.Array) -> dict[str, jax.Array]:
-        """``path`` and ``path_distance`` from the samples of every window (blocks, windows,
-        samples per window, coordinates), the start first; where a sample spans several
-        windows, the sample of each one's last window."""
-        samples = jnp.concatenate([head, tail]).reshape(-1, head.shape[-1])
-        observe = self.spec.observe
-        stride = max(observe.path_every // observe.record_every, 1)
-        samples = samples[stride - 1::stride]
-        start = self.plane.sample(self.params0, record.tree_dot)
-        samples = jnp.concatenate([start[None], samples])
+    def path(self, head: jax.Array | None, tail: jax.Array | None, carry: Any
+             ) -> dict[str, jax.Array]:
+        """``path`` and ``path_distance``, the start first: from the samples every window
+        returned (blocks, windows, samples per window, coordinates), or from the carried
+        table where a sample spans several windows."""
+        if self.windows_per_path_sample:
+            samples = carry[3]["path_table"]
+        else:
+            start = self.plane.sample(self.params0, record.tree_dot)
+            samples = jnp.concatenate([start[None], jnp.concatenate([head, tail]).reshape(
+                -1, head.shape[-1])])
         return {"path": samples[:, :-1], "path_distance": samples[:, -1]}
 
     def summary(self, carry: Any) -> dict[str, jax.Array]:

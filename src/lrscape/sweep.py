@@ -213,6 +213,10 @@ def _run_options(experiment: Experiment, devices: Sequence[jax.Device] | None,
     budget = (plan_mod.default_memory_budget(devices) if max_memory is None
               else plan_mod.parse_memory(max_memory))
     require_bool("records", records)
+    if experiment.observe.path_every is not None and not records and store is None:
+        raise ValueError(f"`path_every` = {experiment.observe.path_every} with records=False and "
+                         "no `store`: the paths are records, so they would be computed and "
+                         "thrown away; give a store to keep them in, or records=True")
     if store is not None:
         if experiment.points:
             raise ValueError("`store` needs a `grid`; a sweep over `points` returns its "
