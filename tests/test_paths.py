@@ -14,7 +14,7 @@ from matplotlib.contour import ContourSet
 
 import lrscape
 from lrscape import Observe, cli, plot
-from lrscape.plot import _paths
+from lrscape.plot import _path_data
 
 VALLEY = lrscape.landscapes.get("narrow-valley")
 GRID = {"learning_rate": [0.004, 0.02, 0.06], "momentum": [0.0, 0.5]}
@@ -244,14 +244,14 @@ def test_the_window_ends_where_the_bounce_has_died():
     than 1% of its first is near t* = ln(0.01) / ln(0.9), and the window is 1.5 times that."""
     ds = lrscape.sweep(VALLEY, "sgd", {"learning_rate": [0.019]}, steps=1000, progress=False,
                        observe=Observe(path_every=1))
-    drawn = _paths.collect(ds, [{"learning_rate": 0.019}])
+    drawn = _path_data.collect(ds, [{"learning_rate": 0.019}])
     turn = np.log(0.01) / np.log(0.9)
-    assert 1.5 * turn <= _paths.window(drawn, 1000) <= 1.5 * (turn + 3)
+    assert 1.5 * turn <= plot.window(drawn, 1000) <= 1.5 * (turn + 3)
     # a path that never turns (a slide down a bowl) is drawn whole
     bowl = lrscape.landscapes.get("quadratic", eigenvalues=[1.0, 0.5])
     ds = lrscape.sweep(bowl, "sgd", {"learning_rate": [0.1]}, steps=200, progress=False,
                        observe=Observe(path_every=1))
-    assert _paths.window(_paths.collect(ds, [{"learning_rate": 0.1}]), 200) == 200
+    assert plot.window(_path_data.collect(ds, [{"learning_rate": 0.1}]), 200) == 200
 
 
 def test_the_animation_has_the_frames_asked_for(valley_sweep, tmp_path):
@@ -300,6 +300,16 @@ def test_a_one_dimensional_sweep_fills_its_figure_and_draws_paths_on_the_loss():
     assert all(ax.has_data() for ax in fig.axes)
     line = fig.axes[2]
     assert line.get_xlabel() == "x[0]" and line.get_ylabel() == "loss"
+    # every path's letter stands inside the panel, those that converge to the minimum too
+    # (loss 0: a linear scale), and no two on top of each other
+    fig.canvas.draw()
+    box = line.get_window_extent()
+    letters = [t for t in line.texts if len(t.get_text()) == 1]
+    assert len(letters) == len(plot.representative_points(ds, "learning_rate", None))
+    extents = [t.get_window_extent() for t in letters]
+    assert all(box.x0 - 20 <= e.x0 and e.y1 <= box.y1 + 20 and e.y0 >= box.y0 - 20
+               for e in extents)
+    assert not any(a.overlaps(b) for i, a in enumerate(extents) for b in extents[i + 1:])
     plt.close("all")
 
 
@@ -330,7 +340,44 @@ def test_the_cli_draws_any_points_path_and_animates_it(tmp_path, capsys):
     for argv, message in [
             (["--point", "learning_rate=0.01"], "must give a value on each axis drawn"),
             (["--point", "learning_rate=x,momentum=0"], "--point expects AXIS=NUMBER"),
+            (["--point", "learning_rate=nan,momentum=0"], "--point expects AXIS=NUMBER"),
+            (["--point", "learning_rate=0.01,learning_rate=0.02"], "gives learning_rate twice"),
+            (["--point", "learning_rate=0.01,momentum=2.5"],
+             "'momentum'] = 2.5 is outside the grid's momentum axis"),
             (["--animate", str(tmp_path / "a.avi")], "must end in .gif or .mp4")]:
         assert cli.main(["plot", store, "--out", out, *argv]) == 2
         assert message in capsys.readouterr().err
+    assert not (tmp_path / "a.avi").exists()
+
+
+def test_points_given_are_drawn_where_they_are_even_beside_stored_paths(tmp_path, monkeypatch):
+    """A sweep that kept its paths draws its one-per-regime trajectories from them (nothing
+    run again, the animation too); a point given runs again exactly where it is, not at the
+    nearest grid point; paths=False leaves the panel out."""
+    store = str(tmp_path / "v.zarr")
+    lrscape.sweep(VALLEY, "momentum", {"learning_rate": [0.005, 0.01, 0.02, 0.04],
+                                       "momentum": [0.0, 0.5, 0.9]}, steps=100, store=store,
+                  progress=False, observe=Observe(record_every=10, path_every=1))
+    ds = lrscape.open(store, records=False)
+    ran = []
+    import lrscape.plot._summary as summary
+
+    original = summary.rerun
+    monkeypatch.setattr(summary, "rerun", lambda *a, **k: ran.append(a) or original(*a, **k))
+    fig = plot.summary_figure(ds, store=store, animate=str(tmp_path / "a.gif"))
+    assert not ran and (tmp_path / "a.gif").exists()
+    assert len(_path_lines(fig.axes[2])) == len(plot.representative_points(
+        ds, "learning_rate", "momentum"))
+    plt.close(fig)
+    point = {"learning_rate": 0.029, "momentum": 0.1}  # diverges; its nearest grid point not
+    fig = plot.summary_figure(ds, store=store, points=[point])
+    assert len(ran) == 1
+    (line,) = _path_lines(fig.axes[2])
+    assert line.get_color() == plot.REGIME_COLORS[lrscape.Regime.DIVERGED]
+    assert int(lrscape.rerun(ds, [point]).regime[0]) == lrscape.Regime.DIVERGED
+    assert int(ds.regime.sel(point, method="nearest")) != lrscape.Regime.DIVERGED
+    plt.close(fig)
+    fig = plot.summary_figure(ds, store=store, paths=False)
+    assert not any(ax.get_title().startswith("paths") for ax in fig.axes)
+    plt.close("all")
     assert json.loads(xr.open_zarr(store).attrs["grid_axes"])[0][0] == "learning_rate"

@@ -674,10 +674,11 @@ def _stored_so_far(out: str) -> str:
 
 def _save_figure(ds: Any, path: str, x: str | None, y: str | None, select: dict,
                  store: str | None = None, points: list[dict[str, float]] | None = None,
-                 paths: bool = True) -> None:
+                 paths: bool = True, animate: str | None = None) -> None:
     """A sweep's summary figure, or a refined image's class image; ``store``: where the
     records of the trajectories drawn are read, when ``ds`` was read without them;
-    ``points``: the trajectories drawn (default: one per regime)."""
+    ``points``: the trajectories drawn (default: one per regime); ``animate``: where their
+    paths' animation goes."""
     plot = _plot()
     import matplotlib.pyplot as plt
 
@@ -685,11 +686,11 @@ def _save_figure(ds: Any, path: str, x: str | None, y: str | None, select: dict,
 
     if REFINED not in ds.attrs:
         plot.summary_figure(ds, path, x=x, y=y, select=select or None, store=store,
-                            points=points, paths=paths)
+                            points=points, paths=paths, animate=animate)
         return
-    if points:
-        raise ValueError("--point does not apply to a refined image: it holds classes, not "
-                         "trajectories")
+    if points or animate:
+        raise ValueError("--point and --animate do not apply to a refined image: it holds "
+                         "classes, not trajectories")
     by = ds.attrs[REFINED]
     rows, cols = ds[by].dims  # by default the first axis up, as refine lays the image out
     if select:
@@ -734,9 +735,8 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         if REFINED not in ds.attrs:
             x, y, select, first = _slice_to_draw(ds, x, y, select)
         points = _points(args.point, (x, y))
-        _save_figure(ds, out, x, y, select, store=args.store, points=points, paths=args.paths)
-        if args.animate:
-            _animate(ds, select, points, x, y, args.animate)
+        _save_figure(ds, out, x, y, select, store=args.store, points=points, paths=args.paths,
+                     animate=args.animate)
     except (ValueError, FileNotFoundError, ImportError) as err:
         print(f"lrscape plot: {err}", file=sys.stderr)
         return 2
@@ -758,27 +758,21 @@ def _points(specs: list[str] | None, drawn: tuple[str | None, ...]
     axes = [a for a in drawn if a]
     points = []
     for spec in specs:
-        point = {}
+        point: dict[str, float] = {}
         for item in spec.split(","):
             key, eq, value = item.partition("=")
-            if not eq or not isinstance(_number(value.strip()), int | float):
+            number = _number(value.strip())
+            if not eq or not isinstance(number, int | float) or not np.isfinite(number):
                 raise ValueError(f"--point expects AXIS=NUMBER,AXIS=NUMBER, got {spec!r}")
-            point[key.strip()] = float(value)
+            if key.strip() in point:
+                raise ValueError(f"--point {spec!r} gives {key.strip()} twice")
+            point[key.strip()] = float(number)
         if sorted(point) != sorted(axes):
             raise ValueError(f"--point {spec!r} must give a value on each axis drawn, "
                              f"{', '.join(axes)}, and only those (the others take --select's "
                              "values)")
         points.append(point)
     return points
-
-
-def _animate(ds: Any, select: dict[str, float], points: list[dict[str, float]] | None,
-             x: str, y: str | None, path: str) -> None:
-    """``--animate PATH``: the paths of the figure's trajectories, moving step by step."""
-    plot = _plot()
-    plane = ds.sel(select, method="nearest") if select else ds
-    points = points or plot.representative_points(plane, x, y)
-    plot.animate_paths(plane, points, path)
 
 
 def _summary(obj: Any) -> str:

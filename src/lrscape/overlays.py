@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from . import landscapes, optimizers
 from .landscapes import Landscape
 from .landscapes._base import REGISTRY
 from .optimizers import Optimizer
+from .rerun import landscape_of, optimizer_of
 
 Overlay = tuple[str, np.ndarray, np.ndarray]  # (label, x values, y values)
 
@@ -117,33 +117,27 @@ def theory_overlays(ds: xr.Dataset, x: str, y: str | None = None) -> list[Overla
 
 
 def sweep_optimizer(ds: xr.Dataset) -> Optimizer | None:
-    """The registered optimizer the Dataset's attributes name, with their hyperparameters;
-    ``None`` if none is registered under that name or the one stored is another (other
-    hyperparameters or options), such as an optax factory of the same name."""
-    name = ds.attrs.get("optimizer")
-    if name not in optimizers.available():
-        return None
-    config = json.loads(ds.attrs.get("optimizer_config", "{}"))
-    hyper = config.get("hyperparams", {})
-    base = optimizers.get(name)
-    if set(hyper) != set(base.hyperparams) or config.get("options", {}) != dict(base.options):
-        return None
+    """The registered optimizer the Dataset's attributes name, with their hyperparameters
+    (:func:`lrscape.rerun.optimizer_of`); ``None`` if none is registered under that name or
+    the one stored is another (other hyperparameters or options), such as an optax factory of
+    the same name."""
     try:
-        return base.with_values(**{k: v for k, v in hyper.items() if v is not None})
-    except ValueError:
+        return optimizer_of(ds.attrs)
+    except (KeyError, ValueError):
         return None
 
 
 def sweep_landscape(ds: xr.Dataset) -> Landscape | None:
-    """The registered landscape the Dataset's attributes name, with their fields, where it
-    declares an edge curvature (:meth:`~lrscape.landscapes.Landscape.edge_curvature`; one
-    that cannot is not built); ``None`` otherwise, or if it is not registered."""
+    """The registered landscape the Dataset's attributes name, with their fields
+    (:func:`lrscape.rerun.landscape_of`), where it declares an edge curvature
+    (:meth:`~lrscape.landscapes.Landscape.edge_curvature`; one that cannot is not built);
+    ``None`` otherwise, or if it is not registered."""
     cls = REGISTRY.lookup(ds.attrs.get("landscape"))
     if cls is None or cls.edge_curvature is Landscape.edge_curvature:
         return None
     try:
-        return landscapes.get(cls.name, **json.loads(ds.attrs.get("landscape_config", "{}")))
-    except (TypeError, ValueError):
+        return landscape_of(ds.attrs)
+    except (KeyError, TypeError, ValueError):
         return None
 
 

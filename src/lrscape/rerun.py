@@ -84,9 +84,7 @@ def point_columns(ds: xr.Dataset, points: Sequence[Mapping[str, float]]
     axes = list(grid_targets(ds))
     if not axes:
         raise ValueError("the Dataset names no grid axes (`grid_axes`): it is not a sweep's")
-    if isinstance(points, Mapping) or not len(points):
-        raise ValueError(f"`points` must be a non-empty list of mappings axis -> value, got "
-                         f"{points!r}")
+    check_points(points)
     columns: dict[str, list[float]] = {axis: [] for axis in axes}
     for i, point in enumerate(points):
         if unknown := [k for k in point if k not in axes]:
@@ -100,8 +98,20 @@ def point_columns(ds: xr.Dataset, points: Sequence[Mapping[str, float]]
             else:
                 raise ValueError(f"points[{i}] = {dict(point)} leaves the grid axis {axis!r} "
                                  f"unset: give every point a value on each of {axes}")
+            if isinstance(value, bool) or not isinstance(value, int | float | np.number) or (
+                    not np.isfinite(value)):
+                raise ValueError(f"points[{i}][{axis!r}] must be a finite number, got "
+                                 f"{value!r}")
             columns[axis].append(float(value))
     return columns
+
+
+def check_points(points: Any) -> None:
+    """Refuse anything but a non-empty list of mappings (one per trajectory)."""
+    if (isinstance(points, Mapping | str) or not isinstance(points, Sequence) or not points
+            or not all(isinstance(p, Mapping) for p in points)):
+        raise ValueError(f"`points` must be a non-empty list of mappings from grid axis to "
+                         f"value, e.g. [{{'learning_rate': 0.01}}], got {points!r}")
 
 
 def default_observe(ds: xr.Dataset) -> Observe:
@@ -132,6 +142,11 @@ def stored_plane(ds: xr.Dataset) -> paths.Plane | None:
                        kind=kind if kind in paths.KINDS else "given")
 
 
+class NotRebuildable(ValueError):
+    """The sweep cannot be rebuilt from its attributes in this process (a landscape class not
+    registered here, an optax factory, a schedule given as a function) or not exactly."""
+
+
 def rebuilt_settings(
     ds: xr.Dataset, *, landscape: Landscape | None = None,
     optimizer: str | Optimizer | Callable[..., Any] | None = None,
@@ -139,15 +154,16 @@ def rebuilt_settings(
 ) -> dict[str, Any]:
     """The keywords of :func:`lrscape.sweep` that rebuild what ``ds``'s sweep simulated
     (landscape, optimizer, schedule, steps, seed, start, noise, thresholds, dtype), checked to
-    reproduce its recorded configuration exactly."""
+    reproduce its recorded configuration exactly (fields its grid sweeps aside);
+    :class:`NotRebuildable` where they cannot."""
     attrs = ds.attrs
     if "landscape_config" not in attrs:
         raise ValueError("the Dataset has no sweep configuration in its attributes: it is not "
                          "what lrscape.sweep returned or lrscape.open read")
     settings = {
-        "landscape": landscape if landscape is not None else _landscape(attrs),
-        "optimizer": optimizer if optimizer is not None else _optimizer(attrs),
-        "schedule": schedule if schedule is not None else _schedule(attrs),
+        "landscape": landscape if landscape is not None else landscape_of(attrs),
+        "optimizer": optimizer if optimizer is not None else optimizer_of(attrs),
+        "schedule": schedule if schedule is not None else schedule_of(attrs),
         "steps": int(attrs["steps"]),
         "seed": int(attrs["seed"]),
         "x0": None if attrs.get("x0", "landscape.init") == "landscape.init"
@@ -161,61 +177,93 @@ def rebuilt_settings(
     return settings
 
 
-def _landscape(attrs: Mapping[str, Any]) -> Landscape:
+def landscape_of(attrs: Mapping[str, Any]) -> Landscape:
+    """The registered landscape the attributes name, with their fields."""
     name = attrs["landscape"]
     if name not in landscapes.available():
-        raise ValueError(f"the sweep's landscape {name!r} is not registered in this process: "
-                         "import the module that registers it (lrscape --import FILE), or pass "
-                         "it as `landscape`")
+        raise NotRebuildable(
+            f"the sweep's landscape {name!r} is not registered in this process: import the "
+            "module that registers it (--import FILE on the command line), or pass it as "
+            "`landscape`")
     return landscapes.get(name, **json.loads(attrs["landscape_config"]))
 
 
 def landscape_at(ds: xr.Dataset, point: Mapping[str, float]) -> Landscape | None:
     """The sweep's landscape with the fields that its grid sweeps set to ``point``'s values;
-    ``None`` where this process cannot rebuild it (a class not registered here)."""
+    ``None`` where its class is not registered in this process."""
     try:
-        landscape = _landscape(ds.attrs)
-    except (KeyError, ValueError):
+        landscape = landscape_of(ds.attrs)
+    except NotRebuildable:
         return None
     fields = {target.split(".", 1)[1]: point[name] for name, target in grid_targets(ds).items()
               if target.startswith("landscape.") and name in point}
     return landscape.replace(**fields) if fields else landscape
 
 
-def _optimizer(attrs: Mapping[str, Any]) -> Optimizer:
+def optimizer_of(attrs: Mapping[str, Any]) -> Optimizer:
+    """The registered optimizer the attributes name, with their hyperparameters and options,
+    checked to be the one stored (an optax factory of a registered name is not)."""
     name = attrs["optimizer"]
     if name not in optimizers.available():
-        raise ValueError(f"the sweep's optimizer {name!r} is not in lrscape's registry (an "
-                         "optax factory): pass it as `optimizer`")
-    config = json.loads(attrs["optimizer_config"])
-    values = {k: v for k, v in config.get("hyperparams", {}).items() if v is not None}
-    return optimizers.get(name).with_values(**values, **config.get("options", {}))
+        raise NotRebuildable(f"the sweep's optimizer {name!r} is not in lrscape's registry (an "
+                             "optax factory): pass it as `optimizer`")
+    stored = json.loads(attrs["optimizer_config"])
+    values = {k: v for k, v in stored.get("hyperparams", {}).items() if v is not None}
+    try:
+        built = optimizers.get(name).with_values(**values, **stored.get("options", {}))
+    except ValueError:
+        built = None
+    if built is None or _plain(json.dumps(built.config())) != stored:
+        raise NotRebuildable(f"the sweep's optimizer {name!r} is not the registry's {name!r} "
+                             "(an optax factory of that name, or other options): pass it as "
+                             "`optimizer`")
+    return built
 
 
-def _schedule(attrs: Mapping[str, Any]) -> Schedule | None:
+def schedule_of(attrs: Mapping[str, Any]) -> Schedule | None:
+    """The registered schedule the attributes name, with their fields (``None``: constant)."""
     name = attrs.get("schedule", "constant")
     if name == "constant":
         return None
     if name not in schedules.available():
-        raise ValueError(f"the sweep's schedule {name!r} is a function or not registered in "
-                         "this process: pass it as `schedule`")
+        raise NotRebuildable(f"the sweep's schedule {name!r} is a function or not registered "
+                             "in this process: pass it as `schedule`")
     return schedules.get(name, **json.loads(attrs.get("schedule_config", "{}")))
 
 
 def _check_same(ds: xr.Dataset, settings: Mapping[str, Any]) -> None:
     """Refuse settings whose experiment is not the one ``ds`` records (compared on one point,
-    over every attribute that says what was simulated)."""
+    over every attribute that says what was simulated, but for the fields its grid sweeps)."""
     targets = grid_targets(ds)
     probe = {name: [_any_value(ds, name)] for name in targets}
     window = Observe(record_every=int(ds.attrs.get("record_every", 1)))
-    experiment = Experiment.create(**settings, points=probe, observe=window)
-    built = experiment.attrs()
-    differ = [k for k in REBUILT if k in ds.attrs and _plain(built.get(k)) != _plain(ds.attrs[k])]
+    built = Experiment.create(**settings, points=probe, observe=window).attrs()
+    swept = set(targets.values())
+    differ = [k for k in REBUILT if k in ds.attrs and _comparable(k, built.get(k), swept)
+              != _comparable(k, ds.attrs[k], swept)]
     if differ:
-        details = "; ".join(f"{k}: stored {ds.attrs[k]!r}, rebuilt {built.get(k)!r}"
+        details = "; ".join(f"{k}: stored {_short(ds.attrs[k])}, rebuilt {_short(built.get(k))}"
                             for k in differ)
-        raise ValueError(f"the sweep cannot be rebuilt from its attributes exactly ({details}); "
-                         "pass what differs as `landscape`, `optimizer` or `schedule`")
+        raise NotRebuildable(f"the sweep cannot be rebuilt from its attributes exactly "
+                             f"({details}); pass what differs as `landscape`, `optimizer` or "
+                             "`schedule`")
+
+
+def _comparable(key: str, value: Any, swept: set[str]) -> Any:
+    """An attribute as it compares: parsed, without the fields the grid sweeps (their base
+    value does not matter)."""
+    value = _plain(value)
+    owner = key.removesuffix("_config")
+    if isinstance(value, dict) and owner != key:
+        fields = value.get("hyperparams", value) if owner == "optimizer" else value
+        fields = {k: v for k, v in fields.items() if f"{owner}.{k}" not in swept}
+        value = {**value, "hyperparams": fields} if owner == "optimizer" else fields
+    return value
+
+
+def _short(value: Any, most: int = 120) -> str:
+    text = repr(value)
+    return text if len(text) <= most else text[: most - 3] + "..."
 
 
 def _any_value(ds: xr.Dataset, axis: str) -> float:

@@ -34,6 +34,7 @@ from ._curves import (
     stability_threshold,
 )
 from ._lyapunov import LYAPUNOV_FLOOR, LYAPUNOV_SCALE_BANDS, lyapunov_map, lyapunov_neutral
+from ._path_data import LETTERS, window
 from ._paths import animate_paths, paths
 from ._phase import (
     BORDERLINE_HATCH,
@@ -63,6 +64,8 @@ from ._trainability import (
 )
 
 __all__ = [
+    "LETTERS",
+    "window",
     "animate_paths",
     "paths",
     "BORDERLINE_HATCH",

@@ -12,6 +12,7 @@ import xarray as xr
 
 from .. import overlays as theory_lines  # not `overlays`: phase_diagram's argument
 from ..regimes import NOT_COMPUTED, Regime
+from ..rerun import check_points
 from ._axes import grid_axes
 from ._style import REGIME_COLORS
 
@@ -23,6 +24,7 @@ def _trajectories(ds: xr.Dataset, points: Sequence[Mapping[str, Any]] | None,
     ``lrscape.sweep(points=...)``'s)."""
     if points is None:
         return _every_point(ds, labels)
+    check_points(points)
     out = []
     for i, point in enumerate(points):
         unknown = [k for k in point if k not in grid_axes(ds)]
@@ -78,6 +80,8 @@ def loss_curves(
     where it would squash the others); a run whose loss reaches exactly 0, below what its
     floating-point type can hold above 0, ends in a downward triangle at its last record
     above 0, and its label gives the step (a single record above 0 is drawn as a point).
+    Where a drawn loss goes below 0 (a landscape whose minimum is negative), the scale is
+    symmetric-logarithmic instead, linear near 0, so that every record is drawn.
 
     Args:
         points: one mapping of grid-axis values per curve, e.g. ``[{"learning_rate": 0.01}]``;
@@ -91,13 +95,16 @@ def loss_curves(
         _, ax = plt.subplots(figsize=(6.5, 4.5), constrained_layout=True)
     steps = ds["step"].values
     ends, kept = [], []  # the diverged runs' last records; every other run's records
-    for sel, regime, label in _trajectories(ds, points, labels):
+    trajectories = _trajectories(ds, points, labels)
+    negative = any(np.nanmin(sel[variable].values, initial=np.inf) < 0
+                   for sel, _, _ in trajectories)
+    for sel, regime, label in trajectories:
         raw = sel[variable].values
-        values = np.where(raw > 0, raw, np.nan)
+        values = raw if negative else np.where(raw > 0, raw, np.nan)
         if regime == Regime.DIVERGED:
             step = int(sel["divergence_step"])
             label += f", diverged at step {step}" if step >= 0 else ", still growing at the end"
-        zero = _reaches_zero(raw)
+        zero = None if negative else _reaches_zero(raw)
         if zero is not None and regime != Regime.DIVERGED:
             label += f", 0 in {raw.dtype.name} from step {steps[zero]}"
         ax.plot(steps, values, color=REGIME_COLORS[regime], alpha=0.9, lw=1.5, label=label,
@@ -110,13 +117,19 @@ def loss_curves(
             ends.append((steps[finite[-1]], values[finite[-1]], REGIME_COLORS[regime]))
         else:
             kept.append(values[finite])
-    ax.set_yscale("log")
-    _mark_diverged_ends(ax, ends, np.concatenate(kept) if kept else np.array([]))
+    shown = np.concatenate(kept) if kept else np.array([])
+    if negative:
+        ax.set_yscale("symlog", linthresh=max(1e-3 * float(np.abs(shown).max(initial=1.0)),
+                                              1e-30))
+    else:
+        ax.set_yscale("log")
+    _mark_diverged_ends(ax, ends, shown)
     ax.set_xlabel("step")
     window = ds.attrs.get("record_every", "k")
     what = "minibatch loss" if ds.attrs.get("steps_per_epoch") else "loss"
-    ax.set_ylabel(f"{what}, mean over each window of {window} steps" if variable == "loss_mean"
-                  else f"{what} at each record step")
+    scale = "\n(symmetric log scale: linear near 0)" if negative else ""
+    ax.set_ylabel(f"{what}, mean over each window of {window} steps{scale}"
+                  if variable == "loss_mean" else f"{what} at each record step{scale}")
     ax.legend(fontsize=8)
     return ax
 

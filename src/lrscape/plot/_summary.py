@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import math
 import os
+import textwrap
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
 from ..regimes import DISPLAY_ORDER
-from ._axes import _select_plane, grid_axes, plane_axes, positions
+from ..rerun import NotRebuildable, check_points, rerun
+from ._axes import _is_log, _select_plane, _span, grid_axes, plane_axes, positions
 from ._curves import epoch_curves, loss_curves, sharpness_curves
 from ._lyapunov import lyapunov_map
-from ._paths import LETTERS
+from ._path_data import LETTERS
+from ._paths import animate_paths, movie_writer
+from ._paths import paths as draw_paths
 from ._phase import borderline_labels, phase_diagram
 
 
@@ -50,17 +54,22 @@ def summary_figure(
     store: str | os.PathLike[str] | None = None,
     points: Sequence[Mapping[str, float]] | None = None,
     paths: bool = True,
+    animate: str | None = None,
 ) -> Any:
     """The phase diagram beside what chosen trajectories did; saved if ``path``.
 
-    The trajectories are one per regime (:func:`representative_points`), or ``points``. Each
-    gets a letter, marked where it lies on the phase diagram and naming its loss curve and
-    its path, all in its regime's colour. The path panel shows where they went over the
-    loss contours (:func:`lrscape.plot.paths`), wherever the sweep has a path plane (every
-    landscape of two or more coordinates; on one coordinate, a line): from the sweep's own
-    records where it recorded paths, else from the trajectories run again with every update
-    recorded (:func:`lrscape.rerun`, a sweep of a few points), whose losses are then the
-    curves drawn too. ``paths=False`` leaves the panel out.
+    The trajectories are one per regime (:func:`representative_points`), or ``points`` (a
+    value on each axis drawn, within the grid; the others at ``select``'s). Each gets a
+    letter, marked where it lies on the phase diagram and naming its loss curve and its path,
+    all in its regime's colour. The path panel shows where they went over the loss contours
+    (:func:`lrscape.plot.paths`), wherever the sweep has a path plane (every landscape of two
+    or more coordinates; on one coordinate, a line). ``points`` are run again exactly where
+    they are (:func:`lrscape.rerun`, a sweep of a few points), and so are the representative
+    ones where the sweep kept no paths and the panel is wanted; the curves drawn are then the
+    run's. Where the sweep cannot be rebuilt in this process (a landscape class not
+    registered here), the path panel says so. ``paths=False`` leaves it out; ``animate``
+    also writes the paths moving (:func:`lrscape.plot.animate_paths`) to that ``.gif`` or
+    ``.mp4``.
 
     A sweep run with ``curvature_every`` also gets the sharpness along the same trajectories,
     each against its stability threshold (:func:`sharpness_curves`); one on a finite-sum
@@ -72,16 +81,21 @@ def summary_figure(
     then read from it, and only theirs.
     """
     x, y = plane_axes(ds, x, y)
-    plane = _select_plane(ds, [a for a in (x, y) if a], select)
-    chosen = [dict(p) for p in points] if points is not None else representative_points(
+    drawn_axes = [a for a in (x, y) if a]
+    plane = _select_plane(ds, drawn_axes, select)
+    if animate is not None:
+        movie_writer(animate, 15.0)  # a bad path is refused before anything is drawn
+    given = points is not None
+    chosen = _given_points(plane, points, drawn_axes) if given else representative_points(
         plane, x, y)
     letters = list(LETTERS[:len(chosen)])
     labels = [f"{letter}: " + ", ".join(f"{k.replace('_', ' ')}={v:.3g}" for k, v in p.items())
               for letter, p in zip(letters, chosen, strict=True)]
-    curves, which, note = _curves_of(ds, plane, [a for a in (x, y) if a], chosen, select,
-                                     store, paths)
-    extras = [name for name, variable in (("paths", "path"), ("sharpness", "sharpness"),
-                                          ("epochs", "val_loss")) if variable in curves]
+    source = _source(ds, plane, drawn_axes, chosen, select, store, paths, given)
+    extras = [name for name, wanted in (
+        ("paths", paths and chosen and ("path" in source.curves or source.note)),
+        ("sharpness", "sharpness" in source.curves), ("epochs", "val_loss" in source.curves))
+        if wanted]
     maps = ["phase", *(["lyapunov"] if "lyapunov" in plane else [])]
     fig, panels = _layout(maps, extras, y is not None)
     left, right = panels["phase"], panels["loss"]
@@ -89,6 +103,7 @@ def summary_figure(
     mark_points(left, plane, chosen, letters, x, y)
     if "lyapunov" in panels:
         lyapunov_map(plane, x, y, ax=panels["lyapunov"])
+    curves, which = source.curves, source.which
     if "loss_mean" in curves and chosen:
         loss_curves(curves, which, ax=right, labels=labels)
     elif store is None:
@@ -97,11 +112,8 @@ def summary_figure(
                    transform=right.transAxes)
         right.set_axis_off()
     right.set_title("loss along each lettered trajectory (marked on the phase diagram)")
-    if "paths" in extras and chosen:
-        path_panel(curves, which, panels["paths"], labels, letters)
-    elif paths and note and chosen:
-        right.text(0.02, 0.02, f"no path panel: {note}", transform=right.transAxes,
-                   fontsize=7, color="0.3", va="bottom")
+    if "paths" in extras:
+        path_panel(source, panels["paths"], labels, letters)
     if "sharpness" in extras:
         sharpness_curves(curves, which, ax=panels["sharpness"], labels=labels)
         panels["sharpness"].set_title("sharpness, against the edge of stability (dashed)")
@@ -111,17 +123,86 @@ def summary_figure(
     if path is not None:
         fig.savefig(path, dpi=130)
         plt.close(fig)
+    if animate is not None:
+        if "path" not in curves:
+            raise ValueError(f"no paths to animate: {source.note or 'the panel is left out'}")
+        animate_paths(curves, which, animate, labels=[label.split(": ", 1)[1]
+                                                      for label in labels], letters=letters)
     return fig
 
 
-def path_panel(curves: xr.Dataset, which: Sequence[Mapping[str, float]] | None, ax: Any,
-               labels: Sequence[str], letters: Sequence[str]) -> None:
-    """The summary figure's path panel: the lettered paths, their labels being the loss
-    panel's."""
-    from ._paths import paths as draw_paths
+class Source(NamedTuple):
+    """Where the drawn trajectories' records come from: the Dataset, the points to select in
+    it (``None``: every point of a Dataset of points), and, where paths were wanted but cannot
+    be drawn, why."""
 
-    draw_paths(curves, which, ax, labels=[label.split(": ", 1)[1] for label in labels],
-               letters=letters, legend="markers")
+    curves: xr.Dataset
+    which: list[dict[str, float]] | None
+    note: str = ""
+
+
+def path_panel(source: Source, ax: Any, labels: Sequence[str], letters: Sequence[str]
+               ) -> None:
+    """The summary figure's path panel: the lettered paths, their labels being the loss
+    panel's; or why there are none."""
+    if "path" not in source.curves:
+        ax.text(0.5, 0.5, "\n".join(textwrap.wrap(f"no paths: {source.note}", 60)),
+                ha="center", va="center", transform=ax.transAxes, fontsize=8, color="0.3")
+        ax.set_axis_off()
+        return
+    draw_paths(source.curves, source.which, ax,
+               labels=[label.split(": ", 1)[1] for label in labels], letters=letters,
+               legend="markers")
+
+
+def _given_points(plane: xr.Dataset, points: Sequence[Mapping[str, float]],
+                  drawn: Sequence[str]) -> list[dict[str, float]]:
+    """``points`` checked for the phase diagram: a finite value on each axis drawn and no
+    other, within the grid (half a cell beyond its ends at most), so that its letter can
+    stand where it is."""
+    check_points(points)
+    chosen = []
+    for i, point in enumerate(points):
+        if sorted(point) != sorted(drawn):
+            raise ValueError(f"points[{i}] = {dict(point)} must give a value on each axis "
+                             f"drawn, {', '.join(drawn)}, and only those (the others are at "
+                             "`select`'s values)")
+        for axis, value in point.items():
+            values = np.asarray(plane[axis].values, dtype=float)
+            if isinstance(value, bool) or not isinstance(value, int | float | np.number) or (
+                    not np.isfinite(value)):
+                raise ValueError(f"points[{i}][{axis!r}] must be a finite number, got "
+                                 f"{value!r}")
+            low, high = _span(values, _is_log(plane, axis))
+            if not low <= value <= high:
+                raise ValueError(f"points[{i}][{axis!r}] = {value!r} is outside the grid's "
+                                 f"{axis} axis, {values.min():g} to {values.max():g}: the "
+                                 "phase diagram could not mark it")
+        chosen.append({axis: float(point[axis]) for axis in drawn})
+    return chosen
+
+
+def _source(ds: xr.Dataset, plane: xr.Dataset, keep: Sequence[str],
+            chosen: Sequence[Mapping[str, float]], select: Mapping[str, Any] | None,
+            store: str | os.PathLike[str] | None, paths: bool, given: bool) -> Source:
+    """Where the drawn trajectories come from (see :class:`Source`): points given are run
+    again exactly (an error where that cannot be done); one per regime comes from the sweep's
+    records, with their paths where it kept them, else, with ``paths``, run again (and where
+    that cannot be done, the records alone and the reason)."""
+    if not chosen:
+        return Source(plane, [])
+    if given:
+        return Source(rerun(plane, chosen), None)
+    note = ""
+    if paths and not ds.attrs.get("path_every"):
+        try:
+            return Source(rerun(plane, chosen), None)
+        except NotRebuildable as err:
+            note = str(err)
+    curves = plane
+    if store is not None and "loss_mean" not in plane:
+        curves = _select_plane(_records_of(ds, store, chosen, select), keep, select)
+    return Source(curves, [dict(p) for p in chosen], note)
 
 
 def _layout(maps: Sequence[str], extras: Sequence[str], two_axes: bool) -> tuple[Any, Any]:
@@ -154,33 +235,6 @@ def mark_points(ax: Any, ax_ds: xr.Dataset, points: Sequence[Mapping[str, float]
                     zorder=9, annotation_clip=False,
                     bbox={"boxstyle": "circle,pad=0.2", "fc": "white", "ec": "black",
                           "lw": 1.0})
-
-
-def _curves_of(ds: xr.Dataset, plane: xr.Dataset, keep: Sequence[str],
-               chosen: Sequence[Mapping[str, float]], select: Mapping[str, Any] | None,
-               store: str | os.PathLike[str] | None, paths: bool
-               ) -> tuple[xr.Dataset, list[dict[str, float]] | None, str]:
-    """Where the drawn trajectories' records come from: the Dataset to draw from, the points
-    to select in it (``None``: every point of a Dataset of points), and, where paths were
-    wanted but cannot be drawn, why.
-
-    A sweep that recorded paths gives them with its other records (from ``ds``, or read from
-    ``store``); otherwise, with ``paths``, the chosen points are run again
-    (:func:`lrscape.rerun`); if that cannot be done (a landscape or optimizer this process
-    cannot rebuild), the sweep's records are drawn without paths, and the reason is returned.
-    """
-    note = ""
-    if paths and chosen and not ds.attrs.get("path_every"):
-        from ..rerun import rerun
-
-        try:
-            return rerun(plane, chosen), None, ""
-        except ValueError as err:
-            note = str(err)
-    curves = plane
-    if store is not None and "loss_mean" not in plane and chosen:
-        curves = _select_plane(_records_of(ds, store, chosen, select), keep, select)
-    return curves, [dict(p) for p in chosen], note
 
 
 def _records_of(ds: xr.Dataset, store: str | os.PathLike[str],
