@@ -259,7 +259,7 @@ def test_the_animation_has_the_frames_asked_for(valley_sweep, tmp_path):
 
     points = [{"learning_rate": 0.019, "momentum": 0.0}, {"learning_rate": 0.004,
                                                           "momentum": 0.9}]
-    for frames in (7, 30):
+    for frames in (5, 12):
         path = plot.animate_paths(valley_sweep, points, str(tmp_path / f"a{frames}.gif"),
                                   frames=frames)
         with Image.open(path) as movie:

@@ -161,7 +161,7 @@ def test_a_grid_of_three_axes_is_drawn_a_slice_at_a_time(tmp_path, capsys):
     assert ax.get_title().endswith("· seed = 1")  # which slice
     with pytest.raises(ValueError, match="not a grid axis"):
         plot.phase_diagram(ds, x="wall_curvature", select={"seed": 1})
-    fig = plot.summary_figure(ds, select={"seed": 1})  # the curves of that slice too
+    fig = plot.summary_figure(ds, select={"seed": 1}, paths=False)  # that slice's curves
     assert fig.axes[0].get_title().endswith("· seed = 1") and fig.axes[1].lines
     plt.close("all")
     # the command line draws the first slice, and says how to draw another
@@ -203,7 +203,7 @@ def test_loss_curves_and_summary_figure(tmp_path, small_sweep):
     with pytest.raises(ValueError, match=r"points\[0\].*leaves the grid axes \['momentum'\]"):
         plot.loss_curves(small_sweep, [{"learning_rate": 1e-3}])
     path = tmp_path / "fig.png"
-    plot.summary_figure(small_sweep, str(path))
+    plot.summary_figure(small_sweep, str(path), paths=False)
     assert path.stat().st_size > 10_000
     # a grid given in decreasing order draws the same, its axis increasing all the same
     fig = plot.summary_figure(small_sweep.isel(learning_rate=slice(None, None, -1)))
@@ -284,9 +284,9 @@ def test_a_sweep_with_curvature_draws_its_sharpness_against_the_edge(tmp_path):
     np.testing.assert_allclose(dashed, expected, rtol=1e-6)
     plt.close(fig)
     # from the store, read without records: the same panels
-    fig = plot.summary_figure(lrscape.open(store, records=False), store=store)
+    fig = plot.summary_figure(lrscape.open(store, records=False), store=store, paths=False)
     assert [ax.get_title()[:9] for ax in fig.axes] == [
-        fig.axes[0].get_title()[:9], "loss alon", "paths ove", "sharpness"]
+        fig.axes[0].get_title()[:9], "loss alon", "sharpness"]
     plt.close(fig)
     # no curvature: the phase diagram, the loss and the paths (or without them, two panels)
     ds = lrscape.sweep(VALLEY, "momentum", grid, steps=200, progress=False)
@@ -304,7 +304,7 @@ def test_a_sweep_with_lyapunov_draws_the_exponent_over_the_phase_diagram():
     ds = lrscape.sweep(well, "momentum", grid, steps=400, lyapunov=True, progress=False)
     exponent = ds.lyapunov.values
     assert exponent[2, 0] > 0 > exponent[1, 0] and np.isnan(exponent[3]).all()
-    fig = plot.summary_figure(ds)
+    fig = plot.summary_figure(ds, paths=False)
     (panel,) = [ax for ax in fig.axes if ax.get_title().startswith("largest Lyapunov")]
     (mesh,) = panel.collections
     drawn = mesh.get_array().reshape(2, 4)  # (momentum, learning_rate)
