@@ -79,14 +79,7 @@ class Plane:
         if kind not in KINDS:
             raise ValueError(f"`kind` must be one of {sorted(KINDS)}, got {kind!r}")
         self.basis = _orthonormal(basis)
-        n = self.basis.shape[1]
-        if origin is not None:
-            origin = np.asarray(origin, dtype=np.float64)
-            if origin.shape != (n,) or not np.all(np.isfinite(origin)):
-                raise ValueError(f"`path_plane`: the origin must be {n} finite numbers, like a "
-                                 f"basis vector, got shape {origin.shape}")
-            origin.setflags(write=False)
-        self.origin = origin
+        self.origin = None if origin is None else _origin(origin, self.basis.shape[1])
         self.kind = kind
 
     @property
@@ -103,7 +96,7 @@ class Plane:
         """The same plane through ``origin`` (its basis as it is)."""
         plane = Plane.__new__(Plane)
         plane.basis, plane.kind = self.basis, self.kind
-        plane.origin = Plane(self.basis, origin, self.kind).origin
+        plane.origin = _origin(origin, self.dim)
         return plane
 
     def digest(self) -> str:
@@ -147,6 +140,16 @@ class Plane:
 
     def __repr__(self) -> str:
         return f"Plane(rank={self.rank}, dim={self.dim}, kind={self.kind!r})"
+
+
+def _origin(origin: Any, n: int) -> np.ndarray:
+    """``origin`` as ``n`` finite float64 numbers, read-only."""
+    origin = np.array(origin, dtype=np.float64)
+    if origin.shape != (n,) or not np.all(np.isfinite(origin)):
+        raise ValueError(f"`path_plane`: the origin must be {n} finite numbers, like a basis "
+                         f"vector, got shape {origin.shape}")
+    origin.setflags(write=False)
+    return origin
 
 
 def _orthonormal(basis: Any) -> np.ndarray:
