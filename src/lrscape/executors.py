@@ -9,7 +9,9 @@ each writes its own region of the store, and a task whose worker dies is run aga
 chunk is a pure function of the sweep, so a rerun gives the same numbers).
 
 An executor has one method, ``run(job, plan, todo, on_done, store, records)``: compute the
-chunks ``todo`` of ``job`` cut as ``plan`` says, write each to ``store`` (a
+chunks ``todo`` of ``job`` cut as ``plan`` says (an iterable of chunk indices, to be drawn
+one at a time as the executor is ready for the next: with a store, each is claimed from other
+processes writing it as it is drawn), write each to ``store`` (a
 :class:`~lrscape.store.ChunkStore`, or ``None``), and call ``on_done(index, values)`` in this
 process as each finishes, ``values`` holding what the sweep keeps (``records``).
 
@@ -24,7 +26,8 @@ import dataclasses
 import os
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 from typing import Any
 
@@ -60,43 +63,111 @@ class Outputs:
 
 def execute(job: ChunkJob, plan: Plan, executor: Any, *, store: str | None = None,
             records: bool = True, progress: bool | None = None) -> Outputs:
-    """Compute every chunk of ``job`` (those a store at ``store`` does not hold yet) with
-    ``executor``, streaming each to the store, and return the kept values."""
+    """Compute every chunk of ``job`` (those a store at ``store`` does not hold intact yet)
+    with ``executor``, streaming each to the store, and return the kept values.
+
+    With a store, every chunk it holds is checked first (its files and checksums: a damaged
+    one is computed again), and each chunk to compute is claimed before it is handed to the
+    executor: a chunk another process is computing is left to it and read once written (or
+    computed here if that process dies first)."""
     # Every output, preallocated for the whole grid: every chunk is computed or read from the
     # store before the outputs are returned, so filling them first would only cost time.
     values = {name: np.empty((plan.total,) + s.shape[1:], s.dtype)
               for name, s in kept(plan.out_info, records).items()}
-    writer, done = None, np.zeros(plan.n_chunks, bool)
+    writer = None
     if store is not None:
         writer = ChunkStore(store)
-        chunk, done = writer.create_or_resume(_template(job, plan), plan.chunk, plan.n_chunks)
+        chunk, _ = writer.create_or_resume(_template(job, plan), plan.chunk, plan.n_chunks)
         plan = plan.with_chunk(chunk)
-        for c in np.flatnonzero(done):
-            start, stop = plan.bounds(c)
-            for name, value in writer.read(start, stop, names=list(values)).items():
-                values[name][start:stop] = value
-    todo = [int(c) for c in np.flatnonzero(~done)]
-    finished = sum(plan.bounds(c)[1] - plan.bounds(c)[0] for c in np.flatnonzero(done))
     show = sys.stderr.isatty() if progress is None else bool(progress)
-    with tqdm(total=plan.total, initial=finished, unit="traj", disable=not show,
-              desc="sweep") as bar:
+    try:
+        resumed = _read_stored(writer, plan, values, show) if writer is not None else []
+        finished = sum(plan.bounds(c)[1] - plan.bounds(c)[0] for c in resumed)
+        stored = set(resumed)
+        todo = [c for c in range(plan.n_chunks) if c not in stored]
+        with tqdm(total=plan.total, initial=finished, unit="traj", disable=not show,
+                  desc="sweep") as bar:
 
-        def on_done(index: int, new: Values) -> None:
-            start, stop = plan.bounds(index)
-            for name in values:  # what is kept in memory
-                values[name][start:stop] = new[name]
-            bar.update(stop - start)
+            def on_done(index: int, new: Values) -> None:
+                start, stop = plan.bounds(index)
+                for name in values:  # what is kept in memory
+                    values[name][start:stop] = new[name]
+                bar.update(stop - start)
+                if writer is not None:
+                    writer.release(index)
 
-        try:
-            executor.run(job, plan, todo, on_done, writer, records)
-        except KeyboardInterrupt as interrupt:
-            if store is not None and os.path.exists(store):
-                n_done, n_all = chunks_done(store)
-                interrupt.add_note(f"lrscape.sweep: {n_done} of {n_all} chunks are stored in "
-                                   f"{os.fspath(store)!r}; the same call computes the other "
-                                   f"{n_all - n_done}")
-            raise
-    return Outputs(values, plan, resumed=int(done.sum()))
+            if writer is None:
+                executor.run(job, plan, todo, on_done, None, records)
+            else:
+                resumed += _share(writer, job, plan, todo, executor, on_done, records,
+                                  list(values))
+    except KeyboardInterrupt as interrupt:
+        if store is not None and os.path.exists(store):
+            n_done, n_all = chunks_done(store)
+            interrupt.add_note(f"lrscape.sweep: {n_done} of {n_all} chunks are stored in "
+                               f"{os.fspath(store)!r}; the same call computes the other "
+                               f"{n_all - n_done}")
+        raise
+    finally:
+        if writer is not None:
+            writer.release()  # every claim this process still holds
+    return Outputs(values, plan, resumed=len(resumed))
+
+
+def _read_stored(writer: ChunkStore, plan: Plan, values: dict[str, np.ndarray],
+                 show: bool) -> list[int]:
+    """Check every chunk the store marks done, completely, and read what the sweep keeps of
+    the intact ones; return those (a damaged one is unmarked, and computed again)."""
+    chunks = [int(c) for c in np.flatnonzero(writer.marked())]
+    intact = []
+    with ThreadPoolExecutor(os.cpu_count() or 1) as pool, tqdm(
+            total=len(chunks), unit="chunk", disable=not show or not chunks,
+            desc="checking the store") as bar:
+        for index, got in zip(chunks, pool.map(lambda c: writer.stored(c, list(values)),
+                                               chunks), strict=True):
+            bar.update(1)
+            if got is not None:
+                _fill(values, plan, index, got)
+                intact.append(index)
+    return intact
+
+
+def _fill(values: dict[str, np.ndarray], plan: Plan, index: int, new: Values) -> None:
+    start, stop = plan.bounds(index)
+    for name in values:
+        values[name][start:stop] = new[name]
+
+
+def _share(writer: ChunkStore, job: ChunkJob, plan: Plan, todo: Sequence[int], executor: Any,
+           on_done: OnDone, records: bool, names: list[str]) -> list[int]:
+    """Compute the chunks ``todo`` that no other process is computing, each claimed as the
+    executor takes it; then wait for those others held, reading them once written (or
+    computing them, when their process died). Returns the chunks read instead of computed."""
+    read: list[int] = []
+    deferred: list[int] = []
+
+    def take(index: int) -> bool:
+        """Whether chunk ``index``, claimed, is to be computed (else it was read)."""
+        got = writer.stored(index, names)
+        if got is None:
+            return True
+        on_done(index, got)  # written meanwhile by another process: read, claim given up
+        read.append(index)
+        return False
+
+    def claimed() -> Iterator[int]:
+        for index in todo:
+            if not writer.claim(index):
+                deferred.append(index)  # another process is computing it
+            elif take(index):
+                yield index
+
+    executor.run(job, plan, claimed(), on_done, writer, records)
+    while deferred:
+        waiting, deferred = deferred, []
+        again = [index for index in waiting if writer.claim(index, wait=True) and take(index)]
+        executor.run(job, plan, again, on_done, writer, records)
+    return read
 
 
 def _template(job: ChunkJob, plan: Plan) -> Any:
@@ -116,7 +187,7 @@ class LocalExecutor:
     def __repr__(self) -> str:
         return f"LocalExecutor(devices={self.devices!r})"
 
-    def run(self, job: ChunkJob, plan: Plan, todo: Sequence[int], on_done: OnDone,
+    def run(self, job: ChunkJob, plan: Plan, todo: Iterable[int], on_done: OnDone,
             store: ChunkStore | None = None, records: bool = True) -> None:
         devices = self.devices or jax.local_devices()
         pending = None
@@ -203,7 +274,7 @@ class RayExecutor:
         return (f"RayExecutor(address={self.address!r}, num_cpus={self.num_cpus}, "
                 f"num_gpus={self.num_gpus}, max_retries={self.max_retries})")
 
-    def run(self, job: ChunkJob, plan: Plan, todo: Sequence[int], on_done: OnDone,
+    def run(self, job: ChunkJob, plan: Plan, todo: Iterable[int], on_done: OnDone,
             store: ChunkStore | None = None, records: bool = True) -> None:
         ray = _import_ray()
         if not ray.is_initialized():
