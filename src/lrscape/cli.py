@@ -1,4 +1,5 @@
-"""The ``lrscape`` command: ``sweep``, ``refine``, ``plot`` and ``list``, thin over the library.
+"""The ``lrscape`` command: ``sweep``, ``refine``, ``plot``, ``verify`` and ``list``, thin over the
+library.
 
     lrscape sweep                                   # the default sweep -> .zarr + .png
     lrscape sweep --landscape quadratic --set eigenvalues=1,10 --optimizer sgd \\
@@ -7,6 +8,7 @@
     lrscape sweep --import my_landscapes.py --landscape my-bowl   # your own landscape
     lrscape sweep --points learning_rate=0.01,0.02 --points momentum=0.5,0.9   # two runs
     lrscape plot quad.zarr --out quad.png
+    lrscape verify quad.zarr                        # every chunk against its checksums
     lrscape list
 
 The settings of ``sweep`` and ``refine`` are :class:`Option` objects built from the library's
@@ -726,6 +728,19 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from .store import verify
+
+    try:
+        report = verify(args.store)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"lrscape verify: {err}", file=sys.stderr)
+        return 2
+    for line in report.lines():
+        print(line)
+    return 0 if report.ok else 1
+
+
 def _summary(obj: Any) -> str:
     """The first line of ``obj``'s docstring for a terminal: a role such as ``:math:`H/B```
     becomes its text, a literal ````final```` becomes ```final```, ``\\le`` becomes ``<=``."""
@@ -863,6 +878,16 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--out", help="PNG path (default: the store's name with .png)")
     pl.set_defaults(func=_cmd_plot)
 
+    vf = sub.add_parser(
+        "verify", help="check every chunk of a results store against its checksums",
+        description="Decode every chunk of a store written by `lrscape sweep` and compare it "
+                    "with the checksums and file sizes recorded when it was written; print each "
+                    "damaged file (its variable, chunk and what is wrong). Exit status 1 when "
+                    "something is damaged or the store has no checksums; rerunning the sweep "
+                    "that wrote it recomputes exactly the damaged chunks.")
+    vf.add_argument("store", help="a zarr store written by `lrscape sweep`")
+    vf.set_defaults(func=_cmd_verify)
+
     ls = sub.add_parser("list", help="list landscapes, optimizers and schedules")
     ls.add_argument("what", nargs="?", choices=["landscapes", "optimizers", "schedules"])
     _import_flag(ls)
@@ -870,8 +895,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_SHOWN: set[str] = set()
+
+
 def _show_warning(message: Warning | str, *args: Any, **kwargs: Any) -> None:
-    print(f"lrscape: warning: {message}", file=sys.stderr)
+    """A warning on one line, each text once (a store read twice, for the phase diagram and
+    for the curves, is warned of once)."""
+    if str(message) not in _SHOWN:
+        _SHOWN.add(str(message))
+        print(f"lrscape: warning: {message}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,7 +40,7 @@ from ._version import code_versions, describe
 from .chunks import ChunkJob, Values
 from .observe import kept
 from .plan import Plan
-from .store import ChunkStore, chunks_done
+from .store import ChunkStore, chunks_done, warn_of_repairs
 
 #: Called by an executor with each chunk's index and kept results as soon as it is done.
 OnDone = Callable[[int, Values], None]
@@ -82,6 +82,8 @@ def execute(job: ChunkJob, plan: Plan, executor: Any, *, store: str | None = Non
     show = sys.stderr.isatty() if progress is None else bool(progress)
     try:
         resumed = _read_stored(writer, plan, values, show) if writer is not None else []
+        if writer is not None:
+            warn_of_repairs(writer)
         finished = sum(plan.bounds(c)[1] - plan.bounds(c)[0] for c in resumed)
         stored = set(resumed)
         todo = [c for c in range(plan.n_chunks) if c not in stored]

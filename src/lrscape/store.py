@@ -73,6 +73,9 @@ REFINED = "refined_by"  # the attribute that marks a class image from lrscape.re
 _PARTIAL_SUFFIX = integ.PARTIAL_SUFFIX
 #: The most damaged files a warning or an error lists by name.
 MAX_NAMED = 8
+#: Bytes :func:`open` may decode again to check the checksums of the chunks a sub-grid touches
+#: (and more when the sub-grid itself is a quarter of them or more).
+CHECK_BUDGET = 256 << 20
 __all__ = ["ChunkStore", "IntegrityWarning", "Report", "open", "verify", "write_image"]
 
 
@@ -147,9 +150,13 @@ class ChunkStore:
         self.path = os.fspath(path)
         self.claims = Claims(self.path)
         self._checked: tuple[Layout, integ.Records] | None = None
+        #: what :meth:`stored` found damaged (those chunks are computed again)
+        self.damage: list[Damage] = []
+        self._partials: dict[int, list[str]] = {}  # of chunks another process held
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"path": self.path, "claims": Claims(self.path), "_checked": None}
+        return {"path": self.path, "claims": Claims(self.path), "_checked": None, "damage": [],
+                "_partials": {}}
 
     def create_or_resume(
         self, template: xr.Dataset, chunk: int, n_chunks: int
@@ -227,23 +234,28 @@ class ChunkStore:
     def _remove_partial_writes(self, layout: Layout) -> None:
         """Delete the temporary files of writes that processes killed mid-write left behind:
         those of no chunk (metadata, written under the store lock only), and those of chunks
-        no live process has claimed (a claimed chunk's writer may have its write in flight)."""
+        no live process has claimed (a claimed chunk's writer may have its write in flight;
+        its files are removed when this process claims the chunk, see :meth:`claim`)."""
+        self._partials = {}
         for file in integ.partial_writes(self.path):
             index = integ.chunk_of(layout, file)
             if index is not None:
                 if not self.claims.claim(index):
+                    self._partials.setdefault(index, []).append(file)
                     continue
                 self.claims.release(index)
-            try:
-                os.remove(os.path.join(self.path, file))
-            except FileNotFoundError:  # its write finished (renamed) meanwhile
-                pass
+            _remove(os.path.join(self.path, file))
 
     # -- chunks ------------------------------------------------------------------------------
 
     def claim(self, index: int, *, wait: bool = False) -> bool:
-        """Claim chunk ``index`` for this process (:class:`lrscape._claims.Claims`)."""
-        return self.claims.claim(index, wait=wait)
+        """Claim chunk ``index`` for this process (:class:`lrscape._claims.Claims`); once
+        held, the temporary files a killed writer of the chunk left are removed."""
+        if not self.claims.claim(index, wait=wait):
+            return False
+        for file in self._partials.pop(index, []):
+            _remove(os.path.join(self.path, file))
+        return True
 
     def release(self, index: int | None = None) -> None:
         """Give up the claim on chunk ``index`` (``None``: every claim, and the lock file)."""
@@ -267,6 +279,7 @@ class ChunkStore:
             values, damage = integ.chunk_values(layout, records, group, index, keep=names)
         if not damage:
             return values
+        self.damage += damage
         _unmark(self.path, index)
         records.done[index] = False
         return None
@@ -343,6 +356,13 @@ def _record_rows(path: str, names: list[str], index: int, arrays: Mapping[str, A
         key = array.metadata.encode_chunk_key((index,) + (0,) * (array.ndim - 1))
         nbytes[0, k] = os.stat(os.path.join(path, name, *key.split("/"))).st_size
     return checksum, nbytes
+
+
+def _remove(file: str) -> None:
+    try:
+        os.remove(file)
+    except FileNotFoundError:  # its write finished (renamed) meanwhile
+        pass
 
 
 def _unmark(path: str, index: int) -> None:
@@ -642,8 +662,10 @@ def open(  # noqa: A001 - mirrors xarray.open_*
 
     A damaged chunk reads the same way, with one :class:`IntegrityWarning` that names it and
     its files: a file missing or not of the size it was written with (checked for every
-    chunk, from the file system alone), one that cannot be decoded, or, for the chunks read
-    whole (no ``isel``), values whose checksum is not the one recorded. :func:`verify`
+    chunk, from the file system alone), one that cannot be decoded, or values whose checksum
+    is not the one recorded (checked for every chunk read; of a sub-grid, for the chunks it
+    touches when reading them whole costs at most :data:`CHECK_BUDGET` bytes or four times
+    the sub-grid). :func:`verify`
     checks every checksum; a rerun of the sweep recomputes the damaged chunks. A damaged
     coordinate is an error (the grid itself is unknown); so is a store whose files cannot
     be read at all.
@@ -659,8 +681,8 @@ def open(  # noqa: A001 - mirrors xarray.open_*
         raise ValueError(f"{path!r} is not an lrscape results store")
     stored, damage = _check_for_reading(layout)
     flat, trajectories = _read(layout, damage, records, isel)
-    if trajectories is None and layout.checksummed:  # whole chunks read: their checksums
-        _add(damage, _checksum_damage(layout, stored, flat, damage))
+    if layout.checksummed:
+        _add(damage, _checksum_damage(layout, stored, flat, trajectories, damage))
     computed = stored.done & ~np.isin(np.arange(layout.n_chunks), list(damage))
     _blank(flat, layout, ~computed, trajectories)
     ds = from_flat(flat)
@@ -789,19 +811,42 @@ def _undecodable(layout: Layout, names: Sequence[str], chunks: Any,
 
 
 def _checksum_damage(layout: Layout, stored: integ.Records, flat: xr.Dataset,
-                     damage: Mapping[int, list[Damage]]) -> dict[int, list[Damage]]:
-    """Chunks read whole whose values are not those written (their checksums differ)."""
-    found: dict[int, list[Damage]] = {}
+                     trajectories: np.ndarray | None, damage: Mapping[int, list[Damage]]
+                     ) -> dict[int, list[Damage]]:
+    """Chunks read whose values are not those written (their checksums differ). Read whole,
+    their values are at hand; of a sub-grid (``trajectories``), the chunks it touches are
+    read whole again, one at a time, unless that is more than :data:`CHECK_BUDGET` bytes
+    and four times the sub-grid (then their files' sizes and decoding alone are checked)."""
     chunks = [int(c) for c in np.flatnonzero(stored.done) if int(c) not in damage]
-    for name, var in flat.data_vars.items():
-        if name not in layout.variables:
-            continue
-        values = var.values
-        for index in chunks:
+    names = [name for name in flat.data_vars if name in layout.variables]
+    found: dict[int, list[Damage]] = {}
+    if trajectories is None:
+        for name in names:
+            values = flat[name].values
+            for index in chunks:
+                start, stop = layout.bounds(index)
+                problem = integ.value_damage(layout, stored, index, name, values[start:stop])
+                if problem is not None:
+                    found.setdefault(index, []).append(problem)
+        return found
+    touched = sorted(set(chunks) & set(np.unique(trajectories // layout.chunk_size).tolist()))
+    per_trajectory = sum(flat[n].nbytes for n in names) / max(len(trajectories), 1)
+    if len(touched) * layout.chunk_size * per_trajectory > max(CHECK_BUDGET, 4 * flat.nbytes):
+        return found
+    with _quiet():
+        group = integ.zarr_group(layout.path)
+        for index in touched:
             start, stop = layout.bounds(index)
-            problem = integ.value_damage(layout, stored, index, name, values[start:stop])
-            if problem is not None:
-                found.setdefault(index, []).append(problem)
+            for name in names:
+                try:
+                    values = np.asarray(group[name][start:stop])
+                except Exception as err:  # noqa: BLE001 - changed since it was read
+                    problem = Damage(name, index, layout.chunk_file(name, index) or name,
+                                     f"undecodable ({integ._short(err)})")
+                else:
+                    problem = integ.value_damage(layout, stored, index, name, values)
+                if problem is not None:
+                    found.setdefault(index, []).append(problem)
     return found
 
 
@@ -821,15 +866,26 @@ def _blank(flat: xr.Dataset, layout: Layout, missing: np.ndarray,
             var.variable.values = values
 
 
-def _warn_of_damage(path: str, damage: Mapping[int, list[Damage]]) -> None:
+def _warn_of_damage(path: str, damage: Mapping[int, list[Damage]],
+                    done: str = "read as not computed", then: str = "", stacklevel: int = 3
+                    ) -> None:
     """One warning that names the damaged chunks and their files."""
     chunks = sorted(damage)
     files = [d for index in chunks for d in damage[index]]
-    warnings.warn(
-        f"{path!r}: {len(chunks)} damaged chunk(s) read as not computed (chunk "
-        f"{_listed(chunks)}: {_described(files)}); rerun its "
-        f"sweep to recompute them (`lrscape verify {path}` checks every checksum)",
-        IntegrityWarning, stacklevel=3)
+    then = then or (f"; rerun its sweep to recompute them (`lrscape verify {path}` checks "
+                    "every checksum)")
+    warnings.warn(f"{path!r}: {len(chunks)} damaged chunk(s) {done} (chunk {_listed(chunks)}: "
+                  f"{_described(files)}){then}", IntegrityWarning, stacklevel=stacklevel)
+
+
+def warn_of_repairs(store: ChunkStore) -> None:
+    """Say which damaged chunks a resumed sweep found (and computes again), if any."""
+    damage: dict[int, list[Damage]] = {}
+    for item in store.damage:
+        damage.setdefault(item.chunk, []).append(item)
+    if damage:
+        _warn_of_damage(store.path, damage, "found: computing them again", then=".",
+                        stacklevel=5)
 
 
 def _positions(flat: xr.Dataset, axes: list[str],
