@@ -31,6 +31,7 @@ import os
 import re
 import sys
 import tomllib
+import traceback
 import typing
 import warnings
 from collections.abc import Collection, Sequence
@@ -353,6 +354,8 @@ def _import_modules(specs: list[str]) -> list[ModuleType]:
                 del sys.modules[name]
                 if isinstance(err, ImportError):  # something the module imports is missing
                     raise ValueError(f"--import {spec!r}: {err}") from err
+                if isinstance(err, Exception):  # the user's code: its error, file and line
+                    raise ValueError(_failed_import(spec, err)) from err
                 raise
         else:
             if os.getcwd() not in sys.path:
@@ -365,15 +368,29 @@ def _import_modules(specs: list[str]) -> list[ModuleType]:
                     raise ValueError(f"--import {spec!r}: {err}") from err
                 raise ValueError(f"--import {spec!r}: no module named {err.name!r} in the "
                                  "current directory or on sys.path") from None
+            except Exception as err:  # the user's code: its error, file and line
+                raise ValueError(_failed_import(spec, err)) from err
         modules.append(module)
     return modules
+
+
+def _failed_import(spec: str, err: Exception) -> str:
+    """One line for an error raised while importing the user's module: what it is, and the
+    file and line where it was raised (for a syntax error, where the syntax is wrong)."""
+    if isinstance(err, SyntaxError):
+        where = f"{err.filename}, line {err.lineno}"
+        return f"--import {spec!r}: {type(err).__name__}: {err.msg} ({where})"
+    frames = traceback.extract_tb(err.__traceback__)
+    last = frames[-1] if frames else None
+    where = f" ({last.filename}, line {last.lineno})" if last else ""
+    return f"--import {spec!r}: {type(err).__name__}: {err}{where}"
 
 
 def _settings(args: argparse.Namespace, options: Sequence[Option]) -> dict[str, Any]:
     """The options' defaults, then the TOML file, then the command-line flags."""
     config = _load_config(args.config, args.command)
     points = {**config.get("points", {}), **_pairs(getattr(args, "points", None), "--points")}
-    has_own_grid = bool(config.get("grid")) or args.lr or args.axis
+    has_own_grid = bool(config.get("grid")) or args.lr is not None or args.axis
     settings = {option.key: option.default for option in options}
     settings.update(config)
     # an own grid, or a list of points, replaces the default grid
@@ -403,7 +420,7 @@ def _settings(args: argparse.Namespace, options: Sequence[Option]) -> dict[str, 
         settings.setdefault("schedule", {"name": "constant"})
         settings["schedule"] = {**settings["schedule"], **{
             k: _number(v) for k, v in _pairs(args.schedule_set, "--schedule-set").items()}}
-    if args.lr:
+    if args.lr is not None:  # also '': an empty axis, refused as such
         settings["grid"]["learning_rate"] = args.lr
     settings["grid"].update(_pairs(args.axis, "--axis"))
     return settings
@@ -919,6 +936,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"lrscape {args.command}: interrupted", file=sys.stderr)
         return INTERRUPTED
+    except SystemExit as exit_:  # a one-line error about the settings (a TOML file, a flag)
+        if not isinstance(exit_.code, str):
+            raise
+        print(exit_.code, file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import sys
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -103,6 +104,10 @@ def execute(job: ChunkJob, plan: Plan, executor: Any, *, store: str | None = Non
             else:
                 resumed += _share(writer, job, plan, todo, executor, on_done, records,
                                   list(values))
+    except ValueError:
+        if writer is not None and writer.created and chunks_done(store)[0] == 0:
+            shutil.rmtree(store, ignore_errors=True)  # refused at its first chunk: no store
+        raise
     except KeyboardInterrupt as interrupt:
         if store is not None and os.path.exists(store):
             n_done, n_all = chunks_done(store)
@@ -180,6 +185,32 @@ def _template(job: ChunkJob, plan: Plan) -> Any:
         for name, s in plan.out_info.items()})
 
 
+def check_starts(job: ChunkJob, plan: Plan, index: int, values: Values) -> None:
+    """Refuse chunk ``index`` (before it is stored) if a trajectory starts where the loss is
+    not finite in the simulation's dtype: a start so far out that its loss overflows (in
+    float32 beyond 3.4e38), or outside the landscape's domain. Its regime could only be
+    wrong (a run that reaches the minimum in one step would read DIVERGED at step 0)."""
+    loss = values.get("initial_loss")
+    if loss is None or np.isfinite(loss).all():
+        return
+    bad = np.flatnonzero(~np.isfinite(loss))
+    experiment = job.experiment
+    first = plan.bounds(index)[0] + int(bad[0])
+    if experiment.points:
+        where = {a.name: a.values[first] for a in experiment.axes}
+    else:
+        position = np.unravel_index(first, experiment.shape)
+        where = {a.name: a.values[i] for a, i in zip(experiment.axes, position, strict=True)}
+    at = ", ".join(f"{name} = {float(value):g}" for name, value in where.items())
+    dtype = experiment.dtype
+    why = (f"its start lies too far out for {dtype.name} (whose largest number is "
+           f"{np.finfo(dtype).max:.3g}): run with dtype=float64, or start nearer the minimum"
+           if np.isinf(loss[bad[0]]) else "the landscape is not defined at its start")
+    raise ValueError(f"the loss at the start is {float(loss[bad[0]])} for {len(bad)} "
+                     f"trajectories of chunk {index} (the first at {at}): {why} (`x0`, or the "
+                     "landscape's start); no regime can be told from such a run")
+
+
 class LocalExecutor:
     """Run every chunk in this process, sharded over ``devices`` (default: all local ones)."""
 
@@ -205,6 +236,7 @@ class LocalExecutor:
     def _finish(job: ChunkJob, plan: Plan, index: int, out: Any, on_done: OnDone,
                 store: ChunkStore | None, records: bool) -> None:
         values = job.fetch(plan, index, out)
+        check_starts(job, plan, index, values)
         if store is not None:
             store.write(index, plan.bounds(index)[0], values)
         on_done(index, kept(values, records))
@@ -222,6 +254,7 @@ def _compute_chunk(job: ChunkJob, plan: Plan, index: int, store: ChunkStore | No
         raise RuntimeError(f"a Ray worker runs {describe(here)}, the driver {describe(versions)}; "
                            "install the same versions on every node")
     values = job.compute(plan, index)
+    check_starts(job, plan, index, values)
     if store is not None:
         store.write(index, plan.bounds(index)[0], values)
     return kept(values, records)  # a task sends the driver no more than it keeps
@@ -276,16 +309,28 @@ class RayExecutor:
         return (f"RayExecutor(address={self.address!r}, num_cpus={self.num_cpus}, "
                 f"num_gpus={self.num_gpus}, max_retries={self.max_retries})")
 
+    def connect(self) -> None:
+        """Join the Ray cluster (or start a local one), unless this process already is
+        connected; a cluster that cannot be reached is a ``ValueError`` naming the address
+        (:func:`lrscape.sweep` connects before anything compiles or is stored)."""
+        ray = _import_ray()
+        if ray.is_initialized():
+            return
+        with warnings.catch_warnings():
+            # JAX warns at any fork; Ray's fork execs its processes at once, taking none of
+            # this process's threads with it
+            warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called",
+                                    category=RuntimeWarning)
+            try:
+                ray.init(address=self.address, **self.init_kwargs)
+            except ConnectionError as err:
+                raise ValueError(f"`address` {self.address!r}: no Ray cluster to join there "
+                                 f"({err})") from None
+
     def run(self, job: ChunkJob, plan: Plan, todo: Iterable[int], on_done: OnDone,
             store: ChunkStore | None = None, records: bool = True) -> None:
         ray = _import_ray()
-        if not ray.is_initialized():
-            with warnings.catch_warnings():
-                # JAX warns at any fork; Ray's fork execs its processes at once, taking none of
-                # this process's threads with it
-                warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called",
-                                        category=RuntimeWarning)
-                ray.init(address=self.address, **self.init_kwargs)
+        self.connect()
         task = ray.remote(_compute_chunk).options(
             num_cpus=self.num_cpus, num_gpus=self.num_gpus, max_retries=self.max_retries,
             retry_exceptions=False)

@@ -153,10 +153,11 @@ class ChunkStore:
         #: what :meth:`stored` found damaged (those chunks are computed again)
         self.damage: list[Damage] = []
         self._partials: dict[int, list[str]] = {}  # of chunks another process held
+        self.created = False  # by this object's create_or_resume
 
     def __getstate__(self) -> dict[str, Any]:
         return {"path": self.path, "claims": Claims(self.path), "_checked": None, "damage": [],
-                "_partials": {}}
+                "_partials": {}, "created": False}
 
     def create_or_resume(
         self, template: xr.Dataset, chunk: int, n_chunks: int
@@ -169,6 +170,7 @@ class ChunkStore:
             self._create(template, chunk, n_chunks)
         except FileExistsError:  # another sweep created it meanwhile: resume it, or refuse
             return self.create_or_resume(template, chunk, n_chunks)
+        self.created = True
         return chunk, np.zeros(n_chunks, bool)
 
     def _resume(self, template: xr.Dataset) -> tuple[int, np.ndarray]:
