@@ -154,10 +154,11 @@ class ChunkStore:
         self.damage: list[Damage] = []
         self._partials: dict[int, list[str]] = {}  # of chunks another process held
         self.created = False  # by this object's create_or_resume
+        self._opened: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
         return {"path": self.path, "claims": Claims(self.path), "_checked": None, "damage": [],
-                "_partials": {}, "created": False}
+                "_partials": {}, "created": False, "_opened": None}
 
     def create_or_resume(
         self, template: xr.Dataset, chunk: int, n_chunks: int
@@ -273,7 +274,7 @@ class ChunkStore:
         computed until it is written again)."""
         layout, records = self._state()
         with _quiet():
-            group = integ.zarr_group(self.path)
+            group = self._group()
             if not records.done[index]:  # another process may have written it since
                 integ.refresh(records, layout, group, index)
             if not records.done[index]:
@@ -289,6 +290,12 @@ class ChunkStore:
     def marked(self) -> np.ndarray:
         """Whether each chunk is marked done (as last read; :meth:`stored` checks one)."""
         return self._state()[1].done.copy()
+
+    def _group(self) -> Any:
+        """The store opened for reading, once (its consolidated metadata parsed once)."""
+        if self._opened is None:
+            self._opened = integ.zarr_group(self.path)
+        return self._opened
 
     def _state(self) -> tuple[Layout, integ.Records]:
         """The store's layout and chunk records (read once, refreshed chunk by chunk)."""

@@ -104,7 +104,10 @@ def sweep(
         progress: show a progress bar (default: only when stderr is a terminal).
         store: a path: stream the results there, chunk by chunk, as a zarr store
             (:mod:`lrscape.store`). Rerunning the same sweep into it computes only the chunks
-            not yet written (an interrupted sweep resumes); a different sweep is refused.
+            not yet written or found damaged (an interrupted sweep resumes; every stored chunk
+            is checked against its checksums first); a different sweep is refused, before
+            anything compiles. Processes running the same sweep into one store share its
+            chunks.
         records: ``False`` leaves the records (over steps, epochs and curvature
             measurements) out of the returned Dataset, which then holds what each trajectory
             has once (``regime``, the losses, ...: 38 bytes by default); with a ``store`` they are
