@@ -65,6 +65,8 @@ DAMAGE = {
     "flip a byte": (_flip, "loss_mean/c/3/0", [3]),
     "undecodable": (_garbage, "regime/c/4", [4]),
     "remove a variable": (shutil.rmtree, "period", [0, 1, 2, 3, 4]),
+    "lose a checksum record": (os.remove, "chunk_checksum/c/1/0", [1]),
+    "an undecodable completion mark": (_garbage, "chunk_done/c/3", [3]),
 }
 
 

@@ -323,7 +323,7 @@ class RayExecutor:
                                     category=RuntimeWarning)
             try:
                 ray.init(address=self.address, **self.init_kwargs)
-            except ConnectionError as err:
+            except (ConnectionError, TimeoutError, ValueError, RuntimeError) as err:
                 raise ValueError(f"`address` {self.address!r}: no Ray cluster to join there "
                                  f"({err})") from None
 

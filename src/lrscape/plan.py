@@ -160,8 +160,6 @@ def check_records_fit(experiment: Any, devices: Sequence[jax.Device], fewest: in
     steps, every = experiment.steps, experiment.observe.record_every
     windows, itemsize = steps // every, experiment.dtype.itemsize
     per_trajectory = MIN_RECORDS * windows * itemsize  # the records of one trajectory
-    if fewest * per_trajectory > max_memory:
-        raise ValueError(_records_too_large(experiment, devices, fewest, max_memory))
     ram, total = machine_ram(), experiment.total
     returned = total * ((per_trajectory if records else 0) + 1)  # + the regime, at least
     if ram is not None and returned > ram:
@@ -172,6 +170,8 @@ def check_records_fit(experiment: Any, devices: Sequence[jax.Device], fewest: in
             + ("record less often (`record_every`), keep the records in the store alone "
                "(`records=False`), or sweep the grid in parts" if records
                else "sweep the grid in parts"))
+    if fewest * per_trajectory > max_memory:
+        raise ValueError(_records_too_large(experiment, devices, fewest, max_memory))
 
 
 def _records_too_large(experiment: Any, devices: Sequence[jax.Device], fewest: int,
