@@ -138,6 +138,14 @@ def _without_checksums(path):
     (path / "zarr.json").write_text(json.dumps(root))
 
 
+def _not_resumable(path):
+    """As lrscape wrote stores before they could be resumed: no ``chunk_done``."""
+    shutil.rmtree(path / "chunk_done")
+    root = json.loads((path / "zarr.json").read_text())
+    del root["consolidated_metadata"]["metadata"]["chunk_done"]
+    (path / "zarr.json").write_text(json.dumps(root))
+
+
 def _foreign(path):
     shutil.rmtree(path)
     xr.Dataset({"a": ("x", np.arange(3))}).to_zarr(str(path))
@@ -164,6 +172,7 @@ def _not_zarr(path):
         (None, {"steps": 200}, r"holds a different sweep \(differs in: steps\)"),
         (_other_version, {}, r"was written by lrscape 0.0.1 .* whose numbers may differ"),
         (_without_checksums, {}, "was written by an lrscape without checksums"),
+        (_not_resumable, {}, "was written by an lrscape without resumable stores"),
         (_foreign, {}, "exists and was not written by lrscape"),
         (_image, {}, "holds a refined image, not a sweep"),
         (_not_zarr, {}, r"exists and is not an lrscape results store \(its metadata cannot be "

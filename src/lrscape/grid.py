@@ -211,7 +211,7 @@ def _values(name: str, raw: Any, *, integer: bool) -> np.ndarray:
     if isinstance(raw, Iterator) or (isinstance(raw, Iterable) and not isinstance(
             raw, str | bytes | Mapping | np.ndarray) and not hasattr(raw, "__len__")):
         raw = list(raw)  # a generator, or any other iterable: read once
-    if isinstance(raw, bool | np.bool_) or np.asarray(raw).dtype == bool or (
+    if isinstance(raw, bool | np.bool_) or (isinstance(raw, np.ndarray) and raw.dtype == bool) or (
             isinstance(raw, list | tuple) and any(isinstance(v, bool | np.bool_) for v in raw)):
         raise ValueError(f"grid axis {name!r}: values must be numbers, got {raw!r}")
     try:
