@@ -110,10 +110,16 @@ def test_damage_is_flagged_by_open_named_by_verify_and_repaired_by_a_rerun(
         again = _sweep(path)
     assert sorted(written) == chunks
     xr.testing.assert_identical(again, full)
+    # bit for bit: every chunk's checksums (of its values' raw bytes) are the clean store's
+    np.testing.assert_array_equal(_checksums(path), _checksums(clean[0]))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         xr.testing.assert_identical(lrscape.open(path), full)
     assert store_mod.verify(path).ok
+
+
+def _checksums(path):
+    return zarr.open_group(str(path), mode="r")["chunk_checksum"][...]
 
 
 def test_every_chunk_file_is_written_also_when_it_equals_the_fill_value(clean):

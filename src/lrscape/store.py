@@ -700,7 +700,9 @@ def open(  # noqa: A001 - mirrors xarray.open_*
         read = slice(ds["regime"].size) if trajectories is None else trajectories
         _mark_not_computed(ds, per_trajectory[read].reshape(ds["regime"].shape))
     if damage:
-        _warn_of_damage(path, damage)
+        _warn_of_damage(path, damage, then="" if layout.checksummed else (
+            "; rerun its sweep into a new store to compute them (one without checksums is "
+            "not resumed)"))
     return ds
 
 
