@@ -831,12 +831,16 @@ def _checksum_damage(layout: Layout, stored: integ.Records, flat: xr.Dataset,
     chunks = [int(c) for c in np.flatnonzero(stored.done) if int(c) not in damage]
     names = [name for name in flat.data_vars if name in layout.variables]
     found: dict[int, list[Damage]] = {}
-    if trajectories is None:
-        for name in names:
-            values = flat[name].values
-            for index in chunks:
-                start, stop = layout.bounds(index)
-                problem = integ.value_damage(layout, stored, index, name, values[start:stop])
+    if trajectories is None:  # hashed in threads: hashlib lets go of the GIL
+        def check(job: tuple[str, int]) -> Damage | None:
+            name, index = job
+            start, stop = layout.bounds(index)
+            return integ.value_damage(layout, stored, index, name,
+                                      flat[name].values[start:stop])
+
+        jobs = [(name, index) for name in names for index in chunks]
+        with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+            for (_, index), problem in zip(jobs, pool.map(check, jobs), strict=True):
                 if problem is not None:
                     found.setdefault(index, []).append(problem)
         return found
