@@ -1,4 +1,5 @@
-"""The ``lrscape`` command: ``sweep``, ``refine``, ``plot`` and ``list``, thin over the library.
+"""The ``lrscape`` command: ``sweep``, ``refine``, ``plot``, ``verify`` and ``list``, thin over the
+library.
 
     lrscape sweep                                   # the default sweep -> .zarr + .png
     lrscape sweep --landscape quadratic --set eigenvalues=1,10 --optimizer sgd \\
@@ -7,6 +8,7 @@
     lrscape sweep --import my_landscapes.py --landscape my-bowl   # your own landscape
     lrscape sweep --points learning_rate=0.01,0.02 --points momentum=0.5,0.9   # two runs
     lrscape plot quad.zarr --out quad.png
+    lrscape verify quad.zarr                        # every chunk against its checksums
     lrscape list
 
 The settings of ``sweep`` and ``refine`` are :class:`Option` objects built from the library's
@@ -29,6 +31,7 @@ import os
 import re
 import sys
 import tomllib
+import traceback
 import typing
 import warnings
 from collections.abc import Collection, Sequence
@@ -358,6 +361,8 @@ def _import_modules(specs: list[str]) -> list[ModuleType]:
                 del sys.modules[name]
                 if isinstance(err, ImportError):  # something the module imports is missing
                     raise ValueError(f"--import {spec!r}: {err}") from err
+                if isinstance(err, Exception):  # the user's code: its error, file and line
+                    raise ValueError(_failed_import(spec, err)) from err
                 raise
         else:
             if os.getcwd() not in sys.path:
@@ -370,15 +375,29 @@ def _import_modules(specs: list[str]) -> list[ModuleType]:
                     raise ValueError(f"--import {spec!r}: {err}") from err
                 raise ValueError(f"--import {spec!r}: no module named {err.name!r} in the "
                                  "current directory or on sys.path") from None
+            except Exception as err:  # the user's code: its error, file and line
+                raise ValueError(_failed_import(spec, err)) from err
         modules.append(module)
     return modules
+
+
+def _failed_import(spec: str, err: Exception) -> str:
+    """One line for an error raised while importing the user's module: what it is, and the
+    file and line where it was raised (for a syntax error, where the syntax is wrong)."""
+    if isinstance(err, SyntaxError):
+        where = f"{err.filename}, line {err.lineno}"
+        return f"--import {spec!r}: {type(err).__name__}: {err.msg} ({where})"
+    frames = traceback.extract_tb(err.__traceback__)
+    last = frames[-1] if frames else None
+    where = f" ({last.filename}, line {last.lineno})" if last else ""
+    return f"--import {spec!r}: {type(err).__name__}: {err}{where}"
 
 
 def _settings(args: argparse.Namespace, options: Sequence[Option]) -> dict[str, Any]:
     """The options' defaults, then the TOML file, then the command-line flags."""
     config = _load_config(args.config, args.command)
     points = {**config.get("points", {}), **_pairs(getattr(args, "points", None), "--points")}
-    has_own_grid = bool(config.get("grid")) or args.lr or args.axis
+    has_own_grid = bool(config.get("grid")) or args.lr is not None or args.axis
     settings = {option.key: option.default for option in options}
     settings.update(config)
     # an own grid, or a list of points, replaces the default grid
@@ -408,7 +427,7 @@ def _settings(args: argparse.Namespace, options: Sequence[Option]) -> dict[str, 
         settings.setdefault("schedule", {"name": "constant"})
         settings["schedule"] = {**settings["schedule"], **{
             k: _number(v) for k, v in _pairs(args.schedule_set, "--schedule-set").items()}}
-    if args.lr:
+    if args.lr is not None:  # also '': an empty axis, refused as such
         settings["grid"]["learning_rate"] = args.lr
     settings["grid"].update(_pairs(args.axis, "--axis"))
     return settings
@@ -775,6 +794,19 @@ def _points(specs: list[str] | None, drawn: tuple[str | None, ...]
     return points
 
 
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from .store import verify
+
+    try:
+        report = verify(args.store)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"lrscape verify: {err}", file=sys.stderr)
+        return 2
+    for line in report.lines():
+        print(line)
+    return 0 if report.ok else 1
+
+
 def _summary(obj: Any) -> str:
     """The first line of ``obj``'s docstring for a terminal: a role such as ``:math:`H/B```
     becomes its text, a literal ````final```` becomes ```final```, ``\\le`` becomes ``<=``."""
@@ -922,6 +954,16 @@ def build_parser() -> argparse.ArgumentParser:
     _import_flag(pl)
     pl.set_defaults(func=_cmd_plot)
 
+    vf = sub.add_parser(
+        "verify", help="check every chunk of a results store against its checksums",
+        description="Decode every chunk of a store written by `lrscape sweep` and compare it "
+                    "with the checksums and file sizes recorded when it was written; print each "
+                    "damaged file (its variable, chunk and what is wrong). Exit status 1 when "
+                    "something is damaged or the store has no checksums; rerunning the sweep "
+                    "that wrote it recomputes exactly the damaged chunks.")
+    vf.add_argument("store", help="a zarr store written by `lrscape sweep`")
+    vf.set_defaults(func=_cmd_verify)
+
     ls = sub.add_parser("list", help="list landscapes, optimizers and schedules")
     ls.add_argument("what", nargs="?", choices=["landscapes", "optimizers", "schedules"])
     _import_flag(ls)
@@ -929,8 +971,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_SHOWN: set[str] = set()
+
+
 def _show_warning(message: Warning | str, *args: Any, **kwargs: Any) -> None:
-    print(f"lrscape: warning: {message}", file=sys.stderr)
+    """A warning on one line, each text once (a store read twice, for the phase diagram and
+    for the curves, is warned of once)."""
+    if str(message) not in _SHOWN:
+        _SHOWN.add(str(message))
+        print(f"lrscape: warning: {message}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -946,6 +995,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"lrscape {args.command}: interrupted", file=sys.stderr)
         return INTERRUPTED
+    except SystemExit as exit_:  # a one-line error about the settings (a TOML file, a flag)
+        if not isinstance(exit_.code, str):
+            raise
+        print(exit_.code, file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ each writes its own region of the store, and a task whose worker dies is run aga
 chunk is a pure function of the sweep, so a rerun gives the same numbers).
 
 An executor has one method, ``run(job, plan, todo, on_done, store, records)``: compute the
-chunks ``todo`` of ``job`` cut as ``plan`` says, write each to ``store`` (a
+chunks ``todo`` of ``job`` cut as ``plan`` says (an iterable of chunk indices, to be drawn
+one at a time as the executor is ready for the next: with a store, each is claimed from other
+processes writing it as it is drawn), write each to ``store`` (a
 :class:`~lrscape.store.ChunkStore`, or ``None``), and call ``on_done(index, values)`` in this
 process as each finishes, ``values`` holding what the sweep keeps (``records``).
 
@@ -22,9 +24,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 from typing import Any
 
@@ -37,7 +41,7 @@ from ._version import code_versions, describe
 from .chunks import ChunkJob, Values
 from .observe import kept
 from .plan import Plan
-from .store import ChunkStore, chunks_done
+from .store import ChunkStore, chunks_done, warn_of_repairs
 
 #: Called by an executor with each chunk's index and kept results as soon as it is done.
 OnDone = Callable[[int, Values], None]
@@ -60,43 +64,117 @@ class Outputs:
 
 def execute(job: ChunkJob, plan: Plan, executor: Any, *, store: str | None = None,
             records: bool = True, progress: bool | None = None) -> Outputs:
-    """Compute every chunk of ``job`` (those a store at ``store`` does not hold yet) with
-    ``executor``, streaming each to the store, and return the kept values."""
+    """Compute every chunk of ``job`` (those a store at ``store`` does not hold intact yet)
+    with ``executor``, streaming each to the store, and return the kept values.
+
+    With a store, every chunk it holds is checked first (its files and checksums: a damaged
+    one is computed again), and each chunk to compute is claimed before it is handed to the
+    executor: a chunk another process is computing is left to it and read once written (or
+    computed here if that process dies first)."""
     # Every output, preallocated for the whole grid: every chunk is computed or read from the
     # store before the outputs are returned, so filling them first would only cost time.
     values = {name: np.empty((plan.total,) + s.shape[1:], s.dtype)
               for name, s in kept(plan.out_info, records).items()}
-    writer, done = None, np.zeros(plan.n_chunks, bool)
+    writer = None
     if store is not None:
         writer = ChunkStore(store)
-        chunk, done = writer.create_or_resume(_template(job, plan), plan.chunk, plan.n_chunks)
+        chunk, _ = writer.create_or_resume(_template(job, plan), plan.chunk, plan.n_chunks)
         plan = plan.with_chunk(chunk)
-        for c in np.flatnonzero(done):
-            start, stop = plan.bounds(c)
-            for name, value in writer.read(start, stop, names=list(values)).items():
-                values[name][start:stop] = value
-    todo = [int(c) for c in np.flatnonzero(~done)]
-    finished = sum(plan.bounds(c)[1] - plan.bounds(c)[0] for c in np.flatnonzero(done))
     show = sys.stderr.isatty() if progress is None else bool(progress)
-    with tqdm(total=plan.total, initial=finished, unit="traj", disable=not show,
-              desc="sweep") as bar:
+    try:
+        resumed = _read_stored(writer, plan, values, show) if writer is not None else []
+        if writer is not None:
+            warn_of_repairs(writer)
+        finished = sum(plan.bounds(c)[1] - plan.bounds(c)[0] for c in resumed)
+        stored = set(resumed)
+        todo = [c for c in range(plan.n_chunks) if c not in stored]
+        with tqdm(total=plan.total, initial=finished, unit="traj", disable=not show,
+                  desc="sweep") as bar:
 
-        def on_done(index: int, new: Values) -> None:
-            start, stop = plan.bounds(index)
-            for name in values:  # what is kept in memory
-                values[name][start:stop] = new[name]
-            bar.update(stop - start)
+            def on_done(index: int, new: Values) -> None:
+                start, stop = plan.bounds(index)
+                for name in values:  # what is kept in memory
+                    values[name][start:stop] = new[name]
+                bar.update(stop - start)
+                if writer is not None:
+                    writer.release(index)
 
-        try:
-            executor.run(job, plan, todo, on_done, writer, records)
-        except KeyboardInterrupt as interrupt:
-            if store is not None and os.path.exists(store):
-                n_done, n_all = chunks_done(store)
-                interrupt.add_note(f"lrscape.sweep: {n_done} of {n_all} chunks are stored in "
-                                   f"{os.fspath(store)!r}; the same call computes the other "
-                                   f"{n_all - n_done}")
-            raise
-    return Outputs(values, plan, resumed=int(done.sum()))
+            if writer is None:
+                executor.run(job, plan, todo, on_done, None, records)
+            else:
+                resumed += _share(writer, job, plan, todo, executor, on_done, records,
+                                  list(values))
+    except ValueError:
+        if writer is not None and writer.created and chunks_done(store)[0] == 0:
+            shutil.rmtree(store, ignore_errors=True)  # refused at its first chunk: no store
+        raise
+    except KeyboardInterrupt as interrupt:
+        if store is not None and os.path.exists(store):
+            n_done, n_all = chunks_done(store)
+            interrupt.add_note(f"lrscape.sweep: {n_done} of {n_all} chunks are stored in "
+                               f"{os.fspath(store)!r}; the same call computes the other "
+                               f"{n_all - n_done}")
+        raise
+    finally:
+        if writer is not None:
+            writer.release()  # every claim this process still holds
+    return Outputs(values, plan, resumed=len(resumed))
+
+
+def _read_stored(writer: ChunkStore, plan: Plan, values: dict[str, np.ndarray],
+                 show: bool) -> list[int]:
+    """Check every chunk the store marks done, completely, and read what the sweep keeps of
+    the intact ones; return those (a damaged one is unmarked, and computed again)."""
+    chunks = [int(c) for c in np.flatnonzero(writer.marked())]
+    intact = []
+    with ThreadPoolExecutor(os.cpu_count() or 1) as pool, tqdm(
+            total=len(chunks), unit="chunk", disable=not show or not chunks,
+            desc="checking the store") as bar:
+        for index, got in zip(chunks, pool.map(lambda c: writer.stored(c, list(values)),
+                                               chunks), strict=True):
+            bar.update(1)
+            if got is not None:
+                _fill(values, plan, index, got)
+                intact.append(index)
+    return intact
+
+
+def _fill(values: dict[str, np.ndarray], plan: Plan, index: int, new: Values) -> None:
+    start, stop = plan.bounds(index)
+    for name in values:
+        values[name][start:stop] = new[name]
+
+
+def _share(writer: ChunkStore, job: ChunkJob, plan: Plan, todo: Sequence[int], executor: Any,
+           on_done: OnDone, records: bool, names: list[str]) -> list[int]:
+    """Compute the chunks ``todo`` that no other process is computing, each claimed as the
+    executor takes it; then wait for those others held, reading them once written (or
+    computing them, when their process died). Returns the chunks read instead of computed."""
+    read: list[int] = []
+    deferred: list[int] = []
+
+    def take(index: int) -> bool:
+        """Whether chunk ``index``, claimed, is to be computed (else it was read)."""
+        got = writer.stored(index, names)
+        if got is None:
+            return True
+        on_done(index, got)  # written meanwhile by another process: read, claim given up
+        read.append(index)
+        return False
+
+    def claimed() -> Iterator[int]:
+        for index in todo:
+            if not writer.claim(index):
+                deferred.append(index)  # another process is computing it
+            elif take(index):
+                yield index
+
+    executor.run(job, plan, claimed(), on_done, writer, records)
+    while deferred:
+        waiting, deferred = deferred, []
+        again = [index for index in waiting if writer.claim(index, wait=True) and take(index)]
+        executor.run(job, plan, again, on_done, writer, records)
+    return read
 
 
 def _template(job: ChunkJob, plan: Plan) -> Any:
@@ -105,6 +183,32 @@ def _template(job: ChunkJob, plan: Plan) -> Any:
     return job.experiment.dataset({
         name: np.broadcast_to(np.empty((1,) + s.shape[1:], s.dtype), (plan.total,) + s.shape[1:])
         for name, s in plan.out_info.items()})
+
+
+def check_starts(job: ChunkJob, plan: Plan, index: int, values: Values) -> None:
+    """Refuse chunk ``index`` (before it is stored) if a trajectory starts where the loss is
+    not finite in the simulation's dtype: a start so far out that its loss overflows (in
+    float32 beyond 3.4e38), or outside the landscape's domain. Its regime could only be
+    wrong (a run that reaches the minimum in one step would read DIVERGED at step 0)."""
+    loss = values.get("initial_loss")
+    if loss is None or np.isfinite(loss).all():
+        return
+    bad = np.flatnonzero(~np.isfinite(loss))
+    experiment = job.experiment
+    first = plan.bounds(index)[0] + int(bad[0])
+    if experiment.points:
+        where = {a.name: a.values[first] for a in experiment.axes}
+    else:
+        position = np.unravel_index(first, experiment.shape)
+        where = {a.name: a.values[i] for a, i in zip(experiment.axes, position, strict=True)}
+    at = ", ".join(f"{name} = {float(value):g}" for name, value in where.items())
+    dtype = experiment.dtype
+    why = (f"its start lies too far out for {dtype.name} (whose largest number is "
+           f"{np.finfo(dtype).max:.3g}): run with dtype=float64, or start nearer the minimum"
+           if np.isinf(loss[bad[0]]) else "the landscape is not defined at its start")
+    raise ValueError(f"the loss at the start is {float(loss[bad[0]])} for {len(bad)} "
+                     f"trajectories of chunk {index} (the first at {at}): {why} (`x0`, or the "
+                     "landscape's start); no regime can be told from such a run")
 
 
 class LocalExecutor:
@@ -116,7 +220,7 @@ class LocalExecutor:
     def __repr__(self) -> str:
         return f"LocalExecutor(devices={self.devices!r})"
 
-    def run(self, job: ChunkJob, plan: Plan, todo: Sequence[int], on_done: OnDone,
+    def run(self, job: ChunkJob, plan: Plan, todo: Iterable[int], on_done: OnDone,
             store: ChunkStore | None = None, records: bool = True) -> None:
         devices = self.devices or jax.local_devices()
         pending = None
@@ -132,6 +236,7 @@ class LocalExecutor:
     def _finish(job: ChunkJob, plan: Plan, index: int, out: Any, on_done: OnDone,
                 store: ChunkStore | None, records: bool) -> None:
         values = job.fetch(plan, index, out)
+        check_starts(job, plan, index, values)
         if store is not None:
             store.write(index, plan.bounds(index)[0], values)
         on_done(index, kept(values, records))
@@ -149,6 +254,7 @@ def _compute_chunk(job: ChunkJob, plan: Plan, index: int, store: ChunkStore | No
         raise RuntimeError(f"a Ray worker runs {describe(here)}, the driver {describe(versions)}; "
                            "install the same versions on every node")
     values = job.compute(plan, index)
+    check_starts(job, plan, index, values)
     if store is not None:
         store.write(index, plan.bounds(index)[0], values)
     return kept(values, records)  # a task sends the driver no more than it keeps
@@ -203,16 +309,28 @@ class RayExecutor:
         return (f"RayExecutor(address={self.address!r}, num_cpus={self.num_cpus}, "
                 f"num_gpus={self.num_gpus}, max_retries={self.max_retries})")
 
-    def run(self, job: ChunkJob, plan: Plan, todo: Sequence[int], on_done: OnDone,
+    def connect(self) -> None:
+        """Join the Ray cluster (or start a local one), unless this process already is
+        connected; a cluster that cannot be reached is a ``ValueError`` naming the address
+        (:func:`lrscape.sweep` connects before anything compiles or is stored)."""
+        ray = _import_ray()
+        if ray.is_initialized():
+            return
+        with warnings.catch_warnings():
+            # JAX warns at any fork; Ray's fork execs its processes at once, taking none of
+            # this process's threads with it
+            warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called",
+                                    category=RuntimeWarning)
+            try:
+                ray.init(address=self.address, **self.init_kwargs)
+            except (ConnectionError, TimeoutError, ValueError, RuntimeError) as err:
+                raise ValueError(f"`address` {self.address!r}: no Ray cluster to join there "
+                                 f"({err})") from None
+
+    def run(self, job: ChunkJob, plan: Plan, todo: Iterable[int], on_done: OnDone,
             store: ChunkStore | None = None, records: bool = True) -> None:
         ray = _import_ray()
-        if not ray.is_initialized():
-            with warnings.catch_warnings():
-                # JAX warns at any fork; Ray's fork execs its processes at once, taking none of
-                # this process's threads with it
-                warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called",
-                                        category=RuntimeWarning)
-                ray.init(address=self.address, **self.init_kwargs)
+        self.connect()
         task = ray.remote(_compute_chunk).options(
             num_cpus=self.num_cpus, num_gpus=self.num_gpus, max_retries=self.max_retries,
             retry_exceptions=False)

@@ -12,7 +12,9 @@ its trajectories into the Dataset :func:`lrscape.sweep` returns (:meth:`dataset`
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
+import math
 import os
 import sys
 import warnings
@@ -110,11 +112,12 @@ class Experiment:
         if not isinstance(observe, Observe):
             raise ValueError(f"`observe` must be an lrscape.Observe, got {observe!r}")
         require_int("steps", steps)
+        dtype = _dtype(dtype)
+        _check_step_count(steps, dtype)
         observe.check_steps(steps)
         if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not (
                 0 <= seed < 2**32):
             raise ValueError(f"`seed` must be an integer in [0, 2**32), got {seed!r}")
-        dtype = _dtype(dtype)
         if schedule is not None:
             schedule.check_horizon(steps)
         axes = _axes(grid, points, landscape, optimizer, schedule)
@@ -123,11 +126,16 @@ class Experiment:
                 f"optimizer {optimizer.name!r} needs {', '.join(missing)}: make it a grid axis "
                 f"(grid={{{missing[0]!r}: ...}}) or fix it with "
                 f"lrscape.optimizers.get({optimizer.name!r}, {missing[0]}=...)")
+        if not axes:
+            raise ValueError(f"`grid` is {grid!r}: a sweep needs at least one axis, e.g. "
+                             "grid={'learning_rate': [0.1]} (one value runs one trajectory)")
+        _check_schedule_axes(axes, schedule, int(steps))
         x0 = None if x0 is None else _normalise_x0(x0, landscape)
         noise = require_nonnegative("gradient_noise", gradient_noise)
         experiment = cls(landscape, optimizer, axes, steps=int(steps), seed=int(seed), x0=x0,
                          schedule=schedule, gradient_noise=noise, thresholds=thresholds,
                          dtype=dtype, observe=observe, points=points is not None)
+        _check_representable(experiment)
         experiment.warn_of_idle_seeds()
         if observe.path_every is not None:
             experiment = dataclasses.replace(experiment, plane=experiment.path_plane())
@@ -347,6 +355,94 @@ def _axes(grid: Mapping[str, Iterable[float]] | None,
         raise ValueError(f"`points` must give every axis the same number of values, got "
                          f"{lengths}")
     return axes
+
+
+def _check_step_count(steps: int, dtype: np.dtype) -> None:
+    """Refuse more updates than a run counts exactly: its step counters are of the
+    simulation's dtype (float32 counts to 2**24), its step index and ``divergence_step``
+    32-bit integers."""
+    limit = min(2 ** (np.finfo(dtype).nmant + 1), 2**31 - 1)
+    if steps > limit:
+        other = (" or run with dtype=float64 (up to 2**31 - 1 = 2,147,483,647 steps)"
+                 if dtype == np.float32 else "")
+        raise ValueError(f"`steps` = {steps:,} is more than a {dtype.name} run counts exactly "
+                         f"({limit:,} updates): run fewer steps{other}")
+
+
+#: Schedule-axis combinations checked one by one against the run's length; beyond, each axis's
+#: values are checked with the others at their extremes.
+MAX_SCHEDULE_COMBINATIONS = 10_000
+
+
+def _check_schedule_axes(axes: tuple[grid_mod.Axis, ...], schedule: Schedule | None,
+                         steps: int) -> None:
+    """Check schedule fields swept as axes against the run's length, as a fixed schedule's
+    are (:meth:`Schedule.check_horizon`)."""
+    swept = [a for a in axes if a.target == "schedule"]
+    if not swept or schedule is None:
+        return
+    values = [np.unique(a.values) for a in swept]
+    if math.prod(len(v) for v in values) <= MAX_SCHEDULE_COMBINATIONS:
+        combinations: Iterable[tuple[float, ...]] = itertools.product(*values)
+    else:
+        combinations = (combination for k in range(len(swept)) for combination in
+                        itertools.product(*(v if i == k else (v[0], v[-1])
+                                            for i, v in enumerate(values))))
+    for combination in combinations:
+        fields = {a.field: float(v) for a, v in zip(swept, combination, strict=True)}
+        try:
+            schedule.replace(**fields).check_horizon(steps)
+        except ValueError as err:
+            named = ", ".join(f"{a.name!r} = {float(v):g}"
+                              for a, v in zip(swept, combination, strict=True))
+            raise ValueError(f"grid axis {named}: {err}") from None
+
+
+def _check_representable(experiment: Experiment) -> None:
+    """Refuse a value that is finite (or nonzero) as given but not in the simulation's dtype,
+    where it would silently run as inf (or 0): every swept value, fixed hyperparameter,
+    numeric landscape and schedule field, ``x0`` and ``gradient_noise``."""
+    dtype = experiment.dtype
+    for axis in experiment.axes:
+        if axis.target != "seed":
+            _check_in_dtype(f"grid axis {axis.name!r}", axis.values, dtype)
+    swept = {a.field for a in experiment.axes if a.target == "optimizer"}
+    for key, value in experiment.optimizer.hyperparams.items():
+        if value is not None and key not in swept:
+            _check_in_dtype(f"the optimizer's {key!r}", value, dtype)
+    for what, obj in (("landscape", experiment.landscape), ("schedule", experiment.schedule)):
+        for name, value in (obj.config() if obj is not None else {}).items():
+            _check_in_dtype(f"{what} field `{name}`", value, dtype)
+    if experiment.x0 is not None:
+        for leaf in jax.tree.leaves(experiment.x0):
+            _check_in_dtype("`x0`", leaf, dtype)
+    _check_in_dtype("`gradient_noise`", experiment.gradient_noise, dtype)
+
+
+def _check_in_dtype(what: str, value: Any, dtype: np.dtype) -> None:
+    """``value`` (numbers; anything else is left alone) must stay finite and nonzero in
+    ``dtype`` where it is so as given."""
+    if isinstance(value, bool | str) or value is None:
+        return
+    try:
+        given = np.asarray(value, dtype=np.float64)
+    except OverflowError:  # a Python integer beyond float64
+        raise ValueError(f"{what} = {value!r} overflows {dtype.name}") from None
+    except (TypeError, ValueError):
+        return
+    with np.errstate(over="ignore", under="ignore"):
+        cast = given.astype(dtype)
+    finfo = np.finfo(dtype)
+    other = " (or give a smaller value)" if dtype == np.float32 else ""
+    if np.any(bad := np.isfinite(given) & ~np.isfinite(cast)):
+        raise ValueError(
+            f"{what} = {given[bad].flat[0]:g} overflows {dtype.name} (its largest number is "
+            f"{finfo.max:.3g}), where it would run as inf: run with dtype=float64{other}")
+    if np.any(bad := (given != 0) & (cast == 0)):
+        raise ValueError(
+            f"{what} = {given[bad].flat[0]:g} rounds to 0 in {dtype.name} (its smallest number "
+            f"is {finfo.smallest_subnormal:.3g}), where it would run as 0: run with "
+            f"dtype=float64{other.replace('smaller', 'larger')}")
 
 
 def _normalise_x0(x0: Any, landscape: Landscape) -> Any:

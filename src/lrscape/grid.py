@@ -11,7 +11,7 @@ with the groups of the landscape's ``group_names()``.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -208,6 +208,12 @@ def covered(axes: tuple[Axis, ...], landscape: Landscape) -> set[str]:
 
 
 def _values(name: str, raw: Any, *, integer: bool) -> np.ndarray:
+    if isinstance(raw, Iterator) or (isinstance(raw, Iterable) and not isinstance(
+            raw, str | bytes | Mapping | np.ndarray) and not hasattr(raw, "__len__")):
+        raw = list(raw)  # a generator, or any other iterable: read once
+    if isinstance(raw, bool | np.bool_) or (isinstance(raw, np.ndarray) and raw.dtype == bool) or (
+            isinstance(raw, list | tuple) and any(isinstance(v, bool | np.bool_) for v in raw)):
+        raise ValueError(f"grid axis {name!r}: values must be numbers, got {raw!r}")
     try:
         values = np.asarray(raw, dtype=float)
     except (TypeError, ValueError):

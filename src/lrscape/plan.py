@@ -140,9 +140,83 @@ def _block_for_budget(job: ChunkJob, devices: Sequence[jax.Device], program: Any
         raise ValueError(
             f"`max_memory` = {max_memory:,} bytes is less than a compiled call of the "
             f"fewest trajectories ({fewest} on {n_dev} device(s)) needs, about "
-            f"{math.ceil(per_trajectory * fewest):,} bytes: raise it")
+            f"{math.ceil(per_trajectory * fewest):,} bytes: "
+            + _fewer_records(job, fewest, max_memory, per_trajectory * fewest))
     return chunk_for_budget(per_trajectory, n_dev, max_memory,
                             pad=lambda n: job.padded(n * n_dev, devices) // n_dev)
+
+
+#: Records every trajectory has, whatever is observed: ``loss_last`` and ``loss_mean``.
+MIN_RECORDS = 2
+
+
+def check_records_fit(experiment: Any, devices: Sequence[jax.Device], fewest: int,
+                      max_memory: int, records: bool) -> None:
+    """Refuse, before anything compiles, what the sweep's records (and the trajectories'
+    number) make impossible whatever the program: a compiled call of the ``fewest``
+    trajectories (a block of one trajectory per device, padded) whose records alone exceed
+    ``max_memory``, or a returned Dataset beyond the machine's RAM. Both are lower bounds,
+    checked again from the compiled program."""
+    steps, every = experiment.steps, experiment.observe.record_every
+    windows, itemsize = steps // every, experiment.dtype.itemsize
+    per_trajectory = MIN_RECORDS * windows * itemsize  # the records of one trajectory
+    ram, total = machine_ram(), experiment.total
+    returned = total * ((per_trajectory if records else 0) + 1)  # + the regime, at least
+    if ram is not None and returned > ram:
+        raise ValueError(
+            f"the Dataset this sweep returns would hold at least {returned / 1e9:,.1f} GB "
+            f"({returned // total:,} bytes for each of {total:,} trajectories), more than this "
+            f"machine's {ram / 1e9:.1f} GB of RAM: "
+            + ("record less often (`record_every`), keep the records in the store alone "
+               "(`records=False`), or sweep the grid in parts" if records
+               else "sweep the grid in parts"))
+    if fewest * per_trajectory > max_memory:
+        raise ValueError(_records_too_large(experiment, devices, fewest, max_memory))
+
+
+def _records_too_large(experiment: Any, devices: Sequence[jax.Device], fewest: int,
+                       max_memory: int) -> str:
+    """Why the records do not fit ``max_memory``: led by the records when even the default
+    budget could not hold them, by ``max_memory`` when it is the small one."""
+    steps, every = experiment.steps, experiment.observe.record_every
+    windows, itemsize = steps // every, experiment.dtype.itemsize
+    need = fewest * MIN_RECORDS * windows * itemsize
+    # the most windows that fit in half the budget, and the fewest records that give them
+    most = max_memory // 2 // (fewest * MIN_RECORDS * itemsize)
+    fewer = next((d for d in _divisors(steps) if d > every and steps // d <= most), None)
+    records = (f"{windows:,} record windows (`steps` = {steps:,} / `record_every` = "
+               f"{every:,}) take {need:,} bytes in a compiled call of the fewest trajectories "
+               f"({fewest} on {len(devices)} device(s))")
+    remedy = (f"record less often (`record_every` = {fewer:,} keeps {steps // fewer:,} "
+              "windows) or raise `max_memory`" if fewer else "raise `max_memory`")
+    if need > default_memory_budget(devices):
+        return f"{records}, more than `max_memory` = {max_memory:,} bytes: {remedy}"
+    return (f"`max_memory` = {max_memory:,} bytes is less than a compiled call of the fewest "
+            f"trajectories ({fewest} on {len(devices)} device(s)) holds in its records alone: "
+            f"{windows:,} record windows take {need:,} bytes; {remedy}")
+
+
+def _fewer_records(job: ChunkJob, fewest: int, max_memory: int, need: float) -> str:
+    """The remedy for a compiled call over ``max_memory``: record less often, when the
+    records are most of what it ``need``s and recording less often can make it fit."""
+    experiment = job.experiment
+    steps, every = experiment.steps, experiment.observe.record_every
+    itemsize = experiment.dtype.itemsize
+    records = fewest * MIN_RECORDS * (steps // every) * itemsize
+    if 2 * records < need:
+        return "raise it"
+    most = (max_memory - (need - records)) // (fewest * MIN_RECORDS * itemsize)
+    fewer = next((d for d in _divisors(steps) if d > every and steps // d <= most // 2), None)
+    if fewer is None:
+        return "raise it"
+    return (f"{records:,} of them hold its {steps // every:,} record windows: record less "
+            f"often (`record_every` = {fewer:,} keeps {steps // fewer:,}) or raise it")
+
+
+def _divisors(n: int) -> list[int]:
+    """The divisors of ``n``, smallest first."""
+    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
+    return small + [n // d for d in reversed(small) if d * d != n]
 
 
 def check_returned_fits(job: ChunkJob, program: Any, records: bool) -> None:

@@ -21,17 +21,17 @@ import jax
 import numpy as np
 import xarray as xr
 
-from . import executors
+from . import backend, executors
 from . import plan as plan_mod
 from ._fields import require_bool, require_optional_int
-from .chunks import ChunkJob
+from .chunks import MIN_PER_DEVICE, ChunkJob
 from .experiment import Experiment
 from .landscapes import Landscape
 from .observe import Observe
 from .optimizers import Optimizer
 from .regimes import Regime, Thresholds
 from .schedules import Schedule
-from .store import check_creatable
+from .store import check_creatable, check_resumable
 
 
 def sweep(
@@ -104,7 +104,10 @@ def sweep(
         progress: show a progress bar (default: only when stderr is a terminal).
         store: a path: stream the results there, chunk by chunk, as a zarr store
             (:mod:`lrscape.store`). Rerunning the same sweep into it computes only the chunks
-            not yet written (an interrupted sweep resumes); a different sweep is refused.
+            not yet written or found damaged (an interrupted sweep resumes; every stored chunk
+            is checked against its checksums first); a different sweep is refused, before
+            anything compiles. Processes running the same sweep into one store share its
+            chunks.
         records: ``False`` leaves the records (over steps, epochs and curvature
             measurements) out of the returned Dataset, which then holds what each trajectory
             has once (``regime``, the losses, ...: 38 bytes by default); with a ``store`` they are
@@ -171,7 +174,12 @@ def sweep(
                          curvature_iters=curvature_iters, curvature_k=curvature_k,
                          lyapunov=lyapunov, keep_tail=keep_tail, trainability=trainability))
     devices, budget = _run_options(experiment, devices, chunk_size, max_memory, store, records)
+    fewest = len(devices) * backend.for_devices(devices).per_device(
+        MIN_PER_DEVICE, experiment.dtype.itemsize)  # as ChunkJob.padded pads a block
+    plan_mod.check_records_fit(experiment, devices, fewest, budget, records)
     run_on = executors.get(executor, devices=devices)
+    if hasattr(run_on, "connect"):  # a cluster to join: before a store is made for it
+        run_on.connect()
     experiment.warn_of_few_windows()
     # absolute: a Ray worker resolves a relative path against its own directory
     store = None if store is None else os.path.abspath(store)
@@ -224,6 +232,9 @@ def _run_options(experiment: Experiment, devices: Sequence[jax.Device] | None,
         if not isinstance(store, str | os.PathLike):
             raise ValueError(f"`store` must be a path, got {store!r}")
         check_creatable(store)
+        if os.path.exists(store):  # one to resume: the same sweep, by the same versions?
+            check_resumable(os.fspath(store), experiment.attrs(),
+                            {a.name: a.values for a in experiment.axes})
     return devices, budget
 
 
