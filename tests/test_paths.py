@@ -15,6 +15,7 @@ from matplotlib.contour import ContourSet
 import lrscape
 from lrscape import Observe, cli, plot
 from lrscape.plot import _path_data
+from lrscape.rerun import NotRebuildable
 
 VALLEY = lrscape.landscapes.get("narrow-valley")
 GRID = {"learning_rate": [0.004, 0.02, 0.06], "momentum": [0.0, 0.5]}
@@ -176,18 +177,25 @@ def test_rerun_runs_a_sweeps_points_again_with_their_paths(tmp_path, user_regist
         lrscape.rerun(ds, [{"learning_rate": 0.01}])
     with pytest.raises(ValueError, match=r"names \['seed'\], which are not grid axes"):
         lrscape.rerun(ds, [{"learning_rate": 0.01, "momentum": 0.0, "seed": 1}])
-    # what this process cannot rebuild is asked for, by name
-    unknown = ds.assign_attrs(landscape="not-registered-here")
-    with pytest.raises(ValueError, match="'not-registered-here' is not registered"):
-        lrscape.rerun(unknown, points)
+    # what this process cannot rebuild is asked for, by name, before anything runs
+    for attrs, message in [
+            ({"landscape": "not-registered-here"}, "'not-registered-here' is not registered"),
+            ({"optimizer": "halved_sgd"}, "'halved_sgd' is not in lrscape's registry"),
+            ({"schedule": "function"}, "schedule 'function' is a function")]:
+        with pytest.raises(NotRebuildable, match=message):
+            lrscape.rerun(ds.assign_attrs(**attrs), points)
+
+
+@pytest.mark.slow
+def test_rerun_takes_what_the_attributes_cannot_rebuild_and_checks_it():
+    """An optax factory of one's own and a schedule given as a function, given again: the
+    same trajectories; a different function is refused."""
 
     def halved_sgd(learning_rate):
         return optax.sgd(learning_rate / 2)
 
     own = lrscape.sweep(VALLEY, halved_sgd, {"learning_rate": [0.01]}, steps=20,
                         progress=False)
-    with pytest.raises(ValueError, match="optimizer 'halved_sgd' is not in lrscape's registry"):
-        lrscape.rerun(own, [{"learning_rate": 0.01}])
     again = lrscape.rerun(own, [{"learning_rate": 0.01}], optimizer=halved_sgd)
     np.testing.assert_array_equal(again.loss_mean.values[0], own.loss_mean.values[0])
     # a schedule given as a function must be given again, and be the same one
@@ -196,8 +204,6 @@ def test_rerun_runs_a_sweeps_points_again_with_their_paths(tmp_path, user_regist
 
     scheduled = lrscape.sweep(VALLEY, "sgd", {"learning_rate": [0.01]}, steps=20,
                               schedule=halving, progress=False)
-    with pytest.raises(ValueError, match="schedule 'function' is a function"):
-        lrscape.rerun(scheduled, [{"learning_rate": 0.01}])
     with pytest.raises(ValueError, match="cannot be rebuilt .*schedule_config"):
         lrscape.rerun(scheduled, [{"learning_rate": 0.01}], schedule=lambda t: 0.9 ** t)
     again = lrscape.rerun(scheduled, [{"learning_rate": 0.01}], schedule=halving)
@@ -334,9 +340,13 @@ def test_the_cli_draws_any_points_path_and_animates_it(tmp_path, capsys):
     assert xr.open_zarr(store).path.sizes["path_step"] == 21
     out, gif = str(tmp_path / "p.png"), str(tmp_path / "p.gif")
     assert cli.main(["plot", store, "--point", "learning_rate=0.0123,momentum=0.25",
-                     "--out", out, "--animate", gif]) == 0
+                     "--out", out, "--animate", gif, "--frames", "4"]) == 0
     printed = capsys.readouterr().out
     assert f"wrote {out}" in printed and f"wrote {gif}" in printed
+    from PIL import Image
+
+    with Image.open(gif) as movie:
+        assert movie.n_frames == 4
     for argv, message in [
             (["--point", "learning_rate=0.01"], "must give a value on each axis drawn"),
             (["--point", "learning_rate=x,momentum=0"], "--point expects AXIS=NUMBER"),
@@ -364,7 +374,7 @@ def test_points_given_are_drawn_where_they_are_even_beside_stored_paths(tmp_path
 
     original = summary.rerun
     monkeypatch.setattr(summary, "rerun", lambda *a, **k: ran.append(a) or original(*a, **k))
-    fig = plot.summary_figure(ds, store=store, animate=str(tmp_path / "a.gif"))
+    fig = plot.summary_figure(ds, store=store, animate=str(tmp_path / "a.gif"), frames=3)
     assert not ran and (tmp_path / "a.gif").exists()
     assert len(_path_lines(fig.axes[2])) == len(plot.representative_points(
         ds, "learning_rate", "momentum"))

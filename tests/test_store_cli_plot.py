@@ -269,9 +269,9 @@ def test_a_sweep_with_curvature_draws_its_sharpness_against_the_edge(tmp_path):
     store = str(tmp_path / "c.zarr")
     ds = lrscape.sweep(VALLEY, "momentum", grid, steps=200, curvature_every=100,
                        progress=False, store=store)
-    fig = plot.summary_figure(ds)
+    fig = plot.summary_figure(ds, paths=False)
     sharp = [ax for ax in fig.axes if ax.get_title().startswith("sharpness")]
-    assert len(sharp) == 1 and len(fig.axes) == 4  # phase, loss, paths, sharpness
+    assert len(sharp) == 1 and len(fig.axes) == 3  # phase, loss, sharpness
     lines = sharp[0].get_lines()
     # the valley's walls: sharpness 100 along every trajectory ...
     curves = [line for line in lines if line.get_linestyle() == "-" and len(line.get_xdata())]

@@ -693,7 +693,7 @@ def _stored_so_far(out: str) -> str:
 
 def _save_figure(ds: Any, path: str, x: str | None, y: str | None, select: dict,
                  store: str | None = None, points: list[dict[str, float]] | None = None,
-                 paths: bool = True, animate: str | None = None) -> None:
+                 paths: bool = True, animate: str | None = None, frames: int = 60) -> None:
     """A sweep's summary figure, or a refined image's class image; ``store``: where the
     records of the trajectories drawn are read, when ``ds`` was read without them;
     ``points``: the trajectories drawn (default: one per regime); ``animate``: where their
@@ -705,7 +705,7 @@ def _save_figure(ds: Any, path: str, x: str | None, y: str | None, select: dict,
 
     if REFINED not in ds.attrs:
         plot.summary_figure(ds, path, x=x, y=y, select=select or None, store=store,
-                            points=points, paths=paths, animate=animate)
+                            points=points, paths=paths, animate=animate, frames=frames)
         return
     if points or animate:
         raise ValueError("--point and --animate do not apply to a refined image: it holds "
@@ -755,7 +755,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
             x, y, select, first = _slice_to_draw(ds, x, y, select)
         points = _points(args.point, (x, y))
         _save_figure(ds, out, x, y, select, store=args.store, points=points, paths=args.paths,
-                     animate=args.animate)
+                     animate=args.animate, frames=args.frames)
     except (ValueError, FileNotFoundError, ImportError) as err:
         print(f"lrscape plot: {err}", file=sys.stderr)
         return 2
@@ -950,6 +950,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "(default: on)")
     pl.add_argument("--animate", metavar="PATH",
                     help="also write the paths moving step by step (.gif, or .mp4 with ffmpeg)")
+    pl.add_argument("--frames", type=int, default=60, metavar="N",
+                    help="frames of the --animate movie (default: 60)")
     pl.add_argument("--out", help="PNG path (default: the store's name with .png)")
     _import_flag(pl)
     pl.set_defaults(func=_cmd_plot)

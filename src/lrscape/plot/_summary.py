@@ -55,6 +55,7 @@ def summary_figure(
     points: Sequence[Mapping[str, float]] | None = None,
     paths: bool = True,
     animate: str | None = None,
+    frames: int = 60,
 ) -> Any:
     """The phase diagram beside what chosen trajectories did; saved if ``path``.
 
@@ -68,8 +69,8 @@ def summary_figure(
     ones where the sweep kept no paths and the panel is wanted; the curves drawn are then the
     run's. Where the sweep cannot be rebuilt in this process (a landscape class not
     registered here), the path panel says so. ``paths=False`` leaves it out; ``animate``
-    also writes the paths moving (:func:`lrscape.plot.animate_paths`) to that ``.gif`` or
-    ``.mp4``.
+    also writes the paths moving (:func:`lrscape.plot.animate_paths`), in ``frames`` frames,
+    to that ``.gif`` or ``.mp4``.
 
     A sweep run with ``curvature_every`` also gets the sharpness along the same trajectories,
     each against its stability threshold (:func:`sharpness_curves`); one on a finite-sum
@@ -126,8 +127,8 @@ def summary_figure(
     if animate is not None:
         if "path" not in curves:
             raise ValueError(f"no paths to animate: {source.note or 'the panel is left out'}")
-        animate_paths(curves, which, animate, labels=[label.split(": ", 1)[1]
-                                                      for label in labels], letters=letters)
+        animate_paths(curves, which, animate, frames=frames, letters=letters,
+                      labels=[label.split(": ", 1)[1] for label in labels])
     return fig
 
 
