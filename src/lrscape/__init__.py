@@ -12,6 +12,7 @@ True
 """
 
 from . import (
+    cache,
     curvature,
     executors,
     experiment,
@@ -26,6 +27,7 @@ from . import (
     theory,
 )
 from ._version import VERSION as __version__
+from .cache import use_compilation_cache
 from .experiment import Experiment
 from .grid import linspace, logspace
 from .observe import Observe
@@ -42,6 +44,7 @@ __all__ = [
     "Plane",
     "Regime",
     "Thresholds",
+    "cache",
     "grid",
     "__version__",
     "curvature",
@@ -62,4 +65,5 @@ __all__ = [
     "schedules",
     "sweep",
     "theory",
+    "use_compilation_cache",
 ]

@@ -40,6 +40,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from . import cache
 from ._version import code_versions
 from .experiment import Experiment
 from .observe import Observe
@@ -984,8 +985,20 @@ def _show_warning(message: Warning | str, *args: Any, **kwargs: Any) -> None:
         print(f"lrscape: warning: {message}", file=sys.stderr)
 
 
+def _open_compilation_cache() -> None:
+    """JAX's persistent compilation cache (:mod:`lrscape.cache`), unless
+    ``LRSCAPE_COMPILE_CACHE=0``; a folder that cannot be made is warned of, not fatal."""
+    if not cache.cache_wanted():
+        return
+    try:
+        cache.use_compilation_cache()
+    except ValueError as error:
+        print(f"lrscape: warning: {error}; compiling without the cache", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _open_compilation_cache()
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning  # one line, without Python's source context
