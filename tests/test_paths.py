@@ -2,6 +2,7 @@
 pictures of paths: against a plain Python loop and closed forms."""
 
 import json
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -349,6 +350,7 @@ def test_the_cli_draws_any_points_path_and_animates_it(tmp_path, capsys):
         assert movie.n_frames == 4
     for argv, message in [
             (["--point", "learning_rate=0.01"], "must give a value on each axis drawn"),
+            (["--point", "lr=0.01,momentum=0"], "lr is not an axis drawn"),
             (["--point", "learning_rate=x,momentum=0"], "--point expects AXIS=NUMBER"),
             (["--point", "learning_rate=nan,momentum=0"], "--point expects AXIS=NUMBER"),
             (["--point", "learning_rate=0.01,learning_rate=0.02"], "gives learning_rate twice"),
@@ -391,3 +393,29 @@ def test_points_given_are_drawn_where_they_are_even_beside_stored_paths(tmp_path
     assert not any(ax.get_title().startswith("paths") for ax in fig.axes)
     plt.close("all")
     assert json.loads(xr.open_zarr(store).attrs["grid_axes"])[0][0] == "learning_rate"
+
+
+def test_a_stored_path_off_the_grid_is_drawn_at_the_nearest_point_with_a_warning():
+    ds = lrscape.sweep(VALLEY, "momentum", {"learning_rate": [0.005, 0.01, 0.02],
+                                            "momentum": [0.0, 0.5]}, steps=40, progress=False,
+                       observe=Observe(record_every=10, path_every=1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # on the grid: drawn as it is, nothing said
+        plot.paths(ds, [{"learning_rate": 0.01, "momentum": 0.5}])
+    with pytest.warns(UserWarning, match=r"learning_rate=0.012 -> 0.01"):
+        ax = plot.paths(ds, [{"learning_rate": 0.012, "momentum": 0.5}])
+    assert [line.get_gid() for line in _path_lines(ax)] == ["path A"]
+    plt.close("all")
+
+
+def test_the_diverging_trajectory_drawn_swings_before_it_leaves(valley_sweep):
+    """Of the diverged trajectories the summary draws one that lasts longer than most (the
+    90th percentile of the divergence step), so its path shows the swings growing."""
+    points = plot.representative_points(valley_sweep, "learning_rate", "momentum")
+    regimes = [lrscape.Regime(int(valley_sweep.regime.sel(p))) for p in points]
+    diverged = valley_sweep.divergence_step.where(
+        valley_sweep.regime == int(lrscape.Regime.DIVERGED))
+    timed = diverged.values[np.isfinite(diverged.values) & (diverged.values >= 0)]
+    chosen = int(valley_sweep.divergence_step.sel(points[regimes.index(
+        lrscape.Regime.DIVERGED)]))
+    assert chosen >= np.percentile(timed, 50) and chosen >= 2

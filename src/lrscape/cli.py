@@ -787,6 +787,10 @@ def _points(specs: list[str] | None, drawn: tuple[str | None, ...]
             if key.strip() in point:
                 raise ValueError(f"--point {spec!r} gives {key.strip()} twice")
             point[key.strip()] = float(number)
+        unknown = [k for k in point if k not in axes]
+        if unknown:
+            raise ValueError(f"--point {spec!r}: {', '.join(unknown)} is not an axis drawn; "
+                             f"the axes are {', '.join(axes)}")
         if sorted(point) != sorted(axes):
             raise ValueError(f"--point {spec!r} must give a value on each axis drawn, "
                              f"{', '.join(axes)}, and only those (the others take --select's "

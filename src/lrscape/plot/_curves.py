@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -35,6 +36,7 @@ def _trajectories(ds: xr.Dataset, points: Sequence[Mapping[str, Any]] | None,
             raise ValueError(f"points[{i}] = {dict(point)} leaves the grid axes {unset} unset: "
                              f"give every curve a value on each of {grid_axes(ds)}")
         sel = ds.sel(dict(point), method="nearest")
+        _warn_if_moved(i, point, sel)
         if int(sel["regime"]) == NOT_COMPUTED:
             raise ValueError(f"points[{i}] = {dict(point)} was not computed: the store is "
                              "incomplete (rerun its sweep to finish it)")
@@ -43,6 +45,17 @@ def _trajectories(ds: xr.Dataset, points: Sequence[Mapping[str, Any]] | None,
             f"{k.replace('_', ' ')}={float(sel[k]):.3g}" for k in point)
         out.append((sel, regime, f"{text} ({regime.name.lower()})"))
     return out
+
+
+def _warn_if_moved(i: int, point: Mapping[str, Any], sel: xr.Dataset) -> None:
+    """A warning naming each value of ``point`` that is not on the grid, and the grid value
+    drawn instead (``lrscape.rerun`` runs a point exactly where it is)."""
+    moved = {k: float(sel[k]) for k, v in point.items()
+             if not np.isclose(float(sel[k]), float(v), rtol=1e-6, atol=0.0)}
+    if moved:
+        shown = ", ".join(f"{k}={point[k]!r} -> {v:.6g}" for k, v in moved.items())
+        warnings.warn(f"points[{i}] is not on the grid: drawing the nearest grid point "
+                      f"({shown}); lrscape.rerun runs it exactly", stacklevel=4)
 
 
 def _every_point(ds: xr.Dataset, labels: Sequence[str] | None

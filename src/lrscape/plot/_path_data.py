@@ -23,6 +23,8 @@ SETTLED_SHARE = 0.01
 WINDOW_MARGIN = 1.5
 #: The view's margin around the paths, as a share of their extent on each side.
 VIEW_MARGIN = 0.08
+#: A diverged path stays in view while it is within this many times the other paths' box.
+DIVERGED_ROOM = 3.0
 
 
 class Path(NamedTuple):
@@ -117,11 +119,23 @@ def resolve_until(until: int | str | None, drawn: Sequence[Path], total: int) ->
 def view(drawn: Sequence[Path], until: int) -> np.ndarray:
     """The box shown, ``(rank, 2)``: around every sample up to ``until`` of the paths that
     did not diverge, else around the first samples of each, with a margin
-    (:data:`VIEW_MARGIN`)."""
+    (:data:`VIEW_MARGIN`). A diverged path's first swings are kept in view too, for as long as
+    they stay within :data:`DIVERGED_ROOM` times that box, so that its growth can be seen
+    before it leaves."""
     kept = [p.coords[p.steps <= until] for p in drawn if not p.diverged]
     if not kept:
-        kept = [p.coords[:3] for p in drawn]
-    points = np.concatenate(kept)
+        return _box(np.concatenate([p.coords[:3] for p in drawn]))
+    box = _box(np.concatenate(kept))
+    middle, half = box.mean(axis=1), DIVERGED_ROOM * (box[:, 1] - box[:, 0]) / 2
+    for path in (p for p in drawn if p.diverged):
+        coords = path.coords[path.steps <= until]
+        inside = np.all(np.abs(coords - middle) <= half, axis=1)  # NaN: outside
+        kept.append(coords[: int(np.argmin(inside)) if not inside.all() else len(coords)])
+    return _box(np.concatenate(kept))
+
+
+def _box(points: np.ndarray) -> np.ndarray:
+    """The box around the finite ``points``, with a margin (:data:`VIEW_MARGIN`)."""
     points = points[np.all(np.isfinite(points), axis=1)]
     low, high = points.min(axis=0), points.max(axis=0)
     span = high - low

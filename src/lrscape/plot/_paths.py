@@ -21,6 +21,9 @@ import numpy as np
 import xarray as xr
 from matplotlib.colors import ListedColormap, LogNorm
 from matplotlib.lines import Line2D
+from matplotlib.markers import MarkerStyle
+from matplotlib.path import Path as MplPath
+from matplotlib.transforms import Affine2D
 
 from .. import paths as paths_mod
 from ..landscapes._base import REGISTRY
@@ -144,7 +147,7 @@ class PathsPicture:
 
     def _minimum(self) -> None:
         """The landscape's minimum, where it declares one: a star where it lies in view, else
-        a triangle on the border pointing to it; the legend says where it is, and how far off
+        an arrow on the border pointing to it; the legend says where it is, and how far off
         the plane."""
         where = self.landscape.minimizer()
         if where is None:
@@ -161,7 +164,7 @@ class PathsPicture:
             label = f"minimum ({shown}){beside}"
         else:
             edge, angle = _toward(self.ax, self.view, coords)
-            style = {"marker": (3, 0, angle), "ms": 11}
+            style = {"marker": _arrow(angle), "ms": 14}
             self.ax.plot(*edge, color="black", mec="white", zorder=2.8, clip_on=False, **style)
             label = f"minimum at ({shown}){beside}: off the view, this way"
         self.marks.append(Line2D([], [], ls="", color="black", mec="white", label=label,
@@ -320,9 +323,20 @@ def _log_levels(loss: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     return np.geomspace(low, high, CONTOUR_LEVELS), shifted, offset
 
 
+#: An arrow pointing up, as a marker's outline (its tip at the top).
+_ARROW = MplPath([(0.0, 1.0), (-0.7, 0.1), (-0.22, 0.1), (-0.22, -1.0), (0.22, -1.0),
+                  (0.22, 0.1), (0.7, 0.1), (0.0, 1.0)], closed=True)
+
+
+def _arrow(angle: float) -> MarkerStyle:
+    """An arrow marker turned by ``angle`` degrees from pointing up (a triangle looks the
+    same a third of a turn on, so it cannot point one way)."""
+    return MarkerStyle(_ARROW, transform=Affine2D().rotate_deg(angle))
+
+
 def _toward(ax: Any, box: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, float]:
     """The point on the border of ``box`` towards ``target`` from its centre, and the angle
-    (degrees, on the page) of a triangle there pointing at it."""
+    (degrees, on the page, from pointing up) of an arrow there pointing at it."""
     centre = box.mean(axis=1)
     edge = exit_point(centre, target, box)
     start, end = ax.transData.transform(np.stack([centre, target]))

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
-from ..regimes import DISPLAY_ORDER
+from ..regimes import DISPLAY_ORDER, Regime
 from ..rerun import NotRebuildable, check_points, rerun
 from ._axes import _is_log, _select_plane, _span, grid_axes, plane_axes, positions
 from ._curves import epoch_curves, loss_curves, sharpness_curves
@@ -26,7 +26,9 @@ from ._phase import borderline_labels, phase_diagram
 def representative_points(ds: xr.Dataset, x: str, y: str | None) -> list[dict[str, float]]:
     """One grid point per regime present, calmest first (:data:`DISPLAY_ORDER`), from the
     middle of that regime's region; of its clear-cut points where it has any (a Dataset with
-    ``label_margin``: :func:`borderline_labels`)."""
+    ``label_margin``: :func:`borderline_labels`). A diverging trajectory is taken where it
+    lasts longer than most (the 90th percentile of ``divergence_step``), so that its path
+    shows a few growing swings before it leaves, not one jump out of the picture."""
     plane_dims = [d for d in (x, y) if d]
     regimes = ds["regime"].transpose(*plane_dims).values
     marks = borderline_labels(ds)
@@ -39,9 +41,22 @@ def representative_points(ds: xr.Dataset, x: str, y: str | None) -> list[dict[st
             idx = np.argwhere(regimes == r)
         if idx.size:
             pick = idx[len(idx) // 2]
+            if r == Regime.DIVERGED and "divergence_step" in ds:
+                pick = _long_lasting(ds["divergence_step"].transpose(*plane_dims).values, idx)
             points.append({d: float(ds[d].values[i]) for d, i in zip(plane_dims, pick,
                                                                        strict=True)})
     return points
+
+
+def _long_lasting(divergence_step: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Of the grid indices ``idx``, the one at the 90th percentile of the divergence step
+    (steps before the loss left its bound; runs found diverging only at the end excluded)."""
+    steps = divergence_step[tuple(idx.T)]
+    timed = np.flatnonzero(steps >= 0)
+    if not timed.size:
+        return idx[len(idx) // 2]
+    order = timed[np.argsort(steps[timed], kind="stable")]
+    return idx[order[min(int(0.9 * len(order)), len(order) - 1)]]
 
 
 def summary_figure(
