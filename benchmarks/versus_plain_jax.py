@@ -28,7 +28,12 @@ the two compute the same dynamics.
 
     python benchmarks/versus_plain_jax.py                     # both workloads
     python benchmarks/versus_plain_jax.py --quick             # small grids, a smoke test
-    python benchmarks/versus_plain_jax.py --workload valley --side 4096   # a GPU's size
+    python benchmarks/versus_plain_jax.py --gpu       # both at a GPU's sizes (valley 4096^2)
+
+``--gpu`` runs the valley at 4096 x 4096 (16.8 M trajectories; issue 26's target there is
+1e11 trajectory-steps/s on one H100-class GPU) and the rugged quadratic at 256 x 256, tries
+larger chunks for the hand loop, and writes the figures to
+``versus_plain_jax-<device>.json`` (the device named) unless ``--json`` says otherwise.
 
 JAX gets one CPU device per core unless ``XLA_FLAGS`` or ``JAX_NUM_CPU_DEVICES`` says otherwise.
 """
@@ -108,15 +113,21 @@ def fastest_runner(one, lrs, betas, per_device_sizes):
     return best[1], best[2]
 
 
-def workload(name: str, quick: bool, side: int | None):
-    """The landscape, the hand loop's loss, the start, the grid and the steps of a workload."""
+def workload(name: str, quick: bool, side: int | None, gpu: bool = False):
+    """The landscape, the hand loop's loss, the start, the grid, the steps of a workload and
+    the hand loop's chunk sizes (trajectories per device) to try."""
     if name == "valley":
+        if gpu:
+            side = side or 4096
+            return (*workload(name, quick, side)[:-1], (65536, 262144, 1048576))
         side = side or (128 if quick else 256)
         steps = 200 if quick else 1000
         landscape = lrscape.landscapes.get("narrow-valley")
         x0 = np.asarray(landscape.init(None), np.float32)
         lrs, betas = lrscape.logspace(1e-3, 0.1, side), lrscape.linspace(0.0, 0.99, side)
         return landscape, valley_loss, x0, lrs, betas, steps, (4096, 8192, 16384)
+    if gpu:
+        return (*workload(name, quick, side or 256)[:-1], (1024, 4096, 16384))
     side = side or (32 if quick else 64)
     steps = 200 if quick else 500
     landscape = lrscape.landscapes.get("rugged-quadratic", dim=1000, amplitude=0.1,
@@ -126,9 +137,9 @@ def workload(name: str, quick: bool, side: int | None):
     return landscape, landscape.loss, x0, lrs, betas, steps, (128, 256, 512)
 
 
-def compare(name: str, quick: bool, side: int | None, repeats: int) -> dict:
+def compare(name: str, quick: bool, side: int | None, repeats: int, gpu: bool = False) -> dict:
     """Time the three implementations of one workload and print what they did."""
-    landscape, loss, x0, lrs, betas, steps, sizes = workload(name, quick, side)
+    landscape, loss, x0, lrs, betas, steps, sizes = workload(name, quick, side, gpu)
     n = len(lrs) * len(betas)
     work = n * steps
     sizes = tuple(s for s in sizes if n % (s * jax.device_count()) == 0) or (
@@ -199,11 +210,17 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small grids and runs")
     parser.add_argument("--side", type=int, help="grid side (default 256 valley, 64 rugged)")
     parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds (default 5)")
+    parser.add_argument("--gpu", action="store_true",
+                        help="a GPU's sizes: valley 4096 x 4096, rugged 256 x 256")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args()
     names = ("valley", "rugged") if args.workload == "both" else (args.workload,)
-    figures = [compare(name, args.quick, args.side, args.repeats) for name in names]
+    figures = [compare(name, args.quick, args.side, args.repeats, args.gpu) for name in names]
+    if args.gpu and not args.json:
+        kind = jax.devices()[0].device_kind.replace(" ", "-")
+        args.json = f"versus_plain_jax-{kind}.json"
     if args.json:
+        print(f"wrote {args.json}")
         with open(args.json, "w") as f:
             json.dump(figures, f, indent=2)
 
