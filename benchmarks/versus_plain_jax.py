@@ -113,28 +113,30 @@ def fastest_runner(one, lrs, betas, per_device_sizes):
     return best[1], best[2]
 
 
+#: Per workload: (grid side, quick side, GPU side), (steps, quick steps), and the hand loop's
+#: chunk sizes to try, in trajectories per device (on CPU, on a GPU).
+SIZES = {
+    "valley": ((256, 128, 4096), (1000, 200), ((4096, 8192, 16384), (65536, 262144, 1048576))),
+    "rugged": ((64, 32, 256), (500, 200), ((128, 256, 512), (1024, 4096, 16384))),
+}
+
+
 def workload(name: str, quick: bool, side: int | None, gpu: bool = False):
     """The landscape, the hand loop's loss, the start, the grid, the steps of a workload and
     the hand loop's chunk sizes (trajectories per device) to try."""
+    sides, steps, chunks = SIZES[name]
+    side = side or sides[2 if gpu else 1 if quick else 0]
+    steps, chunks = steps[1 if quick else 0], chunks[1 if gpu else 0]
     if name == "valley":
-        if gpu:
-            side = side or 4096
-            return (*workload(name, quick, side)[:-1], (65536, 262144, 1048576))
-        side = side or (128 if quick else 256)
-        steps = 200 if quick else 1000
         landscape = lrscape.landscapes.get("narrow-valley")
         x0 = np.asarray(landscape.init(None), np.float32)
         lrs, betas = lrscape.logspace(1e-3, 0.1, side), lrscape.linspace(0.0, 0.99, side)
-        return landscape, valley_loss, x0, lrs, betas, steps, (4096, 8192, 16384)
-    if gpu:
-        return (*workload(name, quick, side or 256)[:-1], (1024, 4096, 16384))
-    side = side or (32 if quick else 64)
-    steps = 200 if quick else 500
+        return landscape, valley_loss, x0, lrs, betas, steps, chunks
     landscape = lrscape.landscapes.get("rugged-quadratic", dim=1000, amplitude=0.1,
                                        frequency=5.0, curvature=1.0)
     x0 = np.asarray(landscape.init(jax.random.key(0)), np.float32)
     lrs, betas = lrscape.logspace(1e-3, 3.0, side), lrscape.linspace(0.0, 0.99, side)
-    return landscape, landscape.loss, x0, lrs, betas, steps, (128, 256, 512)
+    return landscape, landscape.loss, x0, lrs, betas, steps, chunks
 
 
 def compare(name: str, quick: bool, side: int | None, repeats: int, gpu: bool = False) -> dict:

@@ -29,10 +29,9 @@ print(json.dumps({"hits": events.count("/jax/compilation_cache/cache_hits"),
 """
 
 
-def _run(folder, env_extra=None):
+def _run(folder):
     env = {k: v for k, v in os.environ.items()
            if k not in ("JAX_COMPILATION_CACHE_DIR", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS")}
-    env.update(env_extra or {})
     out = subprocess.run([sys.executable, "-c", SCRIPT, str(folder)], env=env, check=True,
                          capture_output=True, text=True, timeout=240)
     return json.loads(out.stdout.strip().splitlines()[-1])

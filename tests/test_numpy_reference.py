@@ -43,19 +43,29 @@ def test_regimes_and_records_match_the_numpy_implementation():
     assert len(seen) >= 3  # several regimes present, so the comparison means much
 
 
-def test_the_rugged_quadratic_matches_the_numpy_implementation():
-    """The 1,000-D benchmark's workload, smaller: 100 dimensions, 256 trajectories."""
-    landscape = lrscape.landscapes.get("rugged-quadratic", dim=100, amplitude=0.1,
-                                       frequency=5.0)
-    x0 = np.asarray(landscape.init(__import__("jax").random.key(7)))
-    lrs, betas = lrscape.logspace(1e-3, 3.0, 16), lrscape.linspace(0.0, 0.99, 16)
+def _rugged_against_numpy(dim: int, side: int, steps: int, key: int):
+    """lrscape's and the NumPy reference's heavy-ball sweep of the rugged quadratic (64
+    cosines of amplitude 0.1 and frequency 5 on a bowl of curvature 1) from one random start,
+    over ``side`` log-spaced rates x ``side`` momenta."""
+    import jax
+
+    landscape = lrscape.landscapes.get("rugged-quadratic", dim=dim, amplitude=0.1,
+                                       frequency=5.0, curvature=1.0)
+    x0 = np.asarray(landscape.init(jax.random.key(key)))
+    lrs, betas = lrscape.logspace(1e-3, 3.0, side), lrscape.linspace(0.0, 0.99, side)
     ds = lrscape.sweep(landscape, "momentum", {"learning_rate": lrs, "momentum": betas},
-                       steps=300, x0=x0, progress=False)
+                       steps=steps, x0=x0, progress=False)
     lr, beta = (m.ravel() for m in np.meshgrid(lrs, betas, indexing="ij"))
     loss_and_grad = numpy_reference.rugged_loss_and_grad(
         1.0, 0.1, 5.0, landscape.directions, landscape.phases)
     ref = numpy_reference.run_momentum(loss_and_grad, np.tile(x0, (lr.size, 1)), lr, beta,
-                                       steps=300, record_every=10)
+                                       steps=steps, record_every=10)
+    return ds, ref
+
+
+def test_the_rugged_quadratic_matches_the_numpy_implementation():
+    """The 1,000-D benchmark's workload, smaller: 100 dimensions, 256 trajectories."""
+    ds, ref = _rugged_against_numpy(dim=100, side=16, steps=300, key=7)
     ours = ds.regime.values.ravel()
     assert len(np.unique(ours)) >= 3
     assert np.mean(ours == ref["regime"]) >= 0.98
@@ -87,17 +97,5 @@ def test_the_rugged_benchmarks_grid_is_labelled_as_numpy_labels_it():
     """``benchmarks/throughput_rugged.py``'s whole workload (the fast equivalent is the
     100-dimensional test above): 99.7% agreement measured, the rest chaotic or marginal runs
     where float32 summation order (BLAS against XLA) grows into different paths."""
-    import jax
-
-    landscape = lrscape.landscapes.get("rugged-quadratic", dim=1000, amplitude=0.1,
-                                       frequency=5.0, curvature=1.0)
-    x0 = np.asarray(landscape.init(jax.random.key(0)))
-    lrs, betas = lrscape.logspace(1e-3, 3.0, 64), lrscape.linspace(0.0, 0.99, 64)
-    ds = lrscape.sweep(landscape, "momentum", {"learning_rate": lrs, "momentum": betas},
-                       steps=500, x0=x0, progress=False)
-    lr, beta = (m.ravel() for m in np.meshgrid(lrs, betas, indexing="ij"))
-    loss_and_grad = numpy_reference.rugged_loss_and_grad(
-        1.0, 0.1, 5.0, landscape.directions, landscape.phases)
-    ref = numpy_reference.run_momentum(loss_and_grad, np.tile(x0, (lr.size, 1)), lr, beta,
-                                       steps=500, record_every=10)
+    ds, ref = _rugged_against_numpy(dim=1000, side=64, steps=500, key=0)
     assert np.mean(ds.regime.values.ravel() == ref["regime"]) >= 0.995

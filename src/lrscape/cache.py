@@ -12,7 +12,7 @@ The folder is, in order: the ``path`` given; ``$LRSCAPE_CACHE_DIR``; JAX's own
 ``jax_compilation_cache_dir`` setting (``$JAX_COMPILATION_CACHE_DIR``) where one is set; else
 ``lrscape/jax`` in the platform's user cache folder (``$XDG_CACHE_HOME`` or ``~/.cache`` on
 Linux, ``~/Library/Caches`` on macOS, ``%LOCALAPPDATA%`` on Windows). ``LRSCAPE_COMPILE_CACHE=0``
-(or the command line's ``--no-compile-cache``) leaves it off.
+leaves the command line's cache off.
 
 A program read from the cache is the one XLA compiled, so no result changes. The cache trusts
 its folder: whoever can write there can make JAX run code, so do not point it at a folder
