@@ -25,6 +25,7 @@ from . import (
     regimes,
     schedules,
     theory,
+    twin,
 )
 from ._version import VERSION as __version__
 from .cache import use_compilation_cache
@@ -65,5 +66,6 @@ __all__ = [
     "schedules",
     "sweep",
     "theory",
+    "twin",
     "use_compilation_cache",
 ]

@@ -46,6 +46,7 @@ from .experiment import Experiment
 from .observe import Observe
 from .refine import CLASSES
 from .refine import refine as _refine
+from .twin._cli import add_parser as add_twin_parser
 
 #: What ``lrscape sweep`` with no options simulates (the library has no default for these):
 #: heavy-ball momentum on the narrow valley over learning rate x momentum.
@@ -970,6 +971,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "that wrote it recomputes exactly the damaged chunks.")
     vf.add_argument("store", help="a zarr store written by `lrscape sweep`")
     vf.set_defaults(func=_cmd_verify)
+
+    add_twin_parser(sub)
 
     ls = sub.add_parser("list", help="list landscapes, optimizers and schedules")
     ls.add_argument("what", nargs="?", choices=["landscapes", "optimizers", "schedules"])

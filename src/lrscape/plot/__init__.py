@@ -62,10 +62,22 @@ from ._trainability import (
     zoom_animation,
     zoom_figure,
 )
+from ._twin import (
+    PREDICTION_COLORS,
+    fit_axes,
+    prediction_axes,
+    run_on_phase_diagram,
+    twin_figure,
+)
 
 __all__ = [
     "LETTERS",
     "window",
+    "twin_figure",
+    "PREDICTION_COLORS",
+    "fit_axes",
+    "prediction_axes",
+    "run_on_phase_diagram",
     "animate_paths",
     "paths",
     "BORDERLINE_HATCH",
