@@ -1,7 +1,7 @@
 """Fitting the twin's parameters to a log: least squares in log loss, restarts, resampling.
 
 The objective is the mean squared difference between the log of the logged loss and the log
-of the twin's expected log (:func:`lrscape.twin._model.expected_log`), so every row counts by
+of the twin's expected log (:func:`lrscape.twin.expected_log`), so every row counts by
 its relative error, early rows at loss 2 as much as late ones at 0.02; with ``val_loss`` the
 validation snapshots add their own mean. It is minimised by Levenberg-Marquardt in an
 unconstrained parametrisation, from several random starts at once (``vmap``), with the
@@ -21,8 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _model
 from ._log import TrainingLog
+from ._model import Parameters, bits_for, expected_log
 
 ITERATIONS = 200
 RESAMPLE_ITERATIONS = 60
@@ -55,19 +55,19 @@ class Problem:
 
     @property
     def bits(self) -> int:
-        return _model.bits_for(self.windows)
+        return bits_for(self.windows)
 
 
-def unpack(u: jax.Array, top_limit: float) -> _model.Parameters:
+def unpack(u: jax.Array, top_limit: float) -> Parameters:
     """Parameters from the unconstrained vector ``u`` (6 numbers)."""
     small = jnp.maximum(u[3:], LOG_NEGLIGIBLE)  # noise and floors: 0 is reached as e^-70
-    return _model.Parameters(
+    return Parameters(
         top_curvature=top_limit * jax.nn.sigmoid(u[0]), exponent=jnp.exp(u[1]),
         initial_loss=jnp.exp(u[2]), noise=jnp.exp(small[0]), offset=jnp.exp(small[1]),
         val_offset=jnp.exp(small[2]))
 
 
-def pack(p: _model.Parameters, top_limit: float) -> np.ndarray:
+def pack(p: Parameters, top_limit: float) -> np.ndarray:
     """The inverse of :func:`unpack`."""
     ratio = np.clip(float(p.top_curvature) / top_limit, 1e-12, 1 - 1e-12)
     val = float(p.val_offset) if np.isfinite(p.val_offset) else 1.0
@@ -79,7 +79,7 @@ def residuals(u: jax.Array, problem: Problem, log_loss: jax.Array, log_val: jax.
               ) -> tuple[jax.Array, jax.Array | None]:
     """log(logged) - log(expected) per row, for the loss and the validation loss."""
     p = unpack(u, problem.top_limit)
-    means, snapshots = _model.expected_log(
+    means, snapshots = expected_log(
         p, jnp.asarray(problem.rates), jnp.asarray(problem.windows), dim=problem.dim,
         momentum=problem.momentum, bits=problem.bits)
     r = log_loss - jnp.log(p.offset + means)

@@ -13,8 +13,8 @@ import xarray as xr
 
 from .. import schedules as _schedules
 from ..landscapes.stochastic import NoisyQuadratic
-from . import _model
 from ._log import TrainingLog
+from ._model import Parameters, bits_for, expected_log
 
 SPREAD = (5.0, 95.0)  # the percentiles of the refits that bound a prediction
 
@@ -76,8 +76,8 @@ class Twin:
         batch_size: the run's batch size, when given to :func:`~lrscape.twin.fit`.
     """
 
-    parameters: _model.Parameters
-    replicates: _model.Parameters
+    parameters: Parameters
+    replicates: Parameters
     log: TrainingLog
     quality: FitQuality
     dim: int
@@ -130,7 +130,7 @@ class Twin:
         return NoisyQuadratic(eigenvalues=self.eigenvalues,
                               batch_size=1.0 / self._noise(batch_size), start=self.start)
 
-    def _noise(self, batch_size: float | None, p: _model.Parameters | None = None) -> Any:
+    def _noise(self, batch_size: float | None, p: Parameters | None = None) -> Any:
         noise = (self.parameters if p is None else p).noise
         if batch_size is None:
             return noise
@@ -211,9 +211,9 @@ class Twin:
                              f"{learning_rate!r:.80}")
         return np.broadcast_to(rate, (steps,)) * multiplier
 
-    def replicated(self) -> _model.Parameters:
+    def replicated(self) -> Parameters:
         """The fit and its refits, stacked: row 0 is the fit."""
-        return _model.Parameters(*(np.append(np.asarray(a, dtype=np.float64),
+        return Parameters(*(np.append(np.asarray(a, dtype=np.float64),
                                              np.asarray(b, dtype=np.float64))
                                    for a, b in zip(self.parameters, self.replicates,
                                                    strict=True)))
@@ -228,10 +228,10 @@ class Twin:
         p = p._replace(noise=self._noise(batch_size, p))
         with jax.enable_x64(True):
             means, snapshots = jax.vmap(
-                lambda q: _model.expected_log(q, jnp.asarray(rates), jnp.asarray(windows),
+                lambda q: expected_log(q, jnp.asarray(rates), jnp.asarray(windows),
                                               dim=self.dim, momentum=self.momentum,
-                                              bits=_model.bits_for(windows))
-            )(_model.Parameters(*map(jnp.asarray, p)))
+                                              bits=bits_for(windows))
+            )(Parameters(*map(jnp.asarray, p)))
             means, snapshots = np.asarray(means), np.asarray(snapshots)
         if snapshot_only:
             start = np.asarray(p.initial_loss)[:, None]
