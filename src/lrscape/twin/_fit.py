@@ -3,7 +3,7 @@
 The objective is the mean squared difference between the log of the logged loss and the log
 of the twin's expected log (:func:`lrscape.twin.expected_log`), so every row counts by
 its relative error, early rows at loss 2 as much as late ones at 0.02; with ``val_loss`` the
-validation snapshots add their own mean. It is minimised by Levenberg-Marquardt in an
+validation snapshots add their own mean. It (:func:`cost`) is minimised by Levenberg-Marquardt in an
 unconstrained parametrisation, from several random starts at once (``vmap``), with the
 Jacobian differentiated through the model in JAX. Hand-written rather than a library's: it
 runs inside one jitted, vmapped scan, which scipy's or optax's line-search solvers do not.
@@ -39,14 +39,17 @@ class Problem:
     log_val: np.ndarray | None
     dim: int
     momentum: float
-    edge: float  # the stability edge of eta * h for the optimizer: 2 (1 + momentum)
 
     @classmethod
     def of(cls, log: TrainingLog, dim: int, momentum: float) -> Problem:
         val = None if log.val_loss is None else np.log(log.val_loss)
         return cls(rates=log.learning_rate, windows=log.window.astype(np.int64),
-                   log_loss=np.log(log.loss), log_val=val, dim=dim, momentum=momentum,
-                   edge=2.0 * (1.0 + momentum))
+                   log_loss=np.log(log.loss), log_val=val, dim=dim, momentum=momentum)
+
+    @property
+    def edge(self) -> float:
+        """The stability edge of eta * h1 for heavy ball: 2 (1 + momentum)."""
+        return 2.0 * (1.0 + self.momentum)
 
     @property
     def top_limit(self) -> float:
@@ -87,21 +90,21 @@ def residuals(u: jax.Array, problem: Problem, log_loss: jax.Array, log_val: jax.
     return r, rv
 
 
-def objective(u: jax.Array, problem: Problem, log_loss: jax.Array, log_val: jax.Array | None
-              ) -> jax.Array:
-    r, rv = residuals(u, problem, log_loss, log_val)
-    value = jnp.mean(r * r)
-    if rv is not None:
-        value = value + jnp.mean(rv * rv)
-    return jnp.where(jnp.isfinite(value), value, jnp.inf)
-
-
 def _residual_vector(u: jax.Array, problem: Problem, log_loss: jax.Array,
                      log_val: jax.Array | None) -> jax.Array:
-    """The residuals whose sum of squares is :func:`objective`."""
+    """The residuals, each part divided by the root of its length: their sum of squares is
+    the objective (:func:`cost`)."""
     r, rv = residuals(u, problem, log_loss, log_val)
     r = r / jnp.sqrt(r.size)
     return r if rv is None else jnp.concatenate([r, rv / jnp.sqrt(rv.size)])
+
+
+def cost(u: jax.Array, problem: Problem, log_loss: jax.Array, log_val: jax.Array | None
+         ) -> jax.Array:
+    """The objective: mean squared log residual of the loss, plus that of ``val_loss``."""
+    r = _residual_vector(u, problem, log_loss, log_val)
+    value = jnp.sum(r * r)
+    return jnp.where(jnp.isfinite(value), value, jnp.inf)
 
 
 def _descend(u0: jax.Array, problem: Problem, log_loss: jax.Array, log_val: jax.Array | None,
@@ -113,11 +116,6 @@ def _descend(u0: jax.Array, problem: Problem, log_loss: jax.Array, log_val: jax.
     Gauss-Newton step converges in tens of iterations where gradient descent needs thousands.
     A step is kept only when it lowers the objective; non-finite trials raise the damping.
     """
-    def cost(u):
-        r = _residual_vector(u, problem, log_loss, log_val)
-        value = jnp.sum(r * r)
-        return jnp.where(jnp.isfinite(value), value, jnp.inf)
-
     def step(carry, _):
         u, value, lam = carry
         r = _residual_vector(u, problem, log_loss, log_val)
@@ -127,12 +125,12 @@ def _descend(u0: jax.Array, problem: Problem, log_loss: jax.Array, log_val: jax.
         scale = jnp.diag(normal) + 1e-12
         delta = jnp.linalg.solve(normal + lam * jnp.diag(scale), -(jac.T @ r))
         trial = u + jnp.where(jnp.isfinite(delta), delta, 0.0)
-        trial_value = cost(trial)
+        trial_value = cost(trial, problem, log_loss, log_val)
         better = trial_value < value
         return (jnp.where(better, trial, u), jnp.where(better, trial_value, value),
                 jnp.clip(jnp.where(better, lam / 3.0, lam * 4.0), 1e-9, 1e9)), None
 
-    init = (u0, cost(u0), jnp.asarray(damping, u0.dtype))
+    init = (u0, cost(u0, problem, log_loss, log_val), jnp.asarray(damping, u0.dtype))
     (u, value, _), _ = jax.lax.scan(step, init, None, length=iterations)
     return u, value
 
@@ -150,21 +148,21 @@ def descend_many(u0: jax.Array, problem: Problem, log_loss: jax.Array,
 def starts(problem: Problem, log: TrainingLog, restarts: int, rng: np.random.Generator
            ) -> np.ndarray:
     """``restarts`` random unconstrained starting points spread over plausible values."""
-    out = np.empty((restarts, 6))
     floor = float(np.min(log.loss))
-    for k in range(restarts):
-        ratio = np.exp(rng.uniform(np.log(1e-3), np.log(0.95)))  # eta h1 / edge
+    out = []
+    for _ in range(restarts):
+        top = problem.top_limit * np.exp(rng.uniform(np.log(1e-3), np.log(0.95)))
         exponent = np.exp(rng.uniform(np.log(0.3), np.log(4.0)))
-        h = problem.top_limit * ratio * np.arange(1, problem.dim + 1) ** (-exponent)
-        initial = float(log.loss[0]) * np.exp(rng.uniform(0.0, 1.0))
+        h = top * np.arange(1, problem.dim + 1) ** (-exponent)
         noise = np.exp(rng.uniform(np.log(1e-6), 0.0)) * 4 * floor / (
-            float(log.learning_rate[-1]) * h.sum())
-        offset = floor * np.exp(rng.uniform(np.log(1e-3), np.log(0.9)))
-        val = 1.0 if log.val_loss is None else float(np.min(log.val_loss)) * np.exp(
+            float(log.learning_rate[-1]) * h.sum())  # a noise floor up to 4x the lowest loss
+        val = np.nan if log.val_loss is None else float(np.min(log.val_loss)) * np.exp(
             rng.uniform(np.log(1e-2), 0.0))
-        out[k] = [np.log(ratio / (1 - ratio)), np.log(exponent), np.log(initial),
-                  np.log(noise), np.log(offset), np.log(val)]
-    return out
+        out.append(pack(Parameters(
+            top_curvature=top, exponent=exponent, noise=noise, val_offset=val,
+            initial_loss=float(log.loss[0]) * np.exp(rng.uniform(0.0, 1.0)),
+            offset=floor * np.exp(rng.uniform(np.log(1e-3), np.log(0.9)))), problem.top_limit))
+    return np.stack(out)
 
 
 def fit_best(problem: Problem, log: TrainingLog, restarts: int, seed: int

@@ -158,10 +158,12 @@ class Twin:
         """
         rates = self.rates(learning_rate, steps, schedule)
         windows = np.ones(steps, dtype=np.int64)
-        loss, _ = self._expected(rates, windows, batch_size, snapshot_only=True)
+        _, snapshots = self._expected(rates, windows, batch_size)
+        p = self.replicated()
+        loss = np.concatenate([np.asarray(p.initial_loss)[:, None], snapshots], axis=1)
+        loss = loss + np.asarray(p.offset)[:, None]
         step = np.arange(steps + 1)
-        low, high = np.percentile(loss[1:], SPREAD, axis=0) if loss.shape[0] > 1 else (
-            loss[0], loss[0])
+        low, high = _band(loss)
         return xr.DataArray(
             loss[0], dims="step", name="expected_loss",
             coords={"step": step, "low": ("step", low), "high": ("step", high),
@@ -181,7 +183,7 @@ class Twin:
         log = TrainingLog.read({"step": step, "learning_rate": learning_rate,
                                 "loss": np.ones(np.size(step))})
         means, snapshots = self._expected(log.learning_rate, log.window.astype(np.int64),
-                                          batch_size, snapshot_only=False)
+                                          batch_size)
         p = self.replicated()
         out = {"loss": means + np.asarray(p.offset)[:, None]}
         if self.log.val_loss is not None:
@@ -189,8 +191,7 @@ class Twin:
         ds = xr.Dataset(coords={"step": log.step.astype(np.int64)})
         for name, value in out.items():
             ds[name] = ("step", value[0])
-            low, high = (np.percentile(value[1:], SPREAD, axis=0) if value.shape[0] > 1
-                         else (value[0], value[0]))
+            low, high = _band(value)
             ds[f"{name}_low"], ds[f"{name}_high"] = ("step", low), ("step", high)
         ds["learning_rate"] = ("step", log.learning_rate)
         return ds
@@ -218,26 +219,19 @@ class Twin:
                                    for a, b in zip(self.parameters, self.replicates,
                                                    strict=True)))
 
-    def _expected(self, rates: np.ndarray, windows: np.ndarray, batch_size: float | None,
-                  snapshot_only: bool) -> tuple[np.ndarray, np.ndarray]:
-        """Window means and snapshots per row for the fit and every refit (rows of the result).
-
-        With ``snapshot_only``, the loss at every step 0..steps (windows of one update).
-        """
+    def _expected(self, rates: np.ndarray, windows: np.ndarray, batch_size: float | None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        """Window means and end-of-row snapshots (no floors) for the fit and every refit:
+        one row of the result each, the fit first."""
         p = self.replicated()
         p = p._replace(noise=self._noise(batch_size, p))
         with jax.enable_x64(True):
             means, snapshots = jax.vmap(
                 lambda q: expected_log(q, jnp.asarray(rates), jnp.asarray(windows),
-                                              dim=self.dim, momentum=self.momentum,
-                                              bits=bits_for(windows))
+                                       dim=self.dim, momentum=self.momentum,
+                                       bits=bits_for(windows))
             )(Parameters(*map(jnp.asarray, p)))
-            means, snapshots = np.asarray(means), np.asarray(snapshots)
-        if snapshot_only:
-            start = np.asarray(p.initial_loss)[:, None]
-            loss = np.concatenate([start, snapshots], axis=1) + np.asarray(p.offset)[:, None]
-            return loss, loss
-        return means, snapshots
+            return np.asarray(means), np.asarray(snapshots)
 
     def phase_sweep(self, learning_rates: Any = None, momenta: Any = None, *,
                     steps: int | None = None, batch_size: float | None = None,
@@ -245,17 +239,17 @@ class Twin:
         r"""The twin's phase diagram: :func:`lrscape.sweep` of its landscape with heavy ball.
 
         Over ``learning_rates`` (default: 40 log-spaced from a hundredth of the log's largest
-        rate to 1.2x the rate at which momentum 0.95 diverges, :math:`2 \cdot 1.95 / h_1`)
+        rate to 1.2x the rate at which the largest momentum diverges, :math:`2(1+\beta)/h_1`)
         and ``momenta`` (default 0 to 0.95), for the log's number of updates (at most 4,000)
         or ``steps``. The run itself sits at (:attr:`Stability.rate`, :attr:`momentum`).
         """
         from .. import grid as _grid
         from ..sweep import sweep
 
-        top = 1.2 * 2.0 * 1.95 / self.sharpness
+        momenta = np.linspace(0.0, 0.95, 20) if momenta is None else momenta
+        top = 1.2 * 2.0 * (1.0 + float(np.max(momenta))) / self.sharpness
         rates = (_grid.logspace(min(self.stability.rate / 100.0, top / 1000.0), top, 40)
                  if learning_rates is None else learning_rates)
-        momenta = np.linspace(0.0, 0.95, 20) if momenta is None else momenta
         steps = min(self.log.steps, 4000) if steps is None else steps
         sweep_options.setdefault("progress", False)
         return sweep(self.landscape(batch_size), "momentum",
@@ -294,6 +288,15 @@ class Twin:
             return ""
         low, high = np.percentile(values, SPREAD)
         return f"  [{_shown(low)}, {_shown(high)}]"
+
+
+def _band(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The :data:`SPREAD` percentiles over the refits (rows after the first, the fit's);
+    the fit itself where there are none."""
+    if values.shape[0] < 2:
+        return values[0], values[0]
+    low, high = np.percentile(values[1:], SPREAD, axis=0)
+    return low, high
 
 
 def _shown(value: float) -> str:
