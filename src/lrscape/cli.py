@@ -40,7 +40,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import cache
+from . import _cli_list, cache
+from ._cli_list import add_list_parser
 from ._version import code_versions
 from .experiment import Experiment
 from .observe import Observe
@@ -813,47 +814,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def _summary(obj: Any) -> str:
-    """The first line of ``obj``'s docstring for a terminal: a role such as ``:math:`H/B```
-    becomes its text, a literal ````final```` becomes ```final```, ``\\le`` becomes ``<=``."""
-    import inspect
-    import re
-
-    lines = (inspect.getdoc(obj) or "").splitlines()
-    line = lines[0] if lines else ""
-    line = re.sub(r":\w+:`([^`]*)`", r"\1", line)
-    line = re.sub(r"``([^`]*)``", r"`\1`", line)
-    return line.replace("\\le", "<=").replace("\\ge", ">=")
-
-
 def _cmd_list(args: argparse.Namespace) -> int:
-    import lrscape
-
-    try:
-        _import_modules(args.imports or [])
-    except ValueError as err:
-        print(f"lrscape list: {err}", file=sys.stderr)
-        return 2
-    what = args.what
-    if what in (None, "landscapes"):
-        print("landscapes (lrscape.landscapes.get(name, **fields)):")
-        for name in lrscape.landscapes.available():
-            cls = type(lrscape.landscapes.get(name))
-            print(f"  {name:<20} {_summary(cls)}")
-            print(f"  {'':<20} sweepable: {', '.join(cls.sweepable_fields())}")
-    if what in (None, "optimizers"):
-        print("optimizers (lrscape.optimizers.get(name, **values)):")
-        for name in lrscape.optimizers.available():
-            opt = lrscape.optimizers.get(name)
-            hyper = ", ".join(f"{k}={'required' if v is None else v}"
-                              for k, v in opt.hyperparams.items())
-            print(f"  {name:<20} {hyper}")
-    if what in (None, "schedules"):
-        print("schedules (lrscape.schedules.get(name, **fields)):")
-        for name in lrscape.schedules.available():
-            cls = type(lrscape.schedules.get(name))
-            print(f"  {name:<20} {_summary(cls)}")
-    return 0
+    return _cli_list.command(args, _import_modules)
 
 
 def _table_flags(parser: Any, command: str) -> None:
@@ -974,10 +936,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_twin_parser(sub)
 
-    ls = sub.add_parser("list", help="list landscapes, optimizers and schedules")
-    ls.add_argument("what", nargs="?", choices=["landscapes", "optimizers", "schedules"])
-    _import_flag(ls)
-    ls.set_defaults(func=_cmd_list)
+    add_list_parser(sub, _import_flag, _cmd_list)
     return parser
 
 
