@@ -1,6 +1,8 @@
 """The trainability boundary (issue 5): per-group hyperparameters, the trainability score,
 adaptive refinement against brute force, box counting, and zooms to float64's limit."""
 
+import dataclasses
+
 import jax
 import numpy as np
 import pytest
@@ -34,6 +36,32 @@ def test_per_group_learning_rates_equal_a_hand_written_per_layer_update():
                 u, v = u - a * residual * v / 2.0, v - b * residual * u / 2.0
             np.testing.assert_allclose(ds.loss_last.values[i, j], losses, rtol=1e-9,
                                        atol=1e-20)
+
+
+def test_the_papers_network_is_gain_sqrt2_with_both_rates_doubled():
+    """Sohl-Dickstein's network, written out in NumPy as the paper states it (pre-activations
+    times sqrt 2, mean squared error without lrscape's 1/2): gradient descent with rates
+    (eta_in, eta_out) on it is lrscape's MLP(gain=sqrt 2) at (2 eta_in, 2 eta_out), and a
+    paper-loss twice lrscape's at every step."""
+    net = dataclasses.replace(NET, gain=np.sqrt(2.0))
+    eta_in, eta_out, steps = 3.0, 40.0, 30
+    ds = lrscape.sweep(net, "sgd", {LR_IN: [2 * eta_in], LR_OUT: [2 * eta_out]}, steps=steps,
+                       record_every=1, dtype="float64", progress=False)
+    with jax.enable_x64(True):
+        start = net.init(jax.random.key(0))
+        w, a = np.asarray(start["W1"]), np.asarray(start["a"])
+        x, y = np.asarray(net.inputs), np.asarray(net.targets)
+    width, d = a.size, x.shape[1]
+    losses = []
+    for _ in range(steps):
+        hidden = np.tanh(np.sqrt(2.0) * x @ w / np.sqrt(d))
+        residual = hidden @ a / width - y
+        losses.append(np.mean(residual**2))
+        d_out = 2 * residual / residual.size  # d(paper loss) / d(output)
+        grad_a = hidden.T @ d_out / width
+        grad_w = x.T @ ((d_out[:, None] * a / width) * (1 - hidden**2)) * np.sqrt(2.0 / d)
+        w, a = w - eta_in * grad_w, a - eta_out * grad_a
+    np.testing.assert_allclose(2 * ds.loss_last.values.ravel(), losses, rtol=1e-9)
 
 
 def test_a_global_axis_fills_the_groups_without_their_own():
@@ -201,3 +229,13 @@ def test_refining_trainability_does_not_warn_about_chaos_detection():
             warnings.simplefilter("always")
             lrscape.refine("narrow-valley", "sgd", axes, coarse=5, steps=20, by=by)
         assert any("labelled CHAOTIC" in str(w.message) for w in caught) == warned, by
+
+
+def test_a_refined_image_of_one_class_is_warned_about():
+    """A window with no boundary in it (every rate far below 2/kappa) gives a uniform image:
+    refine says so, naming the class and the optimizer, instead of returning it silently."""
+    axes = {"learning_rate": lrscape.logspace(1e-5, 1e-4, 9),
+            "wall_curvature": lrscape.logspace(10.0, 100.0, 9)}
+    with pytest.warns(UserWarning, match=r"every pixel .* trainable = True.*'momentum'"):
+        image = lrscape.refine("narrow-valley", "momentum", axes, coarse=5, steps=20)
+    assert image.trainable.values.all()

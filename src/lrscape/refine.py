@@ -147,7 +147,23 @@ def refine(
                                                      np.arange(0, n, step), indexing="ij")))
     _refine_mixed_cells(pixels, step)
     image = _fill_uniform_cells(pixels.classes, pixels.known, step, pixels.n_classes)
+    _warn_if_one_class(image, by, optimizer)
     return pixels.image(image, coarse=coarse, levels=levels)
+
+
+def _warn_if_one_class(image: np.ndarray, by: str, optimizer: Any) -> None:
+    """A class image with no boundary in it is almost always a window in the wrong place
+    (or the wrong optimizer): say so rather than return a uniform picture silently."""
+    classes = np.unique(image)
+    if classes.size != 1:
+        return
+    value = bool(classes[0]) if by == "trainable" else int(classes[0])
+    name = getattr(optimizer, "name", optimizer)
+    warnings.warn(
+        f"every pixel of the refined image has {by} = {value}: there is no boundary inside "
+        f"these axes (optimizer {name!r}); widen or move the axes, or check the optimizer "
+        f"(Sohl-Dickstein's network is trained by plain gradient descent, 'sgd')",
+        stacklevel=3)
 
 
 def _image_axes(axes: Mapping[str, Sequence[float]] | None, sweep_kwargs: Mapping[str, Any]

@@ -70,6 +70,7 @@ def forward(
     input_dim: int,
     nonlinearity: str,
     parameterization: str,
+    gain: Any = 1.0,
 ) -> jax.Array:
     """The network's outputs on ``inputs`` (rows are examples); see :class:`MLP`."""
     phi = _NONLINEARITIES[nonlinearity]
@@ -81,7 +82,7 @@ def forward(
             hidden = hidden @ weights + params[f"b{layer}"]
         else:
             hidden = hidden @ weights
-        hidden, fan_in = phi(hidden), width
+        hidden, fan_in = phi(gain * hidden), width
     scale = {"standard": 1.0, "ntk": 1.0 / math.sqrt(width),
              "mean-field": 1.0 / width}[parameterization]
     return scale * (hidden @ params["a"])
@@ -126,7 +127,7 @@ class MLP(Landscape):
 
     .. math::
 
-        h_0 = x, \quad h_\ell = \phi\!\left(m_\ell W_\ell h_{\ell-1} + b_\ell\right),
+        h_0 = x, \quad h_\ell = \phi\!\left(g\,(m_\ell W_\ell h_{\ell-1} + b_\ell)\right),
         \quad f(x) = c\, a^\top h_L, \qquad
         L = \frac{1}{2 N} \sum_{j=1}^{N} \left(f(x_j) - y_j\right)^2 .
 
@@ -134,7 +135,8 @@ class MLP(Landscape):
     frameworks do by default). ``ntk``: weights :math:`\mathcal N(0, s^2)`,
     :math:`m_\ell = 1/\sqrt{n_{\ell-1}}`, :math:`c = 1/\sqrt{n_L}` (the same function at
     initialisation, a Hessian smaller by the fan-in in weight coordinates). ``mean-field``: as
-    ``ntk`` but :math:`c = 1/n_L`. Here :math:`s` is ``init_scale`` and biases start at 0.
+    ``ntk`` but :math:`c = 1/n_L`. Here :math:`s` is ``init_scale``, :math:`g` is ``gain``
+    (1 by default) and biases start at 0.
     Full-batch gradient descent in the standard parameterisation shows progressive sharpening:
     the top Hessian eigenvalue grows during training until it reaches :math:`2/\eta` and then
     hovers there, the edge of stability (Cohen et al., "Gradient descent on neural networks
@@ -148,10 +150,14 @@ class MLP(Landscape):
     The trainability-boundary network (Sohl-Dickstein, "The boundary of neural network
     trainability is fractal", 2024) is ``MLP(width=16, depth=1, input_dim=16,
     parameterization="mean-field", bias=False, task="random", data_ratio=1.0,
-    label_noise=0.0)`` trained in float64 with one learning rate per layer. (The paper's
-    network also multiplies the pre-activations by :math:`\sqrt 2` and drops the loss's
-    :math:`\tfrac12`; the first changes the picture's details, the second rescales both
-    learning rates by 2.) For minibatches on the same network, see
+    label_noise=0.0)`` trained in float64 with one learning rate per layer, except for two
+    details: the paper's network multiplies the pre-activations by :math:`\sqrt 2`
+    (``gain=math.sqrt(2)`` here) and its loss has no :math:`\tfrac12`, so the paper's rates
+    :math:`(\eta_\text{in}, \eta_\text{out})` are lrscape's :math:`(2\eta_\text{in},
+    2\eta_\text{out})` on ``gain=math.sqrt(2)``. (Without ``gain``, the same network is
+    reached with the input weights scaled by :math:`\sqrt 2` at initialisation and the rates
+    multiplied by 4 for the input layer and 2 for the output layer.) For minibatches on the
+    same network, see
     :class:`~lrscape.landscapes.TeacherStudent`.
 
     Fields:
@@ -163,6 +169,7 @@ class MLP(Landscape):
         parameterization: ``"standard"``, ``"ntk"`` or ``"mean-field"``.
         label_noise: :math:`\sigma \ge 0`, the targets' noise.
         init_scale: :math:`s \ge 0`, standard deviation of every initial weight.
+        gain: :math:`g`, the factor on every hidden layer's pre-activation.
         data_seed: seed of the data set (the same for every trajectory of a sweep).
         bias: whether the hidden layers have biases.
         task: ``"teacher"`` or ``"random"`` targets.
@@ -177,6 +184,7 @@ class MLP(Landscape):
     parameterization: str = static_field("standard")
     label_noise: float = 0.1
     init_scale: float = 1.0
+    gain: float = 1.0
     data_seed: int = static_field(0)
     bias: bool = static_field(True)
     task: str = static_field("teacher")
@@ -195,6 +203,7 @@ class MLP(Landscape):
                  f"one of {_PARAMETERIZATIONS}")
         check_scalar(self, "label_noise", nonnegative=True)
         check_scalar(self, "init_scale", nonnegative=True)
+        check_scalar(self, "gain")
         if not isinstance(self.bias, bool):
             fail(self, "bias", self.bias, "True or False")
         if self.task not in _TASKS:
@@ -230,7 +239,7 @@ class MLP(Landscape):
     def output(self, params: dict[str, jax.Array], inputs: jax.Array) -> jax.Array:
         return forward(params, inputs, depth=self.depth, width=self.width,
                        input_dim=self.input_dim, nonlinearity=self.nonlinearity,
-                       parameterization=self.parameterization)
+                       parameterization=self.parameterization, gain=self.gain)
 
     def loss(self, params: dict[str, jax.Array]) -> jax.Array:
         residual = self.output(params, self.inputs) - self.targets
