@@ -6,7 +6,8 @@ Gradient descent on f(x) = (x^2 - 1)^2 / 4 from x0 = 0.5 is the map x -> x - eta
 One sweep over 2,000 learning rates gives, for each, the last 128 iterates (the bifurcation
 diagram), the regime lrscape assigns, and the largest Lyapunov exponent from tangent
 propagation. The minimum loses stability at eta = 1 (eta f''(1) = 2), and the orbit doubles its
-period at eta ~ 1.236, 1.289, 1.2995 on the way to chaos near 1.30; beyond eta = 2 the iterates
+period at eta = 1.2360680, 1.2880318, 1.2992279 (lrscape.theory.double_well_doublings) on the
+way to chaos near 1.3023; beyond eta = 2 the iterates
 diverge. Writes chaos.png and prints the period found in each interval.
 """
 
@@ -25,7 +26,7 @@ import lrscape  # noqa: E402
 from lrscape.plot import REGIME_COLORS, regime_labels  # noqa: E402
 from lrscape.regimes import DISPLAY_ORDER  # noqa: E402
 
-DOUBLINGS = (1.0, 1.2360, 1.2886, 1.2995)
+DOUBLINGS = lrscape.theory.double_well_doublings(4)  # 1, 1.2360680, 1.2880318, 1.2992279
 
 
 def main() -> None:
@@ -63,7 +64,8 @@ def main() -> None:
             ax.axvline(eta, color="grey", lw=0.6, ls=":")
     top.set_ylabel("|x| over the last 128 steps")
     top.set_title("Gradient descent on the double well (x² − 1)²/4 from x₀ = 0.5: "
-                  "period doubling to chaos\n(dotted: doublings at η ≈ 1, 1.236, 1.289, 1.2995)")
+                  "period doubling to chaos\n"
+                  "(dotted: the computed doublings, η = 1, 1.2360680, 1.2880318, 1.2992279)")
     top.legend(loc="upper left", fontsize=8, markerscale=1.5)
     top.set_ylim(0, 2.0)
     lyap = ds.lyapunov.values

@@ -26,9 +26,9 @@ def run(script: str, tmp_path: pathlib.Path) -> str:
 def test_chaos_experiment(tmp_path):
     out = run("chaos.py", tmp_path)
     assert (tmp_path / "chaos.png").stat().st_size > 50_000
-    assert "eta in (1.0000, 1.2360): regimes ['PERIODIC'], periods [2]" in out
-    assert "eta in (1.2360, 1.2886): regimes ['PERIODIC'], periods [4]" in out
-    assert "eta in (1.2886, 1.2995): regimes ['PERIODIC'], periods [8]" in out
+    assert "eta in (1.0000, 1.2361): regimes ['PERIODIC'], periods [2]" in out
+    assert "eta in (1.2361, 1.2880): regimes ['PERIODIC'], periods [4]" in out
+    assert "eta in (1.2880, 1.2992): regimes ['PERIODIC'], periods [8]" in out
     assert "eta in (2.0000, 2.1000): regimes ['DIVERGED']" in out
 
 

@@ -235,3 +235,21 @@ def test_adam_with_a_frozen_preconditioner_diverges_at_its_edge(b1):
     diverged = ds.regime.values == Regime.DIVERGED
     assert not diverged[factors < 0.99].any()
     assert diverged[factors > 1.01].all()
+
+
+def test_double_well_doublings_are_the_closed_forms_and_feigenbaum_spaced():
+    rates = np.array(theory.double_well_doublings(8))
+    np.testing.assert_allclose(rates[:2], [1.0, np.sqrt(5.0) - 1.0], rtol=1e-12)
+    gaps = np.diff(rates)
+    np.testing.assert_allclose(gaps[-2] / gaps[-1], 4.669201609, rtol=1e-3)  # Feigenbaum
+
+
+def test_the_simulated_period_doubles_at_each_computed_doubling():
+    """Between the computed doublings the simulator's period is 2, 4, 8: the closed form and
+    the sweep agree (the midpoints sit far from both edges, where transients are short)."""
+    rates = theory.double_well_doublings(4)
+    mid = [(a + b) / 2 for a, b in zip(rates[:-1], rates[1:], strict=True)]
+    ds = lrscape.sweep(lrscape.landscapes.get("double-well", start=0.5), "sgd",
+                       {"learning_rate": mid}, steps=4000, dtype="float64",
+                       thresholds={"max_period": 16}, progress=False)
+    assert list(ds.period.values) == [2, 4, 8]

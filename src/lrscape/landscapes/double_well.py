@@ -20,8 +20,9 @@ class DoubleWell(UniformStart, Landscape):
     Minima at :math:`x_i = \pm 1` (curvature 2), a maximum at 0. Gradient descent is the map
     :math:`x \mapsto x - \eta\, x (x^2 - 1)` in each coordinate: the minimum loses stability at
     :math:`\eta = 1` (:math:`\eta f'' = 2`) and the orbit period-doubles at
-    :math:`\eta \approx 1, 1.236, 1.289, 1.2995` towards chaos from about 1.30 — the logistic-map
-    cascade in the smallest landscape a sweep can run.
+    :math:`\eta = 1, 1.2360680, 1.2880318, 1.2992279, \dots`
+    (:func:`lrscape.theory.double_well_doublings`) towards chaos from about 1.3023: the
+    logistic-map cascade in the smallest landscape a sweep can run.
 
     Fields:
         dim: number of (independent) coordinates, >= 1.
