@@ -32,7 +32,7 @@ from . import schedules as schedules_mod
 from ._fields import cast_floats, require_int, require_nonnegative
 from ._version import code_versions
 from .landscapes import Landscape, StochasticLandscape
-from .observe import Observe, variable
+from .observe import CF_CONVENTIONS, DIMENSIONLESS, Observe, variable
 from .optimizers import Optimizer
 from .regimes import Thresholds
 from .schedules import Schedule
@@ -238,6 +238,7 @@ class Experiment:
         noise_axis = any(a.target == "noise" for a in self.axes)
         schedule = self.schedule
         return {
+            "Conventions": CF_CONVENTIONS,
             "landscape": self.landscape.name,
             "landscape_config": json.dumps(self.landscape.config()),
             "optimizer": self.optimizer.name,
@@ -279,19 +280,21 @@ class Experiment:
         for a in self.axes:
             spacing = "log" if grid_mod.is_log_spaced(a.values) else "linear"
             coords[a.name] = ("point" if self.points else a.name, a.values,
-                              {"sweeps": f"{a.target}.{a.field}", "spacing": spacing})
+                              {"long_name": f"{a.field} of the {a.target}",
+                               "units": DIMENSIONLESS, "sweeps": f"{a.target}.{a.field}",
+                               "spacing": spacing})
         every, steps = self.observe.record_every, self.steps
         if "step" in dims:
             coords["step"] = ("step", np.arange(1, steps // every + 1) * every,
-                              {"long_name": "updates done at the end of the record window"})
+                              _count("updates done at the end of the record window"))
         if "curvature_step" in dims:
             coords["curvature_step"] = (
                 "curvature_step", np.arange(0, steps + 1, self.observe.curvature_every),
-                {"long_name": "updates done when the curvature was measured"})
+                _count("updates done when the curvature was measured"))
         if "epoch" in dims:
             per_epoch = self.steps_per_epoch
             coords["epoch"] = ("epoch", np.arange(1, steps // per_epoch + 1),
-                               {"long_name": f"epochs done ({per_epoch} updates each)"})
+                               _count(f"epochs done ({per_epoch} updates each)"))
         if self.plane is not None:
             coords.update(self._plane_coords("path_step" in dims))
         return coords
@@ -313,8 +316,13 @@ class Experiment:
         if with_steps:
             coords["path_step"] = ("path_step", np.arange(0, self.steps + 1,
                                                           self.observe.path_every),
-                                   {"long_name": "updates done when the position was recorded"})
+                                   _count("updates done when the position was recorded"))
         return coords
+
+
+def _count(long_name: str) -> dict[str, str]:
+    """The attributes of a coordinate that counts updates or epochs: a dimensionless number."""
+    return {"long_name": long_name, "units": DIMENSIONLESS}
 
 
 def _outside_lrscape() -> int:

@@ -44,12 +44,21 @@ class Variable(NamedTuple):
         return bool(RECORD_DIMS & set(self.dims))
 
 
+#: The metadata conventions the Datasets and stores follow (their global ``Conventions``).
+CF_CONVENTIONS = "CF-1.10"
+#: CF's unit of a dimensionless number: every quantity of a synthetic landscape is one (its
+#: losses, rates, curvatures, counts of updates), so every variable that is a number says so.
+DIMENSIONLESS = "1"
+
+
 def _summary(long_name: str, dtype: str = "float", **attrs: Any) -> Variable:
-    return Variable((), dtype, {"long_name": long_name, **attrs})
+    numeric = dtype != "bool" and "flag_values" not in attrs  # flags and booleans have none
+    units = {"units": DIMENSIONLESS} if numeric else {}
+    return Variable((), dtype, {"long_name": long_name, **units, **attrs})
 
 
 def _along(dims: tuple[str, ...], long_name: str) -> Variable:
-    return Variable(dims, "float", {"long_name": long_name})
+    return Variable(dims, "float", {"long_name": long_name, "units": DIMENSIONLESS})
 
 
 #: Every variable a sweep can return, by name.
@@ -119,7 +128,7 @@ VARIABLES: dict[str, Variable] = {
     "path": Variable(("path_step", "plane"), "float", {
         "long_name": "the iterate's coordinates in the sweep's path plane (path_origin, "
                      "path_basis), at the start and every path_every updates (NaN once "
-                     "diverged)"}),
+                     "diverged)", "units": DIMENSIONLESS}),
     "path_distance": _along(("path_step",), "distance of the iterate from the path plane "
                                             "(what the plane's picture does not show)"),
     "epoch_loss_mean": _along(("epoch",), "mean minibatch loss over the epoch, as a training "

@@ -343,13 +343,14 @@ def _add_records(flat: xr.Dataset, names: list[str]) -> None:
     trajectories, the checksum columns)."""
     columns = ("chunk", "chunk_variable")
     flat[DONE] = (("chunk",), np.zeros(1, np.int8),
-                  {"long_name": "1 once the sweep chunk's results and record are written"})
+                  {"long_name": "1 once the sweep chunk's results and record are written",
+                   "flag_values": np.array([0, 1], np.int8), "flag_meanings": "pending written"})
     flat[CHECKSUM] = (columns, np.zeros((1, len(names)), np.uint64), {
         "long_name": "checksum of each variable's values in the sweep chunk, as computed",
         "digest": integ.DIGEST, "variables": names})
     flat[NBYTES] = (columns, np.zeros((1, len(names)), np.uint64), {
         "long_name": "size in bytes of each variable's file of the sweep chunk, as written",
-        "variables": names})
+        "units": "byte", "variables": names})
 
 
 def _record_rows(path: str, names: list[str], index: int, arrays: Mapping[str, Any],
