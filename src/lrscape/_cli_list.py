@@ -17,11 +17,6 @@ import sys
 from typing import Any
 
 CATEGORIES = ("landscapes", "optimizers", "schedules")
-_FIELD_KINDS = {
-    "sweepable": "sweepable",
-    "array": "array",
-    "shape": "shape",
-}
 _KINDS_LEGEND = ("  (sweepable: a number that can be a grid axis; shape: fixes array shapes or "
                  "control flow, one value per compile; array: a fixed array, not a grid axis)")
 
@@ -161,7 +156,7 @@ def _default(field: dataclasses.Field) -> Any:
 
 
 def _field_lines(name: str, default: Any, kind: str, description: str) -> list[str]:
-    lines = [f"  {name} = {default!r}   [{_FIELD_KINDS[kind]}]"]
+    lines = [f"  {name} = {default!r}   [{kind}]"]
     if description:
         lines.append(f"      {plain(description)}")
     return lines
