@@ -1,4 +1,6 @@
-"""Draw one trajectory of each regime for docs/labels.md (run: python docs/labels/make_figures.py).
+"""Draw one trajectory of each regime for docs/concepts/regimes.md.
+
+Run: python docs/labels/make_figures.py.
 
 Each panel is a real sweep of one point, labelled by lrscape itself: the title shows the label
 the classifier gave, so a figure that disagrees with its caption is a bug you can see.

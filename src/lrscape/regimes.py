@@ -9,8 +9,8 @@ detection.
 A converging run is labelled by how it approaches its attractor, the way the linearisation
 of the optimizer's map there moves: a positive real root settles smoothly (MONOTONE), a negative
 one zig-zags (OSCILLATORY), a complex pair turning by less than a quarter turn per step rings
-(RINGING). The statistics of the approach are in :mod:`lrscape.approach`; docs/labels.md shows
-one trajectory of each regime. The rules, in order:
+(RINGING). The statistics of the approach are in :mod:`lrscape.approach`;
+docs/concepts/regimes.md shows one trajectory of each regime. The rules, in order:
 
 1. ``DIVERGED`` — the loss became non-finite or passed ``divergence_ratio`` times the initial
    loss (the trajectory is frozen there; ``divergence_step`` says when); or the run ended

@@ -25,8 +25,8 @@ class FitQuality(NamedTuple):
     Attributes:
         rms_relative_error: the root mean square of log(logged / fitted) over the rows, about
             the typical relative error for small values.
-        median_relative_error: the median of |logged / fitted - 1| over the rows.
-        max_relative_error: the largest |logged / fitted - 1|.
+        median_relative_error: the median of ``|logged / fitted - 1|`` over the rows.
+        max_relative_error: the largest ``|logged / fitted - 1|``.
         val_median_relative_error: the same median for ``val_loss`` (NaN without one).
         restarts_agreeing: how many of the random starts ended within 1 % of the best fit.
         restarts: how many random starts there were.
