@@ -110,7 +110,7 @@ def sweep(
             chunks.
         records: ``False`` leaves the records (over steps, epochs and curvature
             measurements) out of the returned Dataset, which then holds what each trajectory
-            has once (``regime``, the losses, ...: 38 bytes by default); with a ``store`` they are
+            has once (``regime``, the losses, ...: 66 bytes by default); with a ``store`` they are
             written there all the same (read them with ``lrscape.open(store, isel=...)``). For
             grids whose records do not fit in memory.
         executor: who computes the chunks: ``"local"`` (default: this process, on
