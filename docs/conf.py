@@ -78,8 +78,9 @@ def _write_gallery(app) -> None:
     for name, figures in GALLERY.items():
         doc = ast.get_docstring(ast.parse((scripts / f"{name}.py").read_text()))
         title, _, body = doc.partition("\n")
+        text = body.strip("\n")  # keeps the indent of the usage line: a code block
         images = "\n\n".join(f"![{title}](../{figure})" for figure in figures)
-        page = (f"# {title.rstrip('.')}\n\n{images}\n\n{body.strip()}\n\n"
+        page = (f"# {title.rstrip('.')}\n\n{images}\n\n{text}\n\n"
                 f"## The script\n\n```{{literalinclude}} ../../experiments/{name}.py\n"
                 f":language: python\n```\n")
         _write_if_changed(out / f"{name}.md", page)
