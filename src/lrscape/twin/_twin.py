@@ -13,6 +13,7 @@ import xarray as xr
 
 from .. import schedules as _schedules
 from ..landscapes.stochastic import NoisyQuadratic
+from ..observe import DIMENSIONLESS
 from ._log import TrainingLog
 from ._model import Parameters, bits_for, expected_log
 
@@ -168,7 +169,7 @@ class Twin:
             loss[0], dims="step", name="expected_loss",
             coords={"step": step, "low": ("step", low), "high": ("step", high),
                     "learning_rate": ("step", np.append(rates, np.nan))},
-            attrs={"long_name": "expected minibatch loss of the twin", "units": "1",
+            attrs={"long_name": "expected minibatch loss of the twin", "units": DIMENSIONLESS,
                    "spread": f"low, high: percentiles {SPREAD} of {loss.shape[0] - 1} refits"})
 
     def predict_log(self, step: Any, learning_rate: Any, batch_size: float | None = None
