@@ -1,4 +1,5 @@
-"""The command lines the documentation site shows are ones the program accepts.
+"""The command lines the documentation site shows are ones the program accepts, and its
+Python examples run.
 
 Every ``lrscape ...`` line of a ``bash`` block in ``docs/`` is parsed by the program's own
 parser (``lrscape.cli.build_parser``), so a renamed flag or subcommand fails here, not in a
@@ -9,6 +10,7 @@ tests/test_readme.py, and the trainability page's refine command by the slow tes
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
@@ -69,3 +71,30 @@ def test_the_trainability_pages_refine_command_runs_and_finds_the_boundary(tmp_p
 
     image = lr.open(tmp_path / "refined.zarr")
     assert 0.1 < float(image.trainable.mean()) < 0.9
+
+
+PYTHON = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
+#: Pages whose Python examples run in seconds; run here, each page's blocks as one script.
+FAST_EXAMPLES = ["concepts/sweep.md", "concepts/landscapes.md", "concepts/paths.md"]
+#: Pages whose examples take minutes (a 6,000-step network with curvature, minibatch epochs).
+SLOW_EXAMPLES = ["concepts/curvature.md", "concepts/stochastic.md"]
+
+
+def _run_examples(page: str, cwd: Path) -> None:
+    script = "\n\n".join(PYTHON.findall((DOCS / page).read_text()))
+    if "import lrscape\n" not in script:
+        script = "import lrscape\n" + script
+    done = subprocess.run([sys.executable, "-c", script], cwd=cwd, capture_output=True,
+                          text=True, timeout=900, env={**os.environ, "MPLBACKEND": "Agg"})
+    assert done.returncode == 0, f"{page}:\n{done.stderr[-3000:]}"
+
+
+@pytest.mark.parametrize("page", FAST_EXAMPLES)
+def test_the_python_examples_of_a_page_run(page, tmp_path):
+    _run_examples(page, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", SLOW_EXAMPLES)
+def test_the_longer_python_examples_of_a_page_run(page, tmp_path):
+    _run_examples(page, tmp_path)
