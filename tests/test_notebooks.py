@@ -88,6 +88,20 @@ def test_kernel_is_this_python(kernel: str, tmp_path: Path) -> None:
 
 
 @NOTEBOOK_GROUP
+def test_a_silent_sweep_in_a_kernel_gives_no_progress_warning(kernel: str, tmp_path: Path) -> None:
+    """Without ipywidgets, tqdm's notebook detection warns "IProgress not found"; lrscape runs
+    it only for a bar it shows, so ``import lrscape`` and a sweep with ``progress=False`` are
+    silent in a kernel (the test environment has no ipywidgets: the check is not vacuous)."""
+    code = ("import warnings\nwarnings.simplefilter('always')\nimport lrscape\n"
+            "ds = lrscape.sweep('quadratic', 'sgd', {'learning_rate': [0.1]}, steps=100,"
+            " progress=False)\nprint(int(ds.regime.item()))")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    _execute(nb, tmp_path, kernel)
+    streams = [o for o in nb.cells[0].outputs if o["output_type"] == "stream"]
+    assert [o["name"] for o in streams] == ["stdout"], streams
+
+
+@NOTEBOOK_GROUP
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_notebook_executes(path: Path, kernel: str, tmp_path: Path) -> None:
     copy = tmp_path / path.name

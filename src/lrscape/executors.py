@@ -34,7 +34,6 @@ from typing import Any
 
 import jax
 import numpy as np
-from tqdm.auto import tqdm
 
 from ._fields import require_int, require_nonnegative
 from ._version import code_versions, describe
@@ -88,8 +87,8 @@ def execute(job: ChunkJob, plan: Plan, executor: Any, *, store: str | None = Non
         finished = sum(plan.bounds(c)[1] - plan.bounds(c)[0] for c in resumed)
         stored = set(resumed)
         todo = [c for c in range(plan.n_chunks) if c not in stored]
-        with tqdm(total=plan.total, initial=finished, unit="traj", disable=not show,
-                  desc="sweep") as bar:
+        with _progress_bar(show, total=plan.total, initial=finished, unit="traj",
+                          desc="sweep") as bar:
 
             def on_done(index: int, new: Values) -> None:
                 start, stop = plan.bounds(index)
@@ -121,14 +120,25 @@ def execute(job: ChunkJob, plan: Plan, executor: Any, *, store: str | None = Non
     return Outputs(values, plan, resumed=len(resumed))
 
 
+def _progress_bar(show: bool, **options: Any) -> Any:
+    """A tqdm bar, drawn only when ``show``. A shown bar is ``tqdm.auto``'s (a widget in a
+    notebook); a hidden one is the plain bar, so a silent sweep, and ``import lrscape``, never
+    run tqdm's notebook detection, which warns "IProgress not found" without ipywidgets."""
+    if show:
+        from tqdm.auto import tqdm
+    else:
+        from tqdm import tqdm
+    return tqdm(disable=not show, **options)
+
+
 def _read_stored(writer: ChunkStore, plan: Plan, values: dict[str, np.ndarray],
                  show: bool) -> list[int]:
     """Check every chunk the store marks done, completely, and read what the sweep keeps of
     the intact ones; return those (a damaged one is unmarked, and computed again)."""
     chunks = [int(c) for c in np.flatnonzero(writer.marked())]
     intact = []
-    with ThreadPoolExecutor(os.cpu_count() or 1) as pool, tqdm(
-            total=len(chunks), unit="chunk", disable=not show or not chunks,
+    with ThreadPoolExecutor(os.cpu_count() or 1) as pool, _progress_bar(
+            show and bool(chunks), total=len(chunks), unit="chunk",
             desc="checking the store") as bar:
         for index, got in zip(chunks, pool.map(lambda c: writer.stored(c, list(values)),
                                                chunks), strict=True):
