@@ -77,14 +77,15 @@ def _write_gallery(app) -> None:
     entries = []
     for name, figures in GALLERY.items():
         doc = ast.get_docstring(ast.parse((scripts / f"{name}.py").read_text()))
-        title, _, body = doc.partition("\n")
+        first, _, body = doc.partition("\n")
+        title = first.rstrip(".")
         text = body.strip("\n")  # keeps the indent of the usage line: a code block
         images = "\n\n".join(f"![{title}](../{figure})" for figure in figures)
-        page = (f"# {title.rstrip('.')}\n\n{images}\n\n{text}\n\n"
+        page = (f"# {title}\n\n{images}\n\n{text}\n\n"
                 f"## The script\n\n```{{literalinclude}} ../../experiments/{name}.py\n"
                 f":language: python\n```\n")
         _write_if_changed(out / f"{name}.md", page)
-        entries.append((name, title.rstrip(".")))
+        entries.append((name, title))
     rows = "\n".join(f"| [{title}]({name}.md) | `python experiments/{name}.py` |"
                      for name, title in entries)
     index = ("# Gallery of experiments\n\nEach script in `experiments/` runs its sweeps and writes "

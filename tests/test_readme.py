@@ -71,7 +71,8 @@ def test_the_python_examples_run_as_written(tmp_path):
 BASH_BLOCKS = [b for b in map(_runnable, _blocks("bash")) if b]
 
 
-@pytest.mark.parametrize("commands", BASH_BLOCKS, ids=[b.split()[0:2][-1] for b in BASH_BLOCKS])
+@pytest.mark.parametrize("commands", BASH_BLOCKS,
+                         ids=[" ".join(b.split()[:2]) for b in BASH_BLOCKS])
 def test_the_shell_commands_run_as_written(commands, tmp_path):
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "MPLBACKEND": "Agg",
            "LRSCAPE_CACHE_DIR": str(tmp_path / "cache")}
